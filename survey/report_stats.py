@@ -1,0 +1,204 @@
+"""Report figures computed straight from the responses frame (pandas in, plain dicts out).
+
+The SEM numbers come from ``model``; these are the descriptive figures around them that quality managers
+read next to the index: satisfaction levels, complaints, intent, wave change, segments and comments.
+
+Satisfaction level (documented definition): for each respondent, the mean of their perceived-quality (PQ)
+answers minus the mean of their expectation (CE) answers, on the item scale. A gap below ``-tolerance``
+means performance *fell short* of expectations (dissatisfied), above ``+tolerance`` it *exceeded* them
+(highly satisfied), otherwise it *matched* (satisfied). The default tolerance is half a scale point, so a
+respondent needs at least one CE and one PQ answer and a gap of a whole point is never "matched".
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+Z95 = 1.959963984540054
+LEVELS = ("short", "matched", "exceeded")
+YES = {"yes", "y", "true", "1", "是"}
+NO = {"no", "n", "false", "0", "否"}
+CAUSES = ("organisation", "effectiveness", "quality", "employee", "systems")
+BANDS = {"low": (0.0, 60.0), "mid": (60.0, 80.0), "high": (80.0, 100.0 + 1e-9)}
+
+
+def items_by_prefix(columns, code: str) -> list[str]:
+    """Item columns of one construct by the ``<CODE><n>`` convention (CE1, CE2, …)."""
+    pattern = re.compile(rf"^{re.escape(code)}\d+$")
+    return [c for c in columns if pattern.match(str(c))]
+
+
+def to_100(values, scale=(1, 10)):
+    """Rescale answers from the item scale to 0–100 (the ACSI convention)."""
+    lo, hi = scale
+    return (values - lo) / (hi - lo) * 100.0
+
+
+def satisfaction_level_per_row(df: pd.DataFrame, ce_items, pq_items, tolerance=0.5) -> pd.Series:
+    """'short' / 'matched' / 'exceeded' per respondent, NaN where CE or PQ is unanswered."""
+    ce = df[list(ce_items)].mean(axis=1, skipna=True) if ce_items else pd.Series(np.nan, index=df.index)
+    pq = df[list(pq_items)].mean(axis=1, skipna=True) if pq_items else pd.Series(np.nan, index=df.index)
+    gap = pq - ce
+    level = pd.Series(np.where(gap < -tolerance, "short", np.where(gap > tolerance, "exceeded", "matched")),
+                      index=df.index, dtype=object)
+    return level.where(gap.notna())
+
+
+def satisfaction_levels(levels: pd.Series) -> dict:
+    """Counts and shares of the three levels among respondents who have one."""
+    known = levels.dropna()
+    n = int(len(known))
+    out = {"n": n}
+    for name in LEVELS:
+        count = int((known == name).sum())
+        out[name] = {"count": count, "share": count / n if n else None}
+    return out
+
+
+def yes_no(series: pd.Series) -> pd.Series:
+    """Map yes/no answers (strings, bools, 0/1) to 1.0 / 0.0, anything else to NaN."""
+    def one(value):
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return np.nan
+        text = str(value).strip().lower()
+        return 1.0 if text in YES else 0.0 if text in NO else np.nan
+    return series.map(one).astype(float)
+
+
+def split_choices(value) -> list[str]:
+    """A multi-choice answer as a list, whether stored as a list or as 'a;b' / 'a,b' / 'a|b' text."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, (list, tuple, set, np.ndarray)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [part.strip() for part in re.split(r"[;,|]", str(value)) if part.strip()]
+
+
+def complaints(df: pd.DataFrame, levels: pd.Series | None = None, scale=(1, 10)) -> dict:
+    """Complaint rate overall and among the dissatisfied, handling score (0–100) and causes."""
+    if "complained" not in df:
+        return {"n": 0, "count": 0, "rate": None, "n_dissatisfied": 0, "rate_dissatisfied": None,
+                "handling": None, "causes": []}
+    flag = yes_no(df["complained"])
+    answered = flag.dropna()
+    out = {"n": int(len(answered)), "count": int(answered.sum()),
+           "rate": float(answered.mean()) if len(answered) else None}
+    if levels is not None:
+        among = flag[(levels == "short") & flag.notna()]
+        out["n_dissatisfied"] = int(len(among))
+        out["rate_dissatisfied"] = float(among.mean()) if len(among) else None
+    else:
+        out["n_dissatisfied"], out["rate_dissatisfied"] = 0, None
+    complainers = df[flag == 1.0]
+    handling = None
+    if "complaint_handling" in df:
+        h = pd.to_numeric(complainers["complaint_handling"], errors="coerce").dropna()
+        if len(h):
+            handling = {"n": int(len(h)), "score": float(to_100(h, scale).mean()),
+                        "share_well": float((h >= scale[0] + 0.7 * (scale[1] - scale[0])).mean())}
+    out["handling"] = handling
+    counts: dict[str, int] = {}
+    if "complaint_cause" in df:
+        for value in complainers["complaint_cause"]:
+            for cause in split_choices(value):
+                counts[cause] = counts.get(cause, 0) + 1
+    n_complainers = len(complainers)
+    out["causes"] = [{"cause": c, "count": k, "share": k / n_complainers if n_complainers else None}
+                     for c, k in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return out
+
+
+def intent(df: pd.DataFrame, cl_items, scale=(1, 10)) -> list[dict]:
+    """Per loyalty item: n, mean on 0–100 and the share 'likely' (top 30% of the scale, 8–10 on 1–10)."""
+    cut = scale[0] + 0.7 * (scale[1] - scale[0])
+    out = []
+    for item in cl_items:
+        values = pd.to_numeric(df[item], errors="coerce").dropna()
+        out.append({"item": item, "n": int(len(values)),
+                    "score": float(to_100(values, scale).mean()) if len(values) else None,
+                    "share_likely": float((values >= cut).mean()) if len(values) else None})
+    return out
+
+
+def se_from_ci(ci) -> float | None:
+    """Standard error implied by a symmetric 95% confidence interval."""
+    if not ci or ci[0] is None or ci[1] is None:
+        return None
+    return (ci[1] - ci[0]) / (2 * Z95)
+
+
+def wave_change(current: dict, previous: dict, alpha=0.05) -> dict | None:
+    """Difference of two independent index means with a z test on the SEs taken from their 95% CIs.
+
+    ``current`` / ``previous`` are ``{index, index_ci}``. Independence holds because a respondent
+    answers once per wave.
+    """
+    if not current or not previous or current.get("index") is None or previous.get("index") is None:
+        return None
+    diff = current["index"] - previous["index"]
+    se1, se2 = se_from_ci(current.get("index_ci")), se_from_ci(previous.get("index_ci"))
+    if se1 is None or se2 is None:
+        return {"diff": diff, "se": None, "z": None, "p_value": None, "significant": None}
+    se = math.hypot(se1, se2)
+    z = diff / se if se > 0 else math.copysign(math.inf, diff) if diff else 0.0
+    p = math.erfc(abs(z) / math.sqrt(2))
+    return {"diff": diff, "se": se, "z": z, "p_value": p, "significant": p < alpha}
+
+
+def mean_ci(values: pd.Series) -> dict:
+    """Mean with a normal-approximation 95% CI (n, mean, ci); the CI is None below n = 2."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    n = int(len(v))
+    if n == 0:
+        return {"n": 0, "mean": None, "ci": None}
+    mean = float(v.mean())
+    if n < 2:
+        return {"n": n, "mean": mean, "ci": None}
+    half = Z95 * float(v.std(ddof=1)) / math.sqrt(n)
+    return {"n": n, "mean": mean, "ci": [mean - half, mean + half]}
+
+
+def segment_scores(scores: pd.Series, groups: pd.Series, min_n=30) -> list[dict]:
+    """Index per segment value with a 95% CI; groups smaller than ``min_n`` are suppressed (no numbers)."""
+    out = []
+    frame = pd.DataFrame({"score": scores, "group": groups}).dropna(subset=["group"])
+    for value, part in frame.groupby("group", sort=True):
+        stats = mean_ci(part["score"])
+        if stats["n"] < min_n:
+            out.append({"value": str(value), "n": stats["n"], "mean": None, "ci": None, "suppressed": True})
+        else:
+            out.append({"value": str(value), **stats, "suppressed": False})
+    return out
+
+
+def score_band(score: float | None) -> str | None:
+    """Band of a 0–100 satisfaction score: low (< 60), mid (60–79.9), high (≥ 80)."""
+    if score is None or (isinstance(score, float) and math.isnan(score)):
+        return None
+    for name, (lo, hi) in BANDS.items():
+        if lo <= score < hi:
+            return name
+    return None
+
+
+def comments(df: pd.DataFrame, scores: pd.Series, band: str | None = None, limit=200) -> list[dict]:
+    """Non-empty comments, newest first, with the respondent's satisfaction score and band."""
+    if "comment" not in df:
+        return []
+    text = df["comment"].astype("string").str.strip()
+    keep = text.notna() & (text != "")
+    rows = []
+    for idx in df.index[keep.to_numpy()]:
+        score = scores.get(idx) if scores is not None else None
+        score = None if score is None or pd.isna(score) else float(score)
+        b = score_band(score)
+        if band and b != band:
+            continue
+        rows.append({"id": df.at[idx, "response_id"] if "response_id" in df else idx,
+                     "created_at": df.at[idx, "created_at"] if "created_at" in df else None,
+                     "comment": str(text[idx]), "score": score, "band": b})
+    rows.sort(key=lambda r: (r["created_at"] is not None, r["created_at"] or 0), reverse=True)
+    return rows[:limit]

@@ -1,0 +1,112 @@
+"""The SVG charts parse as XML and draw the numbers they are given."""
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from survey import charts
+
+from .sample_result import NAMES_ZH, PATHS, make_result
+
+NS = {"s": "http://www.w3.org/2000/svg"}
+
+
+def parse(svg):
+    root = ET.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert root.get("viewBox") and root.get("width") is None  # scales with CSS
+    return root
+
+
+def texts(root):
+    return ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
+def test_path_diagram_draws_nine_arrows_dashed_when_not_significant():
+    root = parse(charts.path_diagram(make_result(), names=NAMES_ZH, title="路径"))
+    lines = root.findall(".//s:line[@class]", NS)
+    arrows = [ln for ln in lines if ln.get("class").startswith("path")]
+    assert len(arrows) == 9
+    by_pair = {(ln.get("data-from"), ln.get("data-to")): ln for ln in arrows}
+    for src, dst, _, p in PATHS:
+        line = by_pair[(src, dst)]
+        assert (line.get("stroke-dasharray") is not None) == (p >= 0.05)
+        assert line.get("marker-end") == ("url(#arrow-ns)" if p >= 0.05 else "url(#arrow-sig)")
+    coefs = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text") if t.get("class") == "coef"]
+    assert sorted(coefs) == sorted(f"{s:.2f}" for _, _, s, _ in PATHS)
+
+
+def test_path_diagram_shows_r2_on_the_five_endogenous_constructs_and_chinese_names():
+    root = parse(charts.path_diagram(make_result(), names=NAMES_ZH))
+    r2 = {g.get("data-code"): "".join(t.itertext()) for g in root.findall(".//s:g[@class='node']", NS)
+          for t in g.findall("s:text[@class='r2']", NS)}
+    assert r2 == {"PQ": "R² = 0.30", "PV": "R² = 0.31", "CS": "R² = 0.52", "CC": "R² = 0.23",
+                  "CL": "R² = 0.33"}
+    assert "顾客满意度" in texts(root)
+    assert "70.5" in texts(root)  # CS index inside its box
+    assert "Droid Sans Fallback" in root.get("font-family")
+
+
+def test_arrows_end_on_box_edges_not_centres():
+    root = parse(charts.path_diagram(make_result()))
+    line = root.find(".//s:line[@data-from='PV'][@data-to='CS']", NS)
+    # PV (270,190) → CS (440,190), boxes 150 wide: from 345 to 365.
+    assert float(line.get("x1")) == pytest.approx(345)
+    assert float(line.get("x2")) == pytest.approx(365)
+
+
+def test_text_is_escaped():
+    result = make_result()
+    svg = charts.path_diagram(result, names={"CS": "<script>alert(1)</script> & co"})
+    root = parse(svg)
+    assert "<script>alert(1)</script> & co" in texts(root)
+    assert "<script>" not in svg
+
+
+def test_ipma_quadrant_lines_sit_at_the_means():
+    rows = make_result()["ipma"]
+    rows[0]["performance"] = 60.0
+    root = parse(charts.ipma_chart(rows, names={"PQ": "感知质量"}))
+    qx = root.find(".//s:line[@class='quadrant-x']", NS)
+    qy = root.find(".//s:line[@class='quadrant-y']", NS)
+    assert float(qx.get("data-value")) == pytest.approx((60.0 + 63.9 + 71.2) / 3, abs=1e-4)
+    assert float(qy.get("data-value")) == pytest.approx((0.62 + 0.31 + 0.22) / 3, abs=1e-4)
+    points = root.findall(".//s:g[@class='point']", NS)
+    assert [p.get("data-key") for p in points] == ["PQ", "PV", "CE"]
+    assert "感知质量" in texts(root)
+    # PQ: importance above the mean and performance below it → flagged red (improve first).
+    assert points[0].find("s:circle", NS).get("fill") == "#b42318"
+    assert points[2].find("s:circle", NS).get("fill") != "#b42318"
+    # Higher importance is drawn higher (smaller y).
+    ys = [float(p.find("s:circle", NS).get("cy")) for p in points]
+    assert ys[0] < ys[1] < ys[2]
+
+
+def test_bar_chart_widths_and_whiskers_follow_values():
+    bars = [{"label": "A", "value": 80.0, "ci": [75.0, 85.0]}, {"label": "B", "value": 40.0, "ci": None},
+            {"label": "C", "value": None, "note": "n < 30"}]
+    root = parse(charts.bar_chart(bars))
+    rects = root.findall(".//s:rect[@class='bar']", NS)
+    assert [float(r.get("data-value")) for r in rects] == [80.0, 40.0]
+    assert float(rects[0].get("width")) == pytest.approx(2 * float(rects[1].get("width")))
+    whiskers = root.findall(".//s:g[@class='whisker']", NS)
+    assert len(whiskers) == 1 and whiskers[0].get("data-lo") == "75.0000"
+    assert "n < 30" in texts(root)
+
+
+def test_trend_chart_one_polyline_per_series_and_gaps_split_lines():
+    root = parse(charts.trend_chart(["W1", "W2", "W3"], [
+        {"name": "CSI", "values": [70.0, 72.0, 71.0]},
+        {"name": "PQ", "values": [65.0, None, 69.0]}]))
+    series = root.findall(".//s:g[@class='series']", NS)
+    assert [s.get("data-name") for s in series] == ["CSI", "PQ"]
+    assert len(series[0].findall("s:polyline", NS)) == 1
+    assert len(series[0].find("s:polyline", NS).get("points").split()) == 3
+    assert len(series[1].findall("s:circle", NS)) == 2
+    labels = [t for t in texts(root) if t.startswith(("CSI ", "PQ "))]
+    assert labels == ["CSI 71.0", "PQ 69.0"] or sorted(labels) == ["CSI 71.0", "PQ 69.0"]
+
+
+def test_single_wave_trend_and_empty_ipma_do_not_crash():
+    parse(charts.trend_chart(["W1"], [{"name": "CSI", "values": [70.0]}]))
+    parse(charts.ipma_chart([]))
+    parse(charts.bar_chart([]))
