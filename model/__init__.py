@@ -1,1 +1,21 @@
-"""Pure analysis for the six-construct customer satisfaction index model (no Flask, no database)."""
+"""Pure analysis for the six-construct customer satisfaction index model (no Flask, no database).
+
+>>> from model import CSISpec, fit, read_table   # doctest: +SKIP
+>>> result = fit(read_table("answers.csv"))       # doctest: +SKIP
+>>> result.csi, result.to_dict()["fit"]["cfi"]   # doctest: +SKIP
+"""
+from .checks import min_responses
+from .exceptions import (ConvergenceWarning, DataError, FitIndexWarning, HeywoodCaseWarning,
+                         ModelError, ModelWarning, SpecificationError)
+from .fit import fit
+from .io import read_table
+from .results import CSIResult
+from .scores import descriptive_scores, respondent_scores
+from .spec import CONSTRUCTS, PATHS, CSISpec
+
+__all__ = [
+    "CSISpec", "CONSTRUCTS", "PATHS", "fit", "CSIResult", "read_table", "min_responses",
+    "respondent_scores", "descriptive_scores",
+    "ModelError", "DataError", "SpecificationError",
+    "ModelWarning", "ConvergenceWarning", "HeywoodCaseWarning", "FitIndexWarning",
+]

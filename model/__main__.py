@@ -1,2 +1,4 @@
 """`python -m model` entry point."""
-raise SystemExit(0)
+from .cli import main
+
+raise SystemExit(main())

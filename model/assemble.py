@@ -1,0 +1,109 @@
+"""Turn moments and estimates into the fields of a CSIResult (numbers only, no text rendering)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from . import scores, stats, verdicts
+from .exceptions import FitIndexWarning
+from .results import CSIResult
+from .spec import CONSTRUCTS, PATHS, CSISpec
+
+TARGETS = ("CS", "CL")
+IPMA_TARGET = "CS"
+
+
+def _upstream(target: str) -> list[str]:
+    """Constructs with a directed path to ``target``, in construct order."""
+    found, frontier = set(), {target}
+    while frontier:
+        frontier = {a for a, b in PATHS if b in frontier} - found
+        found |= frontier
+    return [c for c in CONSTRUCTS if c in found]
+
+
+def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: int) -> CSIResult:
+    """Compute every statistic from the moments and fitted matrices."""
+    codes = list(CONSTRUCTS)
+    sol, std = est.solution, est.solution.standardized()
+    fit = stats.fit_indices(moments.cov, sol.sigma, moments.n, spec.degrees_of_freedom())
+    r2 = sol.r2()
+    weights, fallback = scores.index_weights(sol, spec, est.converged)
+    indices = scores.construct_indices(moments, spec, weights, scale)
+    units = scores.score_units(sol, spec, weights, scale)
+    abs_corr = np.abs(moments.corr)
+
+    constructs = {}
+    for k, code in enumerate(codes):
+        idx = [spec.observed.index(item) for item in spec.items[code]]
+        cr, ave = stats.composite_reliability(std.Lambda[idx, k], np.diag(std.Theta)[idx])
+        loadings = {}
+        for item, j in zip(spec.items[code], idx):
+            fixed = not np.isfinite(est.se_Lambda[j, k])
+            loadings[item] = {"estimate": float(sol.Lambda[j, k]), "std_estimate": float(std.Lambda[j, k]),
+                              "fixed": fixed, **stats.wald(sol.Lambda[j, k], est.se_Lambda[j, k])}
+        name_en, name_zh = CONSTRUCTS[code]
+        constructs[code] = {
+            "name_en": name_en, "name_zh": name_zh, "items": list(spec.items[code]),
+            "weights": {item: float(w) for item, w in zip(spec.items[code], weights[code])},
+            **indices[code],
+            "r2": float(r2[k]), "alpha": stats.cronbach_alpha(moments.cov[np.ix_(idx, idx)]),
+            "cr": cr, "ave": ave, "loadings": loadings,
+        }
+
+    paths = []
+    for a, b in PATHS:
+        i, j = codes.index(b), codes.index(a)
+        paths.append({"from": a, "to": b, "estimate": float(sol.B[i, j]),
+                      "std_estimate": float(std.B[i, j]), **stats.wald(sol.B[i, j], est.se_B[i, j])})
+
+    total, total_std = sol.total_effects, std.total_effects
+    effects = []
+    for target in TARGETS:
+        t = codes.index(target)
+        for driver in _upstream(target):
+            d = codes.index(driver)
+            importance = float(total[t, d] * units[t] / units[d])
+            effects.append({
+                "from": driver, "to": target, "direct": float(sol.B[t, d]),
+                "indirect": float(total[t, d] - sol.B[t, d]), "total": float(total[t, d]),
+                "std_direct": float(std.B[t, d]), "std_indirect": float(total_std[t, d] - std.B[t, d]),
+                "std_total": float(total_std[t, d]), "total_index": importance,
+                "impact_5pt": 5 * importance,
+            })
+
+    drivers = [e for e in effects if e["to"] == IPMA_TARGET]
+    ipma = scores.rank_priority([{"construct": e["from"], "importance": e["total_index"],
+                                  "performance": constructs[e["from"]]["index"]} for e in drivers])
+    ipma_items = scores.rank_priority([
+        {"item": item, "construct": e["from"], "importance": e["total_index"] * w,
+         "performance": constructs[e["from"]]["item_scores"][item]}
+        for e in drivers for item, w in constructs[e["from"]]["weights"].items()])
+
+    latent_corr = std.latent_cov
+    htmt = {}
+    for i, a in enumerate(codes):
+        for b in codes[i + 1:]:
+            ia = [spec.observed.index(x) for x in spec.items[a]]
+            ib = [spec.observed.index(x) for x in spec.items[b]]
+            htmt[f"{a}|{b}"] = stats.htmt(abs_corr, ia, ib)
+    disc = verdicts.discriminant(latent_corr.tolist(), codes, {c: constructs[c]["ave"] for c in codes}, htmt)
+    fit["verdicts"] = verdicts.fit_verdicts(fit)
+    reliability = verdicts.reliability_verdicts(constructs)
+    if any(v["value"] is None for k, v in fit["verdicts"].items() if k != "chi2"):
+        warnings.warn("some fit indices are undefined for this model", FitIndexWarning, stacklevel=3)
+    result_warnings = verdicts.result_warnings(
+        converged=est.converged, message=est.message, heywood=est.heywood, n_used=moments.n,
+        n_total=n_total, n_params=spec.n_free_params(), fit_v=fit["verdicts"],
+        reliability=reliability, disc=disc, fallback=fallback)
+    n_dropped = n_total - moments.n
+    return CSIResult(
+        spec=spec, scale=tuple(scale), n_total=n_total, n_used=moments.n, n_dropped=n_dropped,
+        dropped_reasons={"missing_answer": n_dropped} if n_dropped else {},
+        converged=est.converged, warnings=tuple(result_warnings), constructs=constructs,
+        paths=tuple(paths), effects=tuple(effects), fit=fit, reliability_verdicts=reliability,
+        discriminant=disc, ipma=tuple(ipma), ipma_items=tuple(ipma_items),
+        latent_correlations={a: {b: float(latent_corr[i, j]) for j, b in enumerate(codes)}
+                             for i, a in enumerate(codes)},
+    )

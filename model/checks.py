@@ -1,0 +1,121 @@
+"""Input checks at the boundary: each raises DataError naming the columns or rows and the fix."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import DataError
+from .spec import CSISpec
+
+_SHOW = 5  # how many offending rows/columns a message lists
+
+
+def _rows(positions) -> str:
+    """Format 1-based data-row numbers (header excluded), shortened to the first few."""
+    positions = [int(p) + 1 for p in positions]
+    shown = ", ".join(map(str, positions[:_SHOW]))
+    more = f" and {len(positions) - _SHOW} more" if len(positions) > _SHOW else ""
+    return f"row{'s' if len(positions) > 1 else ''} {shown}{more}"
+
+
+def check_scale(scale) -> tuple[float, float]:
+    """Return ``(min, max)`` as floats; raise DataError unless min < max are finite numbers."""
+    try:
+        lo, hi = (float(v) for v in scale)
+    except (TypeError, ValueError):
+        raise DataError(f"scale must be two numbers (min, max), got {scale!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise DataError(f"scale minimum must be below maximum, got {lo:g} to {hi:g}")
+    return lo, hi
+
+
+def check_columns(data: pd.DataFrame, spec: CSISpec) -> None:
+    """Raise DataError if an item column of the spec is absent from the data."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    present = set(map(str, data.columns))
+    missing = {code: [c for c in cols if c not in present] for code, cols in spec.items.items()}
+    missing = {code: cols for code, cols in missing.items() if cols}
+    if missing:
+        listed = "; ".join(f"{code}: {', '.join(cols)}" for code, cols in missing.items())
+        raise DataError(f"missing item columns ({listed}); add them to the data or fix the "
+                        "construct mapping")
+
+
+def check_numeric(data: pd.DataFrame, spec: CSISpec) -> np.ndarray:
+    """Return the item columns as a float matrix (NaN = no answer); raise DataError on text cells."""
+    cols = list(spec.observed)
+    frame = data.loc[:, cols]
+    bad = []
+    converted = {}
+    for col in cols:
+        series = frame[col]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            continue
+        numeric = pd.to_numeric(series.astype("string").str.strip().replace("", pd.NA),
+                                errors="coerce") if not pd.api.types.is_bool_dtype(series) \
+            else pd.Series(np.nan, index=series.index)
+        wrong = np.flatnonzero(numeric.isna().to_numpy() & series.notna().to_numpy())
+        if len(wrong):
+            first = series.iloc[wrong[0]]
+            bad.append(f"{col} ({_rows(wrong)}, e.g. {str(first)!r})")
+        converted[col] = numeric.astype(float)
+    if bad:
+        raise DataError(f"non-numeric answers in {'; '.join(bad)}; recode answers as numbers on "
+                        "the scale and leave \"don't know\" blank")
+    if converted:
+        frame = frame.assign(**converted)
+    return frame.to_numpy(dtype=float, na_value=np.nan)
+
+
+def check_range(values: np.ndarray, spec: CSISpec, scale: tuple[float, float]) -> None:
+    """Raise DataError if an answer lies outside the scale (or is infinite)."""
+    lo, hi = scale
+    with np.errstate(invalid="ignore"):
+        outside = (values < lo) | (values > hi) | np.isinf(values)
+    if not outside.any():
+        return
+    parts = []
+    for j in np.flatnonzero(outside.any(axis=0)):
+        rows = np.flatnonzero(outside[:, j])
+        parts.append(f"{spec.observed[j]} ({_rows(rows)}, e.g. {values[rows[0], j]:g})")
+    raise DataError(f"answers outside the {lo:g}-{hi:g} scale in {'; '.join(parts)}; fix the "
+                    "answers or pass the scale the survey used (--scale-min/--scale-max)")
+
+
+def min_responses(spec: CSISpec) -> int:
+    """Complete responses needed before a fit is attempted: one per free parameter.
+
+    Below this the sample covariance cannot support the model (fewer data points than unknowns);
+    results between this and five per parameter carry a ``small_sample`` warning.
+    """
+    return max(spec.n_free_params(), len(spec.observed) + 1)
+
+
+def check_sample_size(n_used: int, n_total: int, spec: CSISpec) -> None:
+    """Raise DataError if too few complete responses remain for the free parameters."""
+    need = min_responses(spec)
+    if n_used < need:
+        dropped = n_total - n_used
+        why = f" ({dropped} of {n_total} rows have missing answers)" if dropped else ""
+        raise DataError(f"only {n_used} complete responses{why}; the model has "
+                        f"{spec.n_free_params()} free parameters and needs at least {need} complete "
+                        "responses; collect more responses or use fewer items")
+
+
+def check_variance(moments_cov: np.ndarray, spec: CSISpec) -> None:
+    """Raise DataError on items without variance or perfectly collinear items."""
+    var = np.diag(moments_cov)
+    flat = [spec.observed[j] for j in np.flatnonzero(var <= 1e-12 * max(1.0, var.max()))]
+    if flat:
+        raise DataError(f"items without variation {flat}: every complete response gives the same "
+                        "answer; drop these items from the mapping or collect more responses")
+    sd = np.sqrt(var)
+    corr = moments_cov / np.outer(sd, sd)
+    if np.linalg.eigvalsh(corr)[0] <= 1e-10:
+        i, j = np.triu_indices_from(corr, k=1)
+        pairs = [f"{spec.observed[a]}/{spec.observed[b]}" for a, b in zip(i, j)
+                 if abs(corr[a, b]) > 1 - 1e-9]
+        what = f"items {', '.join(pairs)} are perfectly correlated" if pairs else \
+            "some items are exact linear combinations of others"
+        raise DataError(f"{what}; drop the duplicate items from the mapping")

@@ -1,0 +1,102 @@
+"""Command line: ``python -m model fit DATA.csv [--map MAP.json] [--scale-min 1 --scale-max 10]
+[--json OUT.json] [--csv OUT.csv]``. Bad input gives one line on stderr and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from .exceptions import ModelError, ModelWarning
+from .fit import fit
+from .io import read_table
+from .spec import CSISpec
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line, like every other bad input."""
+
+    def error(self, message):
+        raise ModelError(f"{message} (see python -m model fit --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m model", description="Customer satisfaction index (CSI) model.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cmd = sub.add_parser("fit", help="fit the CSI model to a CSV of survey answers")
+    cmd.error = parser.error
+    cmd.add_argument("data", help="CSV (or .xlsx) file, one respondent per row")
+    cmd.add_argument("--map", help='JSON mapping {"CE": ["q1", ...], ...}; default: column prefixes')
+    cmd.add_argument("--scale-min", type=float, default=1.0, help="lowest answer (default 1)")
+    cmd.add_argument("--scale-max", type=float, default=10.0, help="highest answer (default 10)")
+    cmd.add_argument("--json", help="write the full result as JSON to this file")
+    cmd.add_argument("--csv", help="write a flat table of estimates and scores to this file")
+    return parser
+
+
+def _load_map(path: str) -> CSISpec:
+    try:
+        mapping = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: mapping file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelError(f"{path} is not valid JSON ({err}); write it like "
+                         '{"CE": ["q1", "q2"], "PQ": [...], ...}') from None
+    return CSISpec.from_mapping(mapping)
+
+
+def flat_rows(result) -> list[dict]:
+    """One row per number: section, name, statistic, value (for spreadsheets)."""
+    d = result.to_dict()
+    rows = [("fit", key, "value", d["fit"][key]) for key in ("chi2", "df", "p_value", "cfi", "tli",
+                                                             "rmsea", "srmr")]
+    for code, c in d["constructs"].items():
+        for key in ("index", "r2", "alpha", "cr", "ave"):
+            rows.append(("construct", code, key, c[key]))
+        rows += [("construct", code, "index_ci_lower", c["index_ci"][0]),
+                 ("construct", code, "index_ci_upper", c["index_ci"][1])]
+        for item, score in c["item_scores"].items():
+            rows += [("item", item, "score", score), ("item", item, "weight", c["weights"][item])]
+            for key in ("estimate", "std_estimate", "se", "p_value"):
+                rows.append(("loading", f"{code} =~ {item}", key, c["loadings"][item][key]))
+    for p in d["paths"]:
+        for key in ("estimate", "std_estimate", "se", "z", "p_value"):
+            rows.append(("path", f"{p['from']} -> {p['to']}", key, p[key]))
+    for e in d["effects"]:
+        for key in ("direct", "indirect", "total", "impact_5pt"):
+            rows.append(("effect", f"{e['from']} -> {e['to']}", key, e[key]))
+    return [dict(zip(("section", "name", "statistic", "value"), r)) for r in rows]
+
+
+def _run(args) -> int:
+    spec = _load_map(args.map) if args.map else None
+    data = read_table(args.data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelWarning)  # the result lists them; printed below
+        result = fit(data, spec, scale=(args.scale_min, args.scale_max))
+    try:
+        if args.json:
+            Path(args.json).write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2)
+                                       + "\n", encoding="utf-8")
+        if args.csv:
+            with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=["section", "name", "statistic", "value"])
+                writer.writeheader()
+                writer.writerows(flat_rows(result))
+    except OSError as err:
+        raise ModelError(f"cannot write output ({err.strerror}: {err.filename})") from None
+    print(result.to_text())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit status (0 ok, 2 bad input)."""
+    try:
+        return _run(_parser().parse_args(argv))
+    except ModelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT

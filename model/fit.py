@@ -1,0 +1,195 @@
+"""Estimation: the only module that imports semopy, and the public ``fit`` entry point."""
+from __future__ import annotations
+
+import logging
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import checks
+from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError
+from .spec import CONSTRUCTS, CSISpec
+from .stats import Moments, Solution
+
+#: SLSQP's default ftol (1e-6) stops about 1e-3 short of lavaan's estimates; this agrees to 1e-6.
+FTOL = 1e-10
+MAXITER = 10_000
+_HEYWOOD_TOL = 1e-6  # a free variance below this share of its item's variance counts as zero
+REMEDIES = ("check for items that are near copies of each other, drop items that load weakly on "
+            "their construct, and collect more complete responses")
+
+
+@dataclass(frozen=True)
+class Estimation:
+    """What semopy returned, translated into construct/item order and plain arrays."""
+
+    solution: Solution
+    se_B: np.ndarray
+    se_Lambda: np.ndarray
+    converged: bool
+    message: str
+    heywood: tuple[str, ...]
+
+
+@contextmanager
+def _quiet():
+    """Mute semopy: its warnings and root-logger messages are replaced by our own checks."""
+    root = logging.getLogger()
+    guard = logging.NullHandler()  # stops logging.warning() from calling basicConfig()
+    root.addHandler(guard)
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+        root.removeHandler(guard)
+
+
+def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER) -> Estimation:
+    """Fit the ML model to the covariance with semopy and read back matrices and SEs.
+
+    Items are renamed to safe identifiers so any column name works in the model text.
+    semopy is imported here, not at module level: it eagerly imports plotting and reporting
+    code, which would add about two seconds to every ``import model`` (and to app start-up).
+    """
+    import semopy
+
+    observed = list(spec.observed)
+    safe = {item: f"x{j}" for j, item in enumerate(observed)}
+    safe_names = list(safe.values())
+    cov = pd.DataFrame(moments.cov, index=safe_names, columns=safe_names)
+    codes = list(CONSTRUCTS)
+    try:
+        with _quiet():
+            model = semopy.Model(spec.to_syntax(safe))
+            result = model.fit(cov=cov, n_samples=moments.n,
+                               options={"ftol": FTOL, "maxiter": int(maxiter)})
+            _, fim_inv = model.calc_fim(inverse=True)
+    except (np.linalg.LinAlgError, ValueError, ArithmeticError) as err:
+        raise ModelError(f"estimation failed ({err}); {REMEDIES}") from None
+
+    lat = [model.names_beta[0].index(c) for c in codes]
+    obs = [model.names_lambda[0].index(s) for s in safe_names]
+    solution = Solution(
+        B=model.mx_beta[np.ix_(lat, lat)].copy(),
+        Lambda=model.mx_lambda[np.ix_(obs, lat)].copy(),
+        Psi=model.mx_psi[np.ix_(lat, lat)].copy(),
+        Theta=model.mx_theta[np.ix_(obs, obs)].copy(),
+    )
+    se = np.sqrt(np.clip(np.diag(fim_inv), 0, None))
+    se_B = np.full(solution.B.shape, np.nan)
+    se_L = np.full(solution.Lambda.shape, np.nan)
+    lat_pos = {semopy_i: mine for mine, semopy_i in enumerate(lat)}
+    obs_pos = {semopy_i: mine for mine, semopy_i in enumerate(obs)}
+    active = [p for p in model.parameters.values() if p.active]
+    for k, param in enumerate(active):
+        for loc in param.locations:
+            i, j = loc.indices
+            if loc.matrix is model.mx_beta:
+                se_B[lat_pos[i], lat_pos[j]] = se[k]
+            elif loc.matrix is model.mx_lambda:
+                se_L[obs_pos[i], lat_pos[j]] = se[k]
+
+    heywood = _heywood(solution, spec, moments)
+    return Estimation(solution, se_B, se_L, bool(result.success) and np.isfinite(result.fun),
+                      str(result.message), heywood)
+
+
+def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, ...]:
+    """Name variances at or below zero and standardized loadings above one."""
+    found = []
+    item_var = np.diag(moments.cov)
+    for j, item in enumerate(spec.observed):
+        if len(spec.items[spec.construct_of(item)]) > 1 and solution.Theta[j, j] <= _HEYWOOD_TOL * item_var[j]:
+            found.append(f"error variance of {item} ({solution.Theta[j, j]:.3g})")
+    for k, code in enumerate(CONSTRUCTS):
+        marker = spec.observed.index(spec.items[code][0])
+        if solution.Psi[k, k] <= _HEYWOOD_TOL * item_var[marker]:
+            kind = "variance" if k == 0 else "disturbance variance"
+            found.append(f"{kind} of {code} ({solution.Psi[k, k]:.3g})")
+    std = solution.standardized().Lambda
+    for j, item in enumerate(spec.observed):
+        k = list(CONSTRUCTS).index(spec.construct_of(item))
+        if abs(std[j, k]) > 1 + 1e-6:
+            found.append(f"standardized loading of {item} ({std[j, k]:.3f} > 1)")
+    return tuple(found)
+
+
+def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
+        maxiter: int = MAXITER):
+    """Fit the six-construct CSI model by maximum likelihood and compute every statistic.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        One row per respondent; item columns numeric on ``scale``, NaN for "don't know".
+        Other columns are ignored.
+    spec : CSISpec, optional
+        Construct-to-item assignment; by default ``CSISpec.from_columns(data.columns)``.
+    scale : (float, float)
+        Lowest and highest possible answer, used to check answers and rescale scores to 0-100.
+    maxiter : int
+        Iteration limit of the optimiser.
+
+    Returns
+    -------
+    CSIResult
+        Frozen result; ``to_dict()`` gives the JSON schema, ``to_text()`` a summary.
+
+    Raises
+    ------
+    DataError
+        Missing item columns, non-numeric answers, answers outside the scale, items without
+        variation or perfectly collinear, fewer complete responses than ``min_responses(spec)``.
+    SpecificationError
+        Columns do not follow the ``<CODE><n>`` convention and no spec was given.
+    ModelError
+        The estimation broke down numerically.
+
+    Warns
+    -----
+    ConvergenceWarning
+        The optimiser did not converge; the result has ``converged=False``.
+    HeywoodCaseWarning
+        A variance is at or below zero; the result carries a ``heywood`` warning.
+
+    Notes
+    -----
+    Missing answers: rows with any missing item are left out of the model (listwise deletion,
+    lavaan's default); their count is reported as ``n_dropped``.
+
+    Examples
+    --------
+    >>> result = fit(df)                      # doctest: +SKIP
+    >>> result.csi, result.to_dict()["fit"]["cfi"]   # doctest: +SKIP
+    """
+    from .assemble import build_result
+
+    scale = checks.check_scale(scale)
+    if not isinstance(data, pd.DataFrame):
+        raise checks.DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    spec = CSISpec.from_columns(data.columns) if spec is None else spec
+    checks.check_columns(data, spec)
+    values = checks.check_numeric(data, spec)
+    checks.check_range(values, spec, scale)
+    complete = ~np.isnan(values).any(axis=1)
+    n_total, n_used = len(values), int(complete.sum())
+    checks.check_sample_size(n_used, n_total, spec)
+    used = values if n_used == n_total else values[complete]
+    del values
+    moments = Moments.from_values(used)
+    checks.check_variance(moments.cov, spec)
+    est = estimate(moments, spec, maxiter)
+    if not est.converged:
+        warnings.warn(f"the optimiser did not converge ({est.message}); estimates are unreliable: "
+                      f"{REMEDIES}", ConvergenceWarning, stacklevel=2)
+    if est.heywood:
+        warnings.warn(f"improper solution (Heywood case): {'; '.join(est.heywood)}; {REMEDIES}",
+                      HeywoodCaseWarning, stacklevel=2)
+    return build_result(spec, scale, moments, est, n_total=n_total)

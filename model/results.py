@@ -1,0 +1,144 @@
+"""The frozen result of a CSI fit, its JSON form and its plain-text summary."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .spec import CONSTRUCTS, CSISpec
+
+MISSING_METHOD = "listwise"
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to None, tuples to lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class CSIResult:
+    """Everything one fit produces; build it with :func:`model.fit`, never by hand.
+
+    Attributes
+    ----------
+    spec : CSISpec
+        Items per construct.
+    scale : (float, float)
+        Answer scale the 0-100 scores are rescaled from.
+    n_total, n_used, n_dropped : int
+        Rows given, complete rows used by the model (listwise deletion), rows left out.
+    converged : bool
+        Whether the optimiser reported success.
+    warnings : tuple of dict
+        ``{code, message}``; codes: not_converged, heywood, small_sample, many_dropped, poor_fit,
+        fit_index_undefined, low_reliability, discriminant_validity, equal_weights.
+    constructs, paths, effects, fit, reliability_verdicts, discriminant, ipma, ipma_items
+        As in :meth:`to_dict`.
+    """
+
+    spec: CSISpec
+    scale: tuple[float, float]
+    n_total: int
+    n_used: int
+    n_dropped: int
+    dropped_reasons: Mapping[str, int]
+    converged: bool
+    warnings: tuple[dict, ...]
+    constructs: Mapping[str, dict]
+    paths: tuple[dict, ...]
+    effects: tuple[dict, ...]
+    fit: Mapping[str, Any]
+    reliability_verdicts: Mapping[str, Any]
+    discriminant: Mapping[str, Any]
+    ipma: tuple[dict, ...]
+    ipma_items: tuple[dict, ...]
+    latent_correlations: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    missing_method: str = MISSING_METHOD
+
+    @property
+    def csi(self) -> float:
+        """The customer satisfaction index: the 0-100 score of CS."""
+        return self.constructs["CS"]["index"]
+
+    @property
+    def weights(self) -> dict:
+        """``{CODE: {item: weight}}``, weights summing to one within a construct."""
+        return {code: dict(c["weights"]) for code, c in self.constructs.items()}
+
+    @property
+    def params(self) -> pd.DataFrame:
+        """Paths and loadings as a float table indexed by ``"lhs op rhs"`` (lavaan notation)."""
+        rows = {f"{p['to']} ~ {p['from']}": p for p in self.paths}
+        for code, c in self.constructs.items():
+            for item, ld in c["loadings"].items():
+                rows[f"{code} =~ {item}"] = ld
+        cols = ["estimate", "std_estimate", "se", "z", "p_value"]
+        table = pd.DataFrame({k: [r[c] for c in cols] + list(r["ci"]) for k, r in rows.items()},
+                             index=cols + ["ci_lower", "ci_upper"]).T
+        return table.astype(float)
+
+    def to_dict(self) -> dict:
+        """JSON-able dict (NaN becomes None); keys as in the CLI's ``--json`` output."""
+        return _plain({
+            "n_total": self.n_total, "n_used": self.n_used, "n_dropped": self.n_dropped,
+            "dropped_reasons": self.dropped_reasons, "missing_method": self.missing_method,
+            "converged": self.converged, "scale": list(self.scale), "csi": self.csi,
+            "warnings": self.warnings, "constructs": self.constructs, "paths": self.paths,
+            "effects": self.effects, "fit": self.fit,
+            "reliability_verdicts": self.reliability_verdicts, "discriminant": self.discriminant,
+            "ipma": self.ipma, "ipma_items": self.ipma_items,
+            "latent_correlations": self.latent_correlations,
+            "model_syntax": self.spec.to_syntax(),
+        })
+
+    def to_text(self, decimals: int = 3) -> str:
+        """Readable summary: index, construct scores, top drivers, fit verdict, warnings."""
+        d = self.to_dict()
+        f = lambda v, nd=decimals: "-" if v is None else f"{v:.{nd}f}"
+        lines = [
+            "Customer satisfaction index (CSI) model, ML estimation",
+            f"Responses: {self.n_used} used, {self.n_dropped} dropped ({self.missing_method} deletion "
+            f"of rows with missing answers); scale {self.scale[0]:g}-{self.scale[1]:g}; "
+            f"converged: {'yes' if self.converged else 'NO'}",
+            "",
+            f"CSI (customer satisfaction, 0-100): {f(d['csi'], 1)}  95% CI "
+            f"[{f(d['constructs']['CS']['index_ci'][0], 1)}, {f(d['constructs']['CS']['index_ci'][1], 1)}]",
+            "",
+            f"{'Construct':<28}{'Index':>7}{'95% CI':>16}{'R2':>7}{'alpha':>7}{'CR':>7}{'AVE':>7}",
+        ]
+        for code, c in d["constructs"].items():
+            ci = f"[{f(c['index_ci'][0], 1)}, {f(c['index_ci'][1], 1)}]"
+            lines.append(f"{code + ' ' + c['name_en']:<28}{f(c['index'], 1):>7}{ci:>16}"
+                         f"{f(c['r2']):>7}{f(c['alpha']):>7}{f(c['cr']):>7}{f(c['ave']):>7}")
+        lines += ["", f"{'Path':<12}{'Estimate':>10}{'Std':>8}{'SE':>8}{'z':>8}{'p':>8}"]
+        for p in d["paths"]:
+            lines.append(f"{p['from'] + ' -> ' + p['to']:<12}{f(p['estimate']):>10}"
+                         f"{f(p['std_estimate']):>8}{f(p['se']):>8}{f(p['z'], 2):>8}{f(p['p_value']):>8}")
+        lines += ["", f"Drivers of satisfaction (improve first = priority 1; impact = CS points "
+                  "for +5 driver points):"]
+        impact = {e["from"]: e["impact_5pt"] for e in d["effects"] if e["to"] == "CS"}
+        for row in d["ipma"]:
+            lines.append(f"  {row['priority']}. {row['construct']} {CONSTRUCTS[row['construct']][0]}: "
+                         f"performance {f(row['performance'], 1)}, impact {f(impact[row['construct']], 2)}")
+        fit = d["fit"]
+        lines += ["", f"Fit: chi2({fit['df']}) = {f(fit['chi2'], 2)}, p = {f(fit['p_value'])}; "
+                  f"RMSEA 90% CI [{f(fit['rmsea_ci'][0])}, {f(fit['rmsea_ci'][1])}]"]
+        for key in ("cfi", "tli", "rmsea", "srmr"):
+            lines.append(f"  {fit['verdicts'][key]['text']}")
+        if d["warnings"]:
+            lines += ["", "Warnings:"]
+            lines += [f"  [{w['code']}] {w['message']}" for w in d["warnings"]]
+        return "\n".join(lines)

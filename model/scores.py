@@ -1,0 +1,178 @@
+"""ACSI-style 0-100 index scores, their weights and intervals, and the importance-performance map.
+
+Weights
+-------
+A construct's index is the weighted mean of its items rescaled to 0-100:
+``index = (Σ w_i·mean_i − min) / (max − min) · 100`` with ``Σ w_i = 1``. The weights are the
+construct's *unstandardized* loadings from the fitted model, normalized to sum to one. All items
+share one answer scale, so an unstandardized loading says how many scale points the item moves
+per unit of the construct: items that track the construct more closely count more, and the
+weighted mean stays on the answer scale, so the 0-100 rescaling stays exact. (ACSI rescales its
+PLS outer weights to sum to one in the same way.) A single-item construct has weight 1. If the
+fit did not converge, or a loading is not positive, every item gets equal weight and the result
+carries an ``equal_weights`` warning.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .checks import check_columns, check_numeric, check_range, check_scale
+from .spec import CONSTRUCTS, CSISpec
+from .stats import Z975, Moments, Solution
+
+
+def index_weights(solution: Solution, spec: CSISpec, converged: bool) -> tuple[dict, list[str]]:
+    """Return ``{code: array of item weights}`` and the constructs that fell back to equal weights."""
+    weights, fallback = {}, []
+    for k, code in enumerate(CONSTRUCTS):
+        idx = [spec.observed.index(item) for item in spec.items[code]]
+        loadings = solution.Lambda[idx, k]
+        if converged and np.all(np.isfinite(loadings)) and np.all(loadings > 0):
+            weights[code] = loadings / loadings.sum()
+        else:
+            weights[code] = np.full(len(idx), 1 / len(idx))
+            fallback.append(code)
+    return weights, fallback
+
+
+def to_index(value, scale) -> np.ndarray:
+    """Rescale answers (or means) on ``scale`` to 0-100."""
+    lo, hi = scale
+    return (np.asarray(value, dtype=float) - lo) / (hi - lo) * 100
+
+
+def construct_indices(moments: Moments, spec: CSISpec, weights: dict, scale) -> dict:
+    """Index, 95% CI and item scores per construct, from the moments of the complete responses.
+
+    The CI treats the weights as fixed: var(Σ w_i·mean_i) = w'Sw / n (S with N − 1).
+    """
+    out = {}
+    S = moments.cov_unbiased
+    lo, hi = scale
+    for code in CONSTRUCTS:
+        idx = [spec.observed.index(item) for item in spec.items[code]]
+        w = weights[code]
+        index = float(to_index(w @ moments.mean[idx], scale))
+        se = float(np.sqrt(max(w @ S[np.ix_(idx, idx)] @ w, 0.0) / moments.n)) * 100 / (hi - lo)
+        out[code] = {
+            "index": index, "index_se": se, "index_ci": [index - Z975 * se, index + Z975 * se],
+            "item_scores": {item: float(to_index(moments.mean[j], scale))
+                            for item, j in zip(spec.items[code], idx)},
+        }
+    return out
+
+
+def score_units(solution: Solution, spec: CSISpec, weights: dict, scale) -> np.ndarray:
+    """Index points per unit of each latent variable: 100·Σ w_i·λ_i / (max − min).
+
+    Multiplying a total effect by units[target] / units[driver] puts it on the 0-100 metric:
+    index points of the target per index point of the driver.
+    """
+    lo, hi = scale
+    units = np.empty(len(CONSTRUCTS))
+    for k, code in enumerate(CONSTRUCTS):
+        idx = [spec.observed.index(item) for item in spec.items[code]]
+        units[k] = 100 * float(weights[code] @ solution.Lambda[idx, k]) / (hi - lo)
+    return units
+
+
+def rank_priority(rows: list[dict]) -> list[dict]:
+    """Rank by importance × (100 − performance), largest first: priority 1 = improve first.
+
+    The product is the target points to gain if the driver reached 100, so a driver that matters
+    much and performs poorly comes first; ties keep the input order.
+    """
+    def gain(row):
+        value = row["importance"] * (100 - row["performance"])
+        return value if np.isfinite(value) else -np.inf
+
+    ranked = sorted(rows, key=gain, reverse=True)
+    return [{**row, "priority": rank} for rank, row in enumerate(ranked, start=1)]
+
+
+def _item_matrix(data: pd.DataFrame, spec: CSISpec, scale) -> np.ndarray:
+    check_columns(data, spec)
+    values = check_numeric(data, spec)
+    check_range(values, spec, scale)
+    return values
+
+
+def respondent_scores(data: pd.DataFrame, result) -> pd.DataFrame:
+    """0-100 construct scores for every respondent, with the result's index weights.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Respondents with the item columns of ``result.spec``.
+    result : CSIResult
+        A fitted result; its weights and scale are used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per construct, same index as ``data``. A missing answer is skipped and the
+        remaining weights of that construct are renormalized; NaN when no item was answered.
+
+    Raises
+    ------
+    DataError
+        Missing item columns, non-numeric answers or answers outside the scale.
+    """
+    spec, scale = result.spec, result.scale
+    values = _item_matrix(data, spec, scale)
+    answered = ~np.isnan(values)
+    filled = np.where(answered, values, 0.0)
+    out = {}
+    for code in CONSTRUCTS:
+        idx = [spec.observed.index(item) for item in spec.items[code]]
+        w = np.array([result.weights[code][item] for item in spec.items[code]])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (filled[:, idx] @ w) / (answered[:, idx] @ w)
+        out[code] = to_index(mean, scale)
+    return pd.DataFrame(out, index=data.index)
+
+
+def descriptive_scores(data: pd.DataFrame, spec: CSISpec, scale=(1, 10)) -> dict:
+    """Equal-weight 0-100 construct and item scores with n and 95% CI, for any n ≥ 1.
+
+    Uses every available answer (no listwise deletion), so it works before a model can be fitted.
+    A construct score is the mean over respondents of their equal-weight mean of answered items.
+    CIs are mean ± 1.96·sd/√n (None when n < 2).
+
+    Returns
+    -------
+    dict
+        ``{"n": rows, "scale": [min, max], "constructs": {CODE: {score, n, ci, items:
+        {item: {score, n, ci}}}}}``.
+
+    Raises
+    ------
+    DataError
+        Missing item columns, non-numeric answers or answers outside the scale.
+    """
+    scale = check_scale(scale)
+    values = _item_matrix(data, spec, scale)
+    scores = to_index(values, scale)
+
+    def summary(column):
+        column = column[~np.isnan(column)]
+        n = int(column.size)
+        if n == 0:
+            return {"score": None, "n": 0, "ci": None}
+        mean = float(column.mean())
+        if n < 2:
+            return {"score": mean, "n": n, "ci": None}
+        half = Z975 * float(column.std(ddof=1)) / np.sqrt(n)
+        return {"score": mean, "n": n, "ci": [mean - half, mean + half]}
+
+    constructs = {}
+    for code in CONSTRUCTS:
+        idx = [spec.observed.index(item) for item in spec.items[code]]
+        block = scores[:, idx]
+        count = (~np.isnan(block)).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_person = np.where(count > 0, np.nansum(block, axis=1) / count, np.nan)
+        constructs[code] = {**summary(per_person),
+                            "items": {item: summary(scores[:, j]) for item, j in zip(spec.items[code], idx)}}
+    return {"n": int(values.shape[0]), "scale": list(scale), "constructs": constructs}
