@@ -52,10 +52,14 @@ def check_numeric(data: pd.DataFrame, spec: CSISpec) -> np.ndarray:
         series = frame[col]
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             continue
-        numeric = pd.to_numeric(series.astype("string").str.strip().replace("", pd.NA),
-                                errors="coerce") if not pd.api.types.is_bool_dtype(series) \
-            else pd.Series(np.nan, index=series.index)
-        wrong = np.flatnonzero(numeric.isna().to_numpy() & series.notna().to_numpy())
+        if pd.api.types.is_bool_dtype(series):
+            blank = series.isna().to_numpy()
+            numeric = pd.Series(np.nan, index=series.index)
+        else:
+            text = series.astype("string").str.strip()
+            blank = (text.isna() | (text == "")).to_numpy()
+            numeric = pd.to_numeric(text.mask(blank), errors="coerce")
+        wrong = np.flatnonzero(numeric.isna().to_numpy() & ~blank)
         if len(wrong):
             first = series.iloc[wrong[0]]
             bad.append(f"{col} ({_rows(wrong)}, e.g. {str(first)!r})")

@@ -1,0 +1,77 @@
+"""Bad input: every problem raises DataError naming the columns/rows and the fix."""
+import numpy as np
+import pytest
+
+from model import DataError, SpecificationError, fit, min_responses, CSISpec
+
+
+def test_missing_columns_named(survey):
+    with pytest.raises(DataError, match=r"missing item columns \(PV: PV2; CL: CL1\)"):
+        fit(survey.drop(columns=["PV2", "CL1"]), CSISpec.from_columns(survey.columns))
+
+
+def test_no_item_columns_is_specification_error(survey):
+    with pytest.raises(SpecificationError, match="pass an explicit mapping"):
+        fit(survey.rename(columns=str.lower))
+
+
+def test_non_numeric_cells_named_with_rows(survey):
+    data = survey.astype(object)
+    data.loc[4, "PQ2"] = "very good"
+    data.loc[9, "PQ2"] = "n/a"
+    with pytest.raises(DataError, match=r"non-numeric answers in PQ2 \(rows 5, 10, e.g. 'very good'\)"):
+        fit(data)
+
+
+def test_numeric_text_and_blank_cells_are_accepted(survey):
+    data = survey.astype(object)
+    data.loc[0, "CE1"] = " 7 "
+    data.loc[1, "CE1"] = ""
+    result = fit(data)
+    assert result.n_used == len(survey) - 1 and result.n_dropped == 1
+
+
+def test_values_outside_scale(survey):
+    data = survey.copy()
+    data.loc[2, "CS3"] = 11
+    data.loc[7, "CL2"] = 0
+    with pytest.raises(DataError, match=r"outside the 1-10 scale in CS3 \(row 3, e.g. 11\); CL2 \(row 8"):
+        fit(data)
+
+
+def test_values_checked_against_configured_scale(survey):
+    with pytest.raises(DataError, match=r"outside the 1-7 scale"):
+        fit(survey, scale=(1, 7))
+
+
+@pytest.mark.parametrize("scale, message", [((5, 5), "minimum must be below maximum"),
+                                            (("a", 3), "two numbers"), ((1,), "two numbers")])
+def test_bad_scale(survey, scale, message):
+    with pytest.raises(DataError, match=message):
+        fit(survey, scale=scale)
+
+
+def test_too_few_complete_responses(survey):
+    spec = CSISpec.from_columns(survey.columns)
+    need = min_responses(spec)
+    data = survey.copy()
+    data.loc[need - 1:, "CE2"] = np.nan
+    with pytest.raises(DataError, match=rf"only {need - 1} complete responses \({len(data) - need + 1} of "
+                       rf"{len(data)} rows have missing answers\).*needs at least {need}"):
+        fit(data)
+
+
+def test_zero_variance_item(survey):
+    data = survey.assign(PV1=5.0)
+    with pytest.raises(DataError, match=r"items without variation \['PV1'\]"):
+        fit(data)
+
+
+def test_duplicate_items_are_collinear(survey):
+    with pytest.raises(DataError, match="CS1/CS2 are perfectly correlated"):
+        fit(survey.assign(CS2=survey["CS1"]))
+
+
+def test_data_must_be_a_frame(survey):
+    with pytest.raises(DataError, match="must be a pandas DataFrame"):
+        fit(survey.to_numpy(), CSISpec.from_columns(survey.columns))

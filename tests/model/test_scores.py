@@ -1,0 +1,140 @@
+"""Index scores, weights, intervals, IPMA and impact checked against hand computation."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from model import CONSTRUCTS, CSISpec, DataError, descriptive_scores, fit, respondent_scores
+from model.scores import construct_indices, rank_priority
+from model.stats import Moments
+
+from conftest import load_csv
+
+
+@pytest.fixture(scope="module")
+def result():
+    return fit(load_csv("csi_single_cc.csv"))
+
+
+def test_index_formula_by_hand():
+    # CE: three items, weights .2/.3/.5, item means 7, 8, 6 -> weighted mean 6.8
+    values = np.array([[7, 8, 6], [9, 8, 7], [5, 8, 5]], dtype=float)
+    values = np.hstack([values, np.ones((3, 5)) * np.arange(1, 4)[:, None]])  # other constructs
+    spec = CSISpec.from_columns(["CE1", "CE2", "CE3", "PQ1", "PV1", "CS1", "CC1", "CL1"])
+    weights = {code: np.ones(len(spec.items[code])) / len(spec.items[code]) for code in CONSTRUCTS}
+    weights["CE"] = np.array([0.2, 0.3, 0.5])
+    out = construct_indices(Moments.from_values(values), spec, weights, (1, 10))["CE"]
+    assert out["index"] == pytest.approx((6.8 - 1) / 9 * 100)          # 64.444...
+    assert out["item_scores"] == pytest.approx({"CE1": 600 / 9, "CE2": 700 / 9, "CE3": 500 / 9})
+    # CI: per-respondent weighted means 6.8, 7.7, 5.9 -> sd 0.9, se 0.9/sqrt(3), on 0-100: ·100/9
+    se = 0.9 / np.sqrt(3) * 100 / 9     # = 5.7735
+    assert out["index_ci"] == pytest.approx([64.4444 - 1.959964 * se, 64.4444 + 1.959964 * se], abs=1e-3)
+    assert out["index_ci"] == pytest.approx([53.12859, 75.76030], abs=1e-4)
+    other = construct_indices(Moments.from_values(values), spec, weights, (0, 10))["CE"]
+    assert other["index"] == pytest.approx(68.0)
+
+
+def test_weights_are_normalized_unstandardized_loadings(result):
+    for code, c in result.to_dict()["constructs"].items():
+        loadings = np.array([c["loadings"][item]["estimate"] for item in c["items"]])
+        assert list(c["weights"].values()) == pytest.approx(list(loadings / loadings.sum()))
+        assert sum(c["weights"].values()) == pytest.approx(1.0)
+    assert result.weights["CC"] == {"CC1": 1.0}
+
+
+def test_index_matches_weighted_item_means(result):
+    data = load_csv("csi_single_cc.csv")
+    for code, c in result.constructs.items():
+        weighted = sum(w * data[item].mean() for item, w in c["weights"].items())
+        assert c["index"] == pytest.approx((weighted - 1) / 9 * 100)
+        per_person = sum(w * data[item] for item, w in c["weights"].items())
+        se = per_person.std(ddof=1) / np.sqrt(len(data)) * 100 / 9
+        assert c["index_ci"] == pytest.approx([c["index"] - 1.959964 * se, c["index"] + 1.959964 * se])
+    assert result.csi == result.constructs["CS"]["index"]
+
+
+def test_missing_data_item_scores_use_listwise_rows(reference):
+    res2 = reference["datasets"]["csi_missing_listwise"]
+    result = fit(load_csv("csi_missing.csv"))
+    assert (result.n_used, result.n_dropped) == (res2["n_listwise"], res2["n_total"] - res2["n_listwise"])
+    assert result.dropped_reasons == {"missing_answer": res2["n_total"] - res2["n_listwise"]}
+    assert result.missing_method == "listwise"
+    assert "many_dropped" in [w["code"] for w in result.warnings]
+    for code, c in result.constructs.items():
+        for item, score in c["item_scores"].items():
+            assert score == pytest.approx((res2["item_means_listwise"][item] - 1) / 9 * 100)
+
+
+def test_respondent_scores_renormalize_weights_over_answered_items(result):
+    data = pd.DataFrame({item: [7.0, 7.0] for item in result.spec.observed}, index=["a", "b"])
+    data.loc["b", "CE1"] = np.nan
+    data.loc["b", "CE2"] = 10.0
+    data.loc["b", "CC1"] = np.nan
+    scores = respondent_scores(data, result)
+    assert list(scores.index) == ["a", "b"] and list(scores.columns) == list(CONSTRUCTS)
+    assert scores.loc["a"].tolist() == pytest.approx([600 / 9] * 6)
+    w = result.weights["CE"]
+    expected = (w["CE2"] * 10 + w["CE3"] * 7) / (w["CE2"] + w["CE3"])
+    assert scores.loc["b", "CE"] == pytest.approx((expected - 1) / 9 * 100)
+    assert np.isnan(scores.loc["b", "CC"])
+
+
+def test_respondent_scores_reject_bad_answers(result):
+    data = pd.DataFrame({item: [12.0] for item in result.spec.observed})
+    with pytest.raises(DataError, match="outside the 1-10 scale"):
+        respondent_scores(data, result)
+
+
+def test_descriptive_scores_work_with_one_response_and_missing_answers():
+    spec = CSISpec.from_columns(["CE1", "CE2", "PQ1", "PV1", "CS1", "CC1", "CL1"])
+    one = pd.DataFrame([[7, np.nan, 10, 1, 4, 5, 6]], columns=list(spec.observed))
+    out = descriptive_scores(one, spec)
+    assert out["n"] == 1
+    assert out["constructs"]["CE"] == {"score": pytest.approx(600 / 9), "n": 1, "ci": None,
+                                       "items": {"CE1": {"score": pytest.approx(600 / 9), "n": 1, "ci": None},
+                                                 "CE2": {"score": None, "n": 0, "ci": None}}}
+    two = pd.DataFrame([[7, 9, 10, 1, 4, 5, 6], [9, np.nan, 8, 1, 4, 5, 6]], columns=list(spec.observed))
+    ce = descriptive_scores(two, spec, scale=(0, 10))["constructs"]["CE"]
+    assert ce["score"] == pytest.approx((80 + 90) / 2)           # person means 8 and 9 on 0-10
+    assert ce["ci"] == pytest.approx([85 - 1.959964 * np.sqrt(50) / np.sqrt(2),
+                                      85 + 1.959964 * np.sqrt(50) / np.sqrt(2)])
+    assert ce["items"]["CE2"]["n"] == 1
+
+
+def test_impact_is_total_effect_on_the_index_metric(result):
+    d = result.to_dict()
+    c = d["constructs"]
+
+    def units(code):  # index points per latent unit: 100 · Σ w·λ / (max − min)
+        return 100 * sum(c[code]["weights"][i] * c[code]["loadings"][i]["estimate"] for i in c[code]["items"]) / 9
+
+    for e in d["effects"]:
+        rescaled = e["total"] * units(e["to"]) / units(e["from"])
+        assert e["total_index"] == pytest.approx(rescaled)
+        assert e["impact_5pt"] == pytest.approx(5 * rescaled)
+        assert e["total"] == pytest.approx(e["direct"] + e["indirect"])
+    assert {(e["from"], e["to"]) for e in d["effects"]} == {
+        ("CE", "CS"), ("PQ", "CS"), ("PV", "CS"),
+        ("CE", "CL"), ("PQ", "CL"), ("PV", "CL"), ("CS", "CL"), ("CC", "CL")}
+
+
+def test_ipma_ranks_by_importance_times_gap(result):
+    d = result.to_dict()
+    total = {e["from"]: e["total_index"] for e in d["effects"] if e["to"] == "CS"}
+    assert [r["construct"] for r in d["ipma"]] == sorted(
+        total, key=lambda k: total[k] * (100 - d["constructs"][k]["index"]), reverse=True)
+    for row in d["ipma"]:
+        assert row["importance"] == total[row["construct"]]
+        assert row["performance"] == d["constructs"][row["construct"]]["index"]
+    assert [r["priority"] for r in d["ipma"]] == [1, 2, 3]
+    items = d["ipma_items"]
+    assert len(items) == 8 and [r["priority"] for r in items] == list(range(1, 9))
+    for code in total:
+        share = sum(r["importance"] for r in items if r["construct"] == code)
+        assert share == pytest.approx(total[code])      # item importances split the construct's
+
+
+def test_rank_priority_rule():
+    rows = [{"name": "a", "importance": 0.5, "performance": 90},   # gain 5
+            {"name": "b", "importance": 0.2, "performance": 40},   # gain 12
+            {"name": "c", "importance": 0.4, "performance": 70}]   # gain 12 (tie keeps order)
+    assert [(r["name"], r["priority"]) for r in rank_priority(rows)] == [("b", 1), ("c", 2), ("a", 3)]
