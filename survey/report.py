@@ -1,0 +1,127 @@
+"""Report pages for quality managers: the index report, its downloads and bring-your-own-data upload."""
+import json
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, url_for
+from flask_login import login_required
+
+from . import reporting
+from .db import db
+from .charts import fmt
+from .exports import csv_chunks
+from .report_stats import BANDS
+from .report_text import t
+from .report_view import context
+from .tables import Survey
+
+bp = Blueprint("report", __name__, url_prefix="/manage")
+EXPORT_WAIT_SECONDS = 600
+
+
+def get_survey_or_404(slug: str) -> Survey:
+    """Return the survey with this slug.
+
+    :raise 404: no such survey.
+    """
+    survey = db.session.scalar(sa.select(Survey).where(Survey.slug == slug))
+    if survey is None:
+        abort(404)
+    return survey
+
+
+def _filters(survey):
+    """Parse ?wave and ?segment; a bad one falls back to everything with a notice."""
+    try:
+        wave, segment = reporting.parse_filters(survey, request.args.get("wave"), request.args.get("segment"))
+        return wave, segment, None
+    except reporting.BadFilter as err:
+        return None, None, t(err.message_id, segment=err.value)
+
+
+@bp.get("/surveys/<slug>/report")
+@login_required
+def show(slug):
+    """Show the index report of a survey (all waves, one wave or one segment)."""
+    survey = get_survey_or_404(slug)
+    wave, segment, notice = _filters(survey)
+    state = reporting.open_report(db.session, survey, wave, segment)
+    return _render(survey, state, wave, segment, notice, printable=False)
+
+
+@bp.get("/surveys/<slug>/report/print")
+@login_required
+def printable(slug):
+    """Show the report laid out for paper / PDF (everything expanded, no navigation)."""
+    survey = get_survey_or_404(slug)
+    wave, segment, notice = _filters(survey)
+    state = reporting.open_report(db.session, survey, wave, segment, wait=EXPORT_WAIT_SECONDS)
+    return _render(survey, state, wave, segment, notice, printable=True)
+
+
+def _render(survey, state, wave, segment, notice, printable):
+    args = {k: v for k, v in (("wave", wave), ("segment", ":".join(segment) if segment else None)) if v}
+    if state.status == "pending":
+        return render_template("report/pending.html", survey=survey, state=state, t=t,
+                               refresh_url=url_for(request.endpoint, slug=survey.slug, **args)), 202
+    if state.status == "failed":
+        return render_template("report/pending.html", survey=survey, state=state, t=t, refresh_url=None), 500
+    info = reporting.survey_info(survey)
+    band = request.args.get("band")
+    return render_template("report/report.html", survey=survey, info=info, t=t, notice=notice,
+                           printable=printable, args=args, wave=wave, segment=segment, fmt=fmt, pct=pct,
+                           band=band if band in BANDS else None, min_segment_n=reporting.MIN_SEGMENT_N,
+                           has_upload="upload.start" in current_app.view_functions,
+                           segment_options=reporting.segment_questions(info), **context(state.entry, info))
+
+
+def pct(share) -> str:
+    """A share as a whole percentage, or an en dash when unknown."""
+    return "–" if share is None else f"{share * 100:.0f}%"
+
+
+def _ready_entry(slug):
+    survey = get_survey_or_404(slug)
+    wave, segment, _ = _filters(survey)
+    state = reporting.open_report(db.session, survey, wave, segment, wait=EXPORT_WAIT_SECONDS)
+    if state.status != "ready":
+        abort(503)
+    return survey, wave, segment, state.entry
+
+
+def _filename(survey, wave, segment, suffix):
+    parts = [survey.slug] + ([f"wave{wave}"] if wave else []) + (["-".join(segment)] if segment else [])
+    return "-".join(parts) + suffix
+
+
+@bp.get("/surveys/<slug>/report.json")
+@login_required
+def result_json(slug):
+    """Download the full model result in the command line's JSON schema (409 when there is no fit)."""
+    survey, wave, segment, entry = _ready_entry(slug)
+    if entry["result"] is None:
+        return jsonify(error="no_fit", state=entry["state"], n=entry["n"], needed=entry["needed"],
+                       message=entry["error"] or t("too_few_title", "en")), 409
+    body = json.dumps(entry["result"], ensure_ascii=False, indent=2)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="{_filename(survey, wave, segment, "-result.json")}"'})
+
+
+@bp.get("/surveys/<slug>/report/estimates.csv")
+@login_required
+def estimates_csv(slug):
+    """Download every estimate and score as tidy CSV (UTF-8 with BOM)."""
+    survey, wave, segment, entry = _ready_entry(slug)
+    rows = list(reporting.estimate_rows(entry))
+    return Response(csv_chunks(["section", "name", "statistic", "value"], rows), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{_filename(survey, wave, segment, "-estimates.csv")}"'})
+
+
+@bp.get("/surveys/<slug>/report/scores.csv")
+@login_required
+def scores_csv(slug):
+    """Download 0–100 construct scores per respondent (UTF-8 with BOM)."""
+    survey, wave, segment, entry = _ready_entry(slug)
+    rows = list(reporting.respondent_rows(db.session, survey, entry, wave, segment))
+    columns = ["response_id", "wave", "created_at", *reporting.CONSTRUCT_CODES]
+    return Response(csv_chunks(columns, rows, rows_per_chunk=2000), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{_filename(survey, wave, segment, "-scores.csv")}"'})

@@ -1,0 +1,200 @@
+"""The report blueprint end to end on both databases: pages, words, cache, progress, exports."""
+import csv
+import io
+import json
+import threading
+import xml.etree.ElementTree as ET
+
+import pandas as pd
+import pytest
+
+import model
+from survey import reporting, services
+from survey.report_text import MESSAGES
+
+SVG = "{http://www.w3.org/2000/svg}"
+URL = "/manage/surveys/demo/report"
+
+
+def svgs(html: str) -> dict:
+    """Parse every inline SVG of a page, keyed by its chart class."""
+    out = {}
+    start = 0
+    while (i := html.find("<svg", start)) >= 0:
+        j = html.find("</svg>", i) + len("</svg>")
+        root = ET.fromstring(html[i:j])
+        out.setdefault(root.get("class").split()[-1], []).append(root)
+        start = j
+    return out
+
+
+def test_report_requires_login(client, demo):
+    for url in (URL, URL + ".json", URL + "/estimates.csv", URL + "/scores.csv", URL + "/print"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/auth/login" in response.headers["Location"], url
+
+
+def test_report_shows_the_fitted_index_charts_and_words(client, manager, demo):
+    page = client.get(URL + "?lang=en")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    result = client.get(URL + ".json").get_json()
+    cs = result["constructs"]["CS"]
+    assert f'data-value="{cs["index"]:.4f}"' in html
+    assert f'{cs["index_ci"][0]:.1f}–{cs["index_ci"][1]:.1f}' in html
+    charts = svgs(html)
+    paths = charts["path-diagram"][0].findall(f".//{SVG}line[@data-from]")
+    assert len(paths) == 9
+    dashed = {(p.get("data-from"), p.get("data-to")) for p in paths if p.get("stroke-dasharray")}
+    assert dashed == {(p["from"], p["to"]) for p in result["paths"] if p["p_value"] >= 0.05}
+    assert len(charts["ipma-chart"][0].findall(f".//{SVG}g[@class='point']")) == len(result["ipma"])
+    assert "trend-chart" in charts  # two waves
+    assert len(charts["bar-chart"]) >= 2  # scores + segments
+    assert MESSAGES["improve_first"][0] in html and MESSAGES["headline"][0] in html
+    for w in result["warnings"]:
+        assert f'data-code="{w["code"]}"' in html
+
+
+def test_report_in_chinese(client, manager, demo):
+    html = client.get(URL + "?lang=zh_CN").get_data(as_text=True)
+    for msg in ("headline", "path_model", "ipma", "quality", "segments", "trend", "improve_first"):
+        assert MESSAGES[msg][1] in html, msg
+    assert "顾客满意度" in html and MESSAGES["headline"][0] not in html
+
+
+def test_wave_change_is_tested_against_the_previous_wave(client, manager, demo, db_session, app):
+    client.get(URL)
+    with app.app_context():
+        key = next(iter(reporting.CACHE.entries))
+        entry = reporting.CACHE.entries[key]
+    change = entry["change"]
+    w1, w2 = entry["waves"][0]["scores"]["CS"], entry["waves"][1]["scores"]["CS"]
+    assert change["diff"] == pytest.approx(w2["mean"] - w1["mean"])
+    se = ((w1["ci"][1] - w1["ci"][0]) ** 2 + (w2["ci"][1] - w2["ci"][0]) ** 2) ** 0.5 / (2 * 1.959964)
+    assert change["z"] == pytest.approx(change["diff"] / se, rel=1e-4)
+    html = client.get(URL + "?lang=en").get_data(as_text=True)
+    word = "change_sig" if change["significant"] else "change_not_sig"
+    assert MESSAGES[word][0].split("(")[0] in html
+
+
+def test_cache_reuses_the_fit_until_a_response_arrives(client, manager, demo, db_session, monkeypatch):
+    calls = []
+    real = reporting.compute_report
+    monkeypatch.setattr(reporting, "compute_report", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert client.get(URL).status_code == 200
+    assert client.get(URL).status_code == 200
+    assert client.get(URL + ".json").status_code == 200
+    assert len(calls) == 1
+    client.get(URL + "?wave=1")
+    assert len(calls) == 2  # another view is another key
+    frame = services.responses_frame(db_session, demo)
+    row = frame.drop(columns=["response_id", "created_at", "wave", "locale", "source"]).iloc[0].to_dict()
+    services.record_response(db_session, demo, {k: v for k, v in row.items() if v is not None and v == v})
+    client.get(URL)
+    assert len(calls) == 3
+
+
+def test_slow_fit_shows_a_self_refreshing_progress_page(client, manager, demo, app, monkeypatch):
+    release = threading.Event()
+    real = reporting.compute_report
+
+    def slow(*args, **kwargs):
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reporting, "compute_report", slow)
+    app.config["REPORT_WAIT_SECONDS"] = 0.05
+    pending = client.get(URL + "?wave=2")
+    assert pending.status_code == 202
+    html = pending.get_data(as_text=True)
+    assert 'http-equiv="refresh"' in html and "wave=2" in html
+    assert client.get(URL + "?wave=2").status_code == 202  # same job, not a second one
+    release.set()
+    app.config["REPORT_WAIT_SECONDS"] = 10
+    assert client.get(URL + "?wave=2").status_code == 200
+
+
+def test_too_few_responses_show_descriptive_scores_and_how_many_more(client, manager, demo_survey, db_session):
+    frame_rows = [{f"{c}{k}": 7 for c, n in {"CE": 3, "PQ": 3, "PV": 2, "CS": 3, "CL": 2}.items()
+                   for k in range(1, n + 1)} | {"CC1": 3, "complained": "no"} for _ in range(5)]
+    services.record_responses_bulk(db_session, demo_survey, frame_rows)
+    html = client.get("/manage/surveys/csi/report?lang=en").get_data(as_text=True)
+    spec = reporting.spec_for(reporting.survey_info(demo_survey))
+    need = model.min_responses(spec)
+    assert MESSAGES["too_few_title"][0] in html
+    assert f"needs {need} complete responses; there are 5. {need - 5} more are needed" in html
+    assert ">66.7<" in html  # answer 7 on 1-10 = 66.7 on 0-100
+    assert client.get("/manage/surveys/csi/report.json").status_code == 409
+
+
+def test_empty_survey_and_bad_filters(client, manager, demo_survey):
+    assert "No responses yet" in client.get("/manage/surveys/csi/report?lang=en").get_data(as_text=True)
+    html = client.get("/manage/surveys/csi/report?lang=en&segment=region:mars&wave=x").get_data(as_text=True)
+    assert "showing all" in html
+    assert client.get("/manage/surveys/nope/report").status_code == 404
+
+
+def test_segments_below_minimum_are_suppressed(client, manager, demo):
+    client.get(URL)
+    entry = next(iter(reporting.CACHE.entries.values()))
+    region = {r["value"]: r for r in entry["segments"]["region"]}
+    frame_counts = pd.Series([r["n"] for r in region.values()], index=list(region))
+    assert frame_counts.sum() == entry["n"]
+    for r in region.values():
+        assert r["suppressed"] == (r["n"] < reporting.MIN_SEGMENT_N)
+        assert (r["mean"] is None) == r["suppressed"]
+    assert any(not r["suppressed"] for r in region.values())
+
+
+def test_segment_filter_restricts_the_respondents(client, manager, demo, db_session):
+    client.get(URL + "?segment=channel:online")
+    entry = next(iter(reporting.CACHE.entries.values()))
+    frame = services.responses_frame(db_session, demo)
+    assert entry["n"] == int((frame["channel"] == "online").sum())
+    assert "channel" not in entry["segments"]
+
+
+def test_comments_are_escaped_and_filtered_by_band(client, manager, demo, db_session):
+    frame = services.responses_frame(db_session, demo)
+    row = frame.iloc[0].drop(["response_id", "created_at", "wave", "locale", "source"]).to_dict()
+    row = {k: v for k, v in row.items() if v is not None and v == v}
+    for c in ("CS1", "CS2", "CS3"):
+        row[c] = 1
+    row["comment"] = "<script>alert('x')</script> terrible"
+    services.record_response(db_session, demo, row)
+    html = client.get(URL + "?band=low").get_data(as_text=True)
+    assert "&lt;script&gt;alert(" in html and "<script>alert" not in html
+    high = client.get(URL + "?band=high").get_data(as_text=True)
+    assert "terrible" not in high
+
+
+def test_exports_json_estimates_scores_and_print(client, manager, demo, db_session):
+    result = json.loads(client.get(URL + ".json").data)
+    for key in ("n_used", "n_dropped", "converged", "warnings", "constructs", "paths", "effects", "fit", "ipma"):
+        assert key in result
+    est = client.get(URL + "/estimates.csv")
+    assert est.data.startswith(b"\xef\xbb\xbf") and est.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(est.data.decode("utf-8-sig"))))
+    index = next(r for r in rows if r["section"] == "construct" and r["name"] == "CS" and r["statistic"] == "index")
+    assert float(index["value"]) == pytest.approx(result["constructs"]["CS"]["index"])
+    assert sum(r["section"] == "path" and r["statistic"] == "std_estimate" for r in rows) == 9
+    scores = client.get(URL + "/scores.csv")
+    assert scores.data.startswith(b"\xef\xbb\xbf")
+    table = pd.read_csv(io.StringIO(scores.data.decode("utf-8-sig")))
+    frame = services.responses_frame(db_session, demo)
+    assert len(table) == len(frame) and list(table.columns[-6:]) == ["CE", "PQ", "PV", "CS", "CC", "CL"]
+    # Respondent scores use the fitted weights: the mean over complete cases is the CS index.
+    spec = reporting.spec_for(reporting.survey_info(demo))
+    complete = frame[list(spec.observed)].notna().all(axis=1).to_numpy()
+    assert table["CS"][complete].mean() == pytest.approx(result["constructs"]["CS"]["index"], abs=1e-3)
+    printable = client.get(URL + "/print").get_data(as_text=True)
+    assert "printable" in printable and 'class="filters' not in printable
+
+
+def test_every_message_has_both_languages_with_the_same_fields():
+    import string
+
+    for key, (en, zh) in MESSAGES.items():
+        assert en and zh, key
+        fields = lambda s: sorted(f for _, f, _, _ in string.Formatter().parse(s) if f)
+        assert fields(en) == fields(zh), key
