@@ -1,0 +1,70 @@
+"""CSIResult: frozen, JSON round trip with the contract's keys, readable text."""
+import dataclasses
+import json
+
+import pytest
+
+from model import CONSTRUCTS, CSIResult, fit
+
+from conftest import load_csv
+
+TOP = {"n_total", "n_used", "n_dropped", "dropped_reasons", "missing_method", "converged", "scale",
+       "csi", "warnings", "constructs", "paths", "effects", "fit", "reliability_verdicts",
+       "discriminant", "ipma", "ipma_items", "latent_correlations", "model_syntax"}
+CONSTRUCT = {"name_en", "name_zh", "items", "weights", "index", "index_se", "index_ci", "r2", "alpha",
+             "cr", "ave", "item_scores", "loadings"}
+PATH = {"from", "to", "estimate", "std_estimate", "se", "z", "p_value", "ci"}
+EFFECT = {"from", "to", "direct", "indirect", "total", "std_direct", "std_indirect", "std_total",
+          "total_index", "impact_5pt"}
+FIT = {"chi2", "df", "p_value", "cfi", "tli", "rmsea", "rmsea_ci", "srmr", "baseline_chi2",
+       "baseline_df", "verdicts"}
+
+
+@pytest.fixture(scope="module")
+def result():
+    return fit(load_csv("csi_missing.csv"))
+
+
+def test_to_dict_json_round_trip_with_required_keys(result):
+    d = result.to_dict()
+    assert json.loads(json.dumps(d, allow_nan=False)) == d
+    assert set(d) == TOP
+    assert list(d["constructs"]) == list(CONSTRUCTS)
+    for c in d["constructs"].values():
+        assert set(c) == CONSTRUCT and len(c["index_ci"]) == 2
+    assert d["constructs"]["CE"]["r2"] is None and d["constructs"]["CC"]["alpha"] is None
+    assert len(d["paths"]) == 9 and all(set(p) == PATH for p in d["paths"])
+    assert all(set(e) == EFFECT for e in d["effects"])
+    assert set(d["fit"]) == FIT and len(d["fit"]["rmsea_ci"]) == 2
+    assert set(d["fit"]["verdicts"]) == {"chi2", "cfi", "tli", "rmsea", "srmr"}
+    assert all(set(v) == {"value", "threshold", "good", "verdict", "ok", "text"}
+               for v in d["fit"]["verdicts"].values())
+    assert all(set(w) == {"code", "message"} for w in d["warnings"])
+    assert all(set(r) == {"construct", "importance", "performance", "priority"} for r in d["ipma"])
+    assert all(set(r) == {"item", "construct", "importance", "performance", "priority"}
+               for r in d["ipma_items"])
+    assert set(d["discriminant"]) >= {"fornell_larcker", "htmt", "ok"}
+    assert d["scale"] == [1.0, 10.0] and d["missing_method"] == "listwise"
+
+
+def test_result_is_frozen(result):
+    assert isinstance(result, CSIResult)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.converged = False
+
+
+def test_params_table_is_float(result):
+    params = result.params
+    assert params.loc["CS ~ PQ", "estimate"] == result.paths[4]["estimate"]
+    assert params.loc["CE =~ CE1", "se"] != params.loc["CE =~ CE1", "se"]  # fixed marker: NaN
+    assert all(dtype.kind == "f" for dtype in params.dtypes)
+
+
+def test_to_text_summarises(result):
+    text = result.to_text()
+    assert f"CSI (customer satisfaction, 0-100): {result.csi:.1f}" in text
+    assert f"{result.n_used} used, {result.n_dropped} dropped" in text
+    for code in CONSTRUCTS:
+        assert f"\n{code} " in text
+    assert "CFI = " in text and "[many_dropped]" in text
+    assert "1. " in text and "impact" in text

@@ -1,0 +1,84 @@
+"""Improper or shaky fits return a result with warnings instead of raising."""
+import numpy as np
+import pytest
+
+from model import ConvergenceWarning, HeywoodCaseWarning, ModelWarning, fit, min_responses, CSISpec
+
+from conftest import simulate
+
+
+def codes(result):
+    return [w["code"] for w in result.warnings]
+
+
+@pytest.fixture
+def heywood_survey(rng):
+    """CL1 and CL2 each follow CS closely but share little with each other (a negative unique
+    component), so CL would need more than 100% explained variance: a Heywood case."""
+    data, eta = simulate(rng, 400)
+    shared = rng.standard_normal(len(data))
+    for k, sign in ((1, 1), (2, -1)):
+        raw = 7 + 1.7 * (0.75 * eta["CS"] + 0.55 * sign * shared + 0.35 * rng.standard_normal(len(data)))
+        data[f"CL{k}"] = np.clip(np.rint(raw), 1, 10)
+    return data
+
+
+def test_heywood_case_warns_and_returns_result(heywood_survey):
+    with pytest.warns(HeywoodCaseWarning, match=r"Heywood case\): disturbance variance of CL"):
+        result = fit(heywood_survey)
+    assert "heywood" in codes(result)
+    assert result.constructs["CL"]["r2"] == pytest.approx(1.0, abs=1e-6)
+    assert result.to_dict()["constructs"]["CL"]["index"] is not None
+
+
+def test_non_convergence_warns_and_falls_back_to_equal_weights(survey):
+    with pytest.warns(ConvergenceWarning, match="did not converge .*Iteration limit"):
+        result = fit(survey, maxiter=3)
+    assert result.converged is False
+    assert {"not_converged", "equal_weights"} <= set(codes(result))
+    assert result.weights["CE"] == pytest.approx({"CE1": 1 / 3, "CE2": 1 / 3, "CE3": 1 / 3})
+    assert "converged: NO" in result.to_text()
+
+
+def test_clean_fit_has_no_python_warnings(survey):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ModelWarning)
+        result = fit(survey)
+    assert result.converged and "heywood" not in codes(result)
+
+
+def test_small_sample_warning(rng):
+    data = simulate(rng, 120)[0]
+    spec = CSISpec.from_columns(data.columns)
+    assert min_responses(spec) <= 120 < 5 * spec.n_free_params()
+    result = fit(data)
+    assert "small_sample" in codes(result)
+    assert f"120 complete responses for {spec.n_free_params()} free parameters" in \
+        next(w["message"] for w in result.warnings if w["code"] == "small_sample")
+
+
+def test_poor_fit_and_reliability_and_discriminant_warnings(rng):
+    """PQ items that measure CE, a weak CS item and a complaint item driven by CE (a path the
+    model lacks): misfit, low reliability and indistinct constructs that the result must flag."""
+    data, eta = simulate(rng, 500)
+    noise = lambda sd: rng.normal(0, sd, 500)
+    data["PQ2"] = np.clip(np.rint(7 + 1.7 * eta["CE"] + noise(0.5)), 1, 10)
+    data["PQ3"] = np.clip(np.rint(7 + 1.7 * eta["CE"] + noise(0.5)), 1, 10)
+    data["CS3"] = np.clip(np.rint(7 + 1.7 * (0.35 * eta["CS"] + noise(0.9))), 1, 10)
+    data["CC1"] = np.clip(np.rint(5 - 1.7 * (0.8 * eta["CE"] + noise(0.6))), 1, 10)
+    result = fit(data)
+    d = result.to_dict()
+    assert {"poor_fit", "low_reliability", "discriminant_validity"} <= set(codes(result))
+    assert d["fit"]["verdicts"]["rmsea"]["verdict"] == "poor" and d["fit"]["verdicts"]["rmsea"]["ok"] is False
+    assert d["reliability_verdicts"]["CS"]["ave"]["ok"] is False
+    assert d["reliability_verdicts"]["ok"] is False
+    assert d["discriminant"]["htmt"]["CE|PQ"] >= 0.85 and d["discriminant"]["ok"] is False
+
+
+def test_good_fit_verdicts(survey):
+    v = fit(survey).to_dict()["fit"]["verdicts"]
+    for key in ("cfi", "tli", "rmsea", "srmr"):
+        assert v[key]["verdict"] in ("good", "acceptable") and v[key]["ok"] is True
+    assert v["cfi"]["threshold"] == 0.90 and v["rmsea"]["threshold"] == 0.08
+    assert v["srmr"]["text"].startswith("SRMR = ")
