@@ -1,23 +1,56 @@
 """The CSI survey service: respondents answer, quality managers read the index report."""
+import os
+from importlib import import_module
+from importlib.util import find_spec
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, render_template
 
 ROOT = Path(__file__).resolve().parent.parent
+# Blueprints other parts add; registered when their module exists and defines `bp`.
+OPTIONAL_BLUEPRINTS = ("api", "exports", "report", "upload")
 
 
 def create_app(test_config=None):
-    """Build the Flask app; test_config (a mapping) wins over every other setting."""
+    """Build the Flask app: Config defaults, environment, instance config.py, then test_config (a mapping) wins."""
+    from . import cli, config, db, i18n
+    from .extensions import csrf, login_manager
+
     app = Flask(
         __name__,
         instance_path=str(ROOT / "instance"),
+        instance_relative_config=True,
         template_folder=str(ROOT / "templates"),
     )
-    if test_config is not None:
+    app.config.from_object(config.Config)
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+    else:
         app.config.from_mapping(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    config.finalize(app)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    i18n.init_app(app)
+    cli.init_app(app)
+
+    from . import auth, errors, manage, respond
+
+    app.register_blueprint(errors.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(respond.bp)
+    app.register_blueprint(manage.bp)
+    for name in OPTIONAL_BLUEPRINTS:
+        if find_spec(f"{__name__}.{name}") is not None:
+            blueprint = getattr(import_module(f"{__name__}.{name}"), "bp", None)
+            if blueprint is not None:
+                app.register_blueprint(blueprint)
 
     @app.get("/")
     def index():
-        return "CSI service"
+        """Show the landing page (respondents arrive with a /s/<slug> link; managers log in)."""
+        return render_template("index.html")
 
     return app

@@ -1,0 +1,62 @@
+"""Command-line tasks: create-manager and demo (the database command lives in survey/db.py)."""
+import os
+import secrets
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+from . import demo, services
+from .db import db
+
+DEMO_EMAIL = "demo@example.com"
+
+
+def fail(message: str) -> None:
+    """Print one line on stderr and exit with status 2."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.command("create-manager")
+@with_appcontext
+@click.argument("email")
+@click.option("--password", envvar="CSI_MANAGER_PASSWORD", help="Password (else CSI_MANAGER_PASSWORD, else prompt).")
+def create_manager_command(email, password):
+    """Create a manager account that can log in to /manage."""
+    if not password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        manager = services.create_manager(db.session, email, password)
+    except services.InvalidInput as err:
+        fail(str(err))
+    click.echo(f"Manager {manager.email} created.")
+
+
+@click.command("demo")
+@with_appcontext
+@click.option("--if-empty", is_flag=True, help="Do nothing if the demo survey already exists.")
+@click.option("--responses", default=400, show_default=True, type=click.IntRange(10, 1_000_000),
+              help="Simulated responses over the two waves.")
+@click.option("--seed", default=2024, show_default=True, type=int)
+def demo_command(if_empty, responses, seed):
+    """Create the demo survey (slug 'demo') with simulated responses over two waves, and a demo manager."""
+    if services.get_survey(db.session, demo.SLUG) is not None:
+        if if_empty:
+            click.echo("Demo survey already exists; nothing to do.")
+            return
+        fail("the demo survey already exists (responses are never deleted); use --if-empty")
+    survey = demo.create_demo(db.session, n=responses, seed=seed)
+    counts = services.count_responses(db.session, survey)
+    click.echo(f"Demo survey '{survey.slug}' created: " + ", ".join(f"wave {w}: {n}" for w, n in counts.items()))
+    if services.find_manager(db.session, DEMO_EMAIL) is None:
+        password = os.environ.get("CSI_DEMO_PASSWORD") or secrets.token_urlsafe(9)
+        services.create_manager(db.session, DEMO_EMAIL, password)
+        shown = "(from CSI_DEMO_PASSWORD)" if os.environ.get("CSI_DEMO_PASSWORD") else password
+        click.echo(f"Demo manager: {DEMO_EMAIL} / {shown}")
+
+
+def init_app(app) -> None:
+    """Register the commands on `flask --app survey`."""
+    app.cli.add_command(create_manager_command)
+    app.cli.add_command(demo_command)

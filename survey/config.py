@@ -1,0 +1,51 @@
+"""Configuration in layers: defaults here, then the environment, then the instance folder, then test_config."""
+import os
+import secrets
+from pathlib import Path
+
+
+class Config:
+    """Defaults read from the environment; safe for `make run` on a fresh clone."""
+
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    LANGUAGES = ("en", "zh_CN")
+    BABEL_DEFAULT_LOCALE = "en"
+    BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).resolve().parent / "translations")
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # a respondent may take an hour over the form; the token lives with the session
+    MAX_CONTENT_LENGTH = 20 * 1024 * 1024
+    INVITATION_TOKENS_MAX = 10_000
+
+
+def database_url(url: str | None, instance_path: str) -> str:
+    """Return a SQLAlchemy URL: SQLite in the instance folder by default, psycopg 3 for any PostgreSQL URL."""
+    if not url:
+        return "sqlite:///" + str(Path(instance_path) / "csi.sqlite3")
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def instance_secret(instance_path: str) -> str:
+    """Read (or create once) a random secret kept in the instance folder, so `make run` needs no set-up."""
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def finalize(app) -> None:
+    """Fill in what the layers left open: the database URL and the secret key."""
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url(
+        app.config.get("SQLALCHEMY_DATABASE_URI"), app.instance_path
+    )
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret(app.instance_path)

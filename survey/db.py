@@ -1,0 +1,64 @@
+"""Storage: the SQLAlchemy handle, migrations and the database commands."""
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+import sqlalchemy as sa
+from flask_migrate import Migrate, upgrade
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase
+
+MIGRATIONS = str(Path(__file__).resolve().parent / "migrations")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with named constraints so migrations can alter them on SQLite too."""
+
+    metadata = sa.MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate(directory=MIGRATIONS, render_as_batch=True)
+
+
+@sa.event.listens_for(sa.Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """Let SQLite enforce foreign keys and wait for writers instead of failing with 'database is locked'."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+def upgrade_db() -> None:
+    """Bring the schema to the newest migration (creates it on an empty database)."""
+    upgrade(directory=MIGRATIONS)
+
+
+@click.command("db-upgrade-or-init")
+@with_appcontext
+def upgrade_db_command():
+    """Create or upgrade the database schema to the newest migration."""
+    upgrade_db()
+    click.echo(f"Database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+def init_app(app) -> None:
+    """Bind the database and migrations to the app and register the database command."""
+    from . import tables  # noqa: F401  (registers the ORM classes on the metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db)
+    app.cli.add_command(upgrade_db_command)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(app.config["SQLALCHEMY_DATABASE_URI"][len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,45 @@
+"""Domain errors raised by the services; views and the API map them to pages and status codes."""
+from flask_babel import lazy_gettext as _l
+
+ERROR_MESSAGES = {
+    "required": _l("Please answer this question."),
+    "not_a_number": _l("Please choose a number on the scale."),
+    "out_of_range": _l("Please choose a value on the scale."),
+    "invalid_choice": _l("Please choose one of the options."),
+    "too_long": _l("Please shorten this answer."),
+    "dont_know_not_allowed": _l("Please choose a value; this question has no 'don't know' option."),
+    "invalid": _l("This value is not valid."),
+}
+
+
+class ServiceError(Exception):
+    """Base of every error a service raises on purpose."""
+
+
+class InvalidResponse(ServiceError, ValueError):
+    """A submission failed validation; codes maps question code -> error code, errors -> message."""
+
+    def __init__(self, codes: dict[str, str]):
+        self.codes = dict(codes)
+        super().__init__("invalid answers: " + ", ".join(f"{k} ({v})" for k, v in self.codes.items()))
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Return question code -> message in the current locale."""
+        return {code: str(ERROR_MESSAGES.get(err, ERROR_MESSAGES["invalid"])) for code, err in self.codes.items()}
+
+
+class SurveyClosed(ServiceError):
+    """The survey no longer accepts responses."""
+
+
+class TokenUnknown(ServiceError):
+    """The invitation token does not belong to this survey."""
+
+
+class TokenUsed(ServiceError):
+    """The invitation token has already been used for a response."""
+
+
+class InvalidInput(ServiceError, ValueError):
+    """A manager action got bad input; the message is fit to show."""

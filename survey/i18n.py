@@ -1,0 +1,38 @@
+"""Language choice: ?lang= (kept in the session), else the browser's Accept-Language, else English."""
+from flask import current_app, has_request_context, request, session
+
+from .extensions import babel
+
+ALIASES = {"zh": "zh_CN", "zh_cn": "zh_CN", "zh-cn": "zh_CN", "zh_hans": "zh_CN", "zh-hans": "zh_CN", "en": "en"}
+
+
+def normalize(value: str | None) -> str | None:
+    """Return a supported locale for a user-supplied language tag, or None."""
+    return ALIASES.get((value or "").strip().lower())
+
+
+def select_locale() -> str:
+    """Pick the request's locale and remember an explicit ?lang= choice in the session."""
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    chosen = normalize(request.args.get("lang"))
+    if chosen:
+        session["lang"] = chosen
+        return chosen
+    remembered = normalize(session.get("lang"))
+    if remembered:
+        return remembered
+    best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-TW", "zh-Hans"])
+    return "zh_CN" if best and best.startswith("zh") else "en"
+
+
+def init_app(app) -> None:
+    """Bind Flask-Babel and expose the locale to templates."""
+    babel.init_app(app, locale_selector=select_locale)
+
+    @app.context_processor
+    def locale_context():
+        from flask_babel import get_locale
+
+        locale = str(get_locale() or "en")
+        return {"locale": locale, "html_lang": "zh-CN" if locale.startswith("zh") else "en"}

@@ -1,0 +1,139 @@
+"""Manager pages: survey list, create from the template, edit items, open/close, waves, invitations."""
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from . import services
+from .db import db
+from .extensions import login_manager
+from .questionnaire import CONSTRUCTS
+
+bp = Blueprint("manage", __name__, url_prefix="/manage")
+
+
+@bp.before_request
+def require_login():
+    """Send anyone not logged in to the login page, for every route of this blueprint."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
+def _survey(slug):
+    return services.get_survey_or_404(slug)
+
+
+@bp.get("/")
+def index():
+    """List surveys with their response counts per wave."""
+    return render_template("manage/index.html", surveys=services.list_surveys(db.session))
+
+
+@bp.route("/surveys/new", methods=("GET", "POST"))
+def new():
+    """Create a survey from the standard CSI template."""
+    if request.method == "POST":
+        try:
+            survey = services.create_survey(
+                db.session, slug=request.form.get("slug", ""), title_en=request.form.get("title_en", ""),
+                title_zh=request.form.get("title_zh", ""), created_by=current_user,
+            )
+        except services.InvalidInput as err:
+            flash(str(err), "error")
+            return render_template("manage/new.html", form=request.form), 422
+        flash(_("Survey created."), "info")
+        return redirect(url_for("manage.detail", slug=survey.slug))
+    return render_template("manage/new.html", form={})
+
+
+@bp.get("/surveys/<slug>")
+def detail(slug):
+    """Show one survey: status, waves with counts, items per construct, invitations."""
+    survey = _survey(slug)
+    return render_template(
+        "manage/detail.html", survey=survey, counts=services.count_responses(db.session, survey),
+        tokens=services.token_counts(db.session, survey), constructs=CONSTRUCTS,
+    )
+
+
+@bp.post("/surveys/<slug>/status")
+def status(slug):
+    """Open or close a survey."""
+    survey = _survey(slug)
+    try:
+        services.set_status(db.session, survey, request.form.get("status", ""))
+    except services.InvalidInput as err:
+        flash(str(err), "error")
+    return redirect(url_for("manage.detail", slug=slug))
+
+
+@bp.post("/surveys/<slug>/waves")
+def waves(slug):
+    """Start a new wave."""
+    wave = services.new_wave(db.session, _survey(slug), request.form.get("label", ""))
+    flash(_("Wave %(number)s started.", number=wave.number), "info")
+    return redirect(url_for("manage.detail", slug=slug))
+
+
+@bp.route("/surveys/<slug>/tokens", methods=("GET", "POST"))
+def tokens(slug):
+    """List invitation links, or generate N more."""
+    survey = _survey(slug)
+    if request.method == "POST":
+        try:
+            created = services.generate_tokens(db.session, survey, int(request.form.get("count") or 0))
+        except (ValueError, services.InvalidInput) as err:
+            flash(str(err) if isinstance(err, services.InvalidInput) else _("Please enter a number."), "error")
+        else:
+            flash(_("%(count)s invitations created.", count=len(created)), "info")
+        return redirect(url_for("manage.tokens", slug=slug))
+    return render_template("manage/tokens.html", survey=survey, tokens=services.list_tokens(db.session, survey))
+
+
+@bp.route("/surveys/<slug>/questions/<code>", methods=("GET", "POST"))
+def question(slug, code):
+    """Edit the wording of one question."""
+    survey = _survey(slug)
+    item = services.get_question(survey, code) or abort(404)
+    if request.method == "POST":
+        try:
+            services.update_question(db.session, item, request.form)
+        except services.InvalidInput as err:
+            flash(str(err), "error")
+            return render_template("manage/question.html", survey=survey, question=item, form=request.form), 422
+        flash(_("Question %(code)s saved.", code=code), "info")
+        return redirect(url_for("manage.detail", slug=slug))
+    return render_template("manage/question.html", survey=survey, question=item, form=None)
+
+
+@bp.post("/surveys/<slug>/questions/<code>/drop")
+def drop(slug, code):
+    """Drop one item from its construct (its stored answers are kept)."""
+    survey = _survey(slug)
+    item = services.get_question(survey, code) or abort(404)
+    try:
+        services.drop_item(db.session, item)
+    except services.InvalidInput as err:
+        flash(str(err), "error")
+    else:
+        flash(_("Question %(code)s dropped.", code=code), "info")
+    return redirect(url_for("manage.detail", slug=slug))
+
+
+@bp.route("/surveys/<slug>/constructs/<construct>/add", methods=("GET", "POST"))
+def add(slug, construct):
+    """Add an item to a construct."""
+    survey = _survey(slug)
+    if construct not in CONSTRUCTS:
+        abort(404)
+    if request.method == "POST":
+        try:
+            item = services.add_item(db.session, survey, construct, request.form)
+        except services.InvalidInput as err:
+            flash(str(err), "error")
+            return render_template("manage/add.html", survey=survey, construct=construct,
+                                   names=CONSTRUCTS[construct], form=request.form), 422
+        flash(_("Question %(code)s added.", code=item.code), "info")
+        return redirect(url_for("manage.detail", slug=slug))
+    return render_template("manage/add.html", survey=survey, construct=construct, names=CONSTRUCTS[construct],
+                           form={})

@@ -1,0 +1,68 @@
+"""Respondent pages: the questionnaire at /s/<slug> and the thank-you page."""
+from itertools import groupby
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from werkzeug.datastructures import MultiDict
+
+from . import services
+from .db import db
+from .questionnaire import SECTIONS
+
+bp = Blueprint("respond", __name__, url_prefix="/s")
+HONEYPOT = "website"  # hidden from people; a bot that fills it gets the thank-you page and nothing is stored
+
+
+def sections(survey):
+    """Group the active questions into (section key, title, questions) in questionnaire order."""
+    return [
+        (key, SECTIONS.get(key, key), list(items))
+        for key, items in groupby(survey.active_questions, key=lambda q: q.section)
+    ]
+
+
+def render_form(survey, *, values=None, errors=None, token=None, status=200):
+    """Render the questionnaire with the answers given so far and per-question errors."""
+    return render_template(
+        "respond/form.html", survey=survey, sections=sections(survey), values=values or MultiDict(),
+        errors=errors or {}, token=token, honeypot=HONEYPOT,
+    ), status
+
+
+@bp.route("/<slug>", methods=("GET", "POST"))
+def form(slug):
+    """Show a survey and record one response.
+
+    :raise 404: no such survey.
+    """
+    survey = services.get_survey_or_404(slug)
+    token = (request.form.get("t") if request.method == "POST" else request.args.get("t")) or None
+    if not survey.is_open:
+        return render_template("respond/closed.html", survey=survey)
+    if token:
+        try:
+            row = services.find_token(db.session, survey, token)
+        except services.TokenUnknown:
+            return render_template("respond/token.html", survey=survey, used=False), 404
+        if row.used_at is not None:
+            return render_template("respond/token.html", survey=survey, used=True), 409
+    if request.method == "GET":
+        return render_form(survey, token=token)
+    if request.form.get(HONEYPOT):
+        return redirect(url_for("respond.thanks", slug=slug))
+    try:
+        services.record_response(db.session, survey, request.form, locale=str(get_locale()), token=token)
+    except services.InvalidResponse as err:
+        return render_form(survey, values=request.form, errors=err.errors, token=token, status=422)
+    except services.SurveyClosed:
+        return render_template("respond/closed.html", survey=survey)
+    except services.TokenUsed:
+        return render_template("respond/token.html", survey=survey, used=True), 409
+    return redirect(url_for("respond.thanks", slug=slug))
+
+
+@bp.get("/<slug>/thanks")
+def thanks(slug):
+    """Thank the respondent after the response is committed."""
+    survey = services.get_survey_or_404(slug)
+    return render_template("respond/thanks.html", survey=survey)

@@ -1,0 +1,46 @@
+"""The service layer views, the API, the CLI and the report call: one import for every storage operation.
+
+Functions take a SQLAlchemy session and plain values, own their transaction (commit or roll back before they
+return) and raise the errors in survey.exceptions.
+"""
+import sqlalchemy as sa
+from flask import abort
+
+from .accounts import authenticate, create_manager, find_manager, get_manager
+from .db import db
+from .exceptions import (
+    InvalidInput, InvalidResponse, ServiceError, SurveyClosed, TokenUnknown, TokenUsed,
+)
+from .responses import (
+    InvalidRows, count_responses, find_token, iter_responses, record_response, record_responses_bulk,
+    responses_frame, validate_answers,
+)
+from .surveys import (
+    add_item, create_survey, drop_item, generate_tokens, get_question, list_surveys, list_tokens, new_wave,
+    set_status, token_counts, update_question,
+)
+from .tables import Survey
+
+__all__ = [
+    "InvalidInput", "InvalidResponse", "InvalidRows", "ServiceError", "SurveyClosed", "TokenUnknown", "TokenUsed",
+    "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "drop_item", "find_manager",
+    "find_token", "generate_tokens", "get_manager", "get_question", "get_survey", "get_survey_or_404",
+    "iter_responses", "list_surveys", "list_tokens", "new_wave", "record_response", "record_responses_bulk",
+    "responses_frame", "set_status", "token_counts", "update_question", "validate_answers",
+]
+
+
+def get_survey(session, slug: str) -> Survey | None:
+    """Return the survey with this slug, or None."""
+    return session.scalar(sa.select(Survey).where(Survey.slug == slug))
+
+
+def get_survey_or_404(slug: str, session=None) -> Survey:
+    """Return the survey with this slug from the request's session.
+
+    :raise 404: no such survey.
+    """
+    survey = get_survey(session if session is not None else db.session, slug)
+    if survey is None:
+        abort(404)
+    return survey

@@ -1,0 +1,139 @@
+"""Services: validation, one-transaction writes, tokens, bulk inserts and the pandas frame (both databases)."""
+import math
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from survey import services
+from survey.tables import Answer, InvitationToken, Response
+
+
+
+def count(session, table=Response):
+    return session.scalar(sa.select(sa.func.count()).select_from(table))
+
+
+MODEL_ITEMS = ("CE1", "CE2", "CE3", "PQ1", "PQ2", "PQ3", "PV1", "PV2", "CS1", "CS2", "CS3", "CC1", "CL1", "CL2")
+
+
+def test_template_has_the_contract_codes(demo_survey):
+    codes = [q.code for q in demo_survey.active_questions]
+    assert [c for c in codes if c[:2].isupper()] == list(MODEL_ITEMS)
+    for code in MODEL_ITEMS + ("complained", "complaint_handling", "complaint_cause", "customer_type",
+                               "key_account", "customer_status", "region", "channel", "tenure", "comment"):
+        assert code in codes
+    constructs = {q.code: q.construct for q in demo_survey.active_questions}
+    assert constructs["CC1"] == "CC" and constructs["complained"] is None and constructs["CL2"] == "CL"
+    scale = [q for q in demo_survey.active_questions if q.kind == "scale"]
+    assert all(q.allow_dont_know and q.low_en and q.high_zh for q in scale)
+    assert all(q.text_zh and q.text_en != q.text_zh for q in demo_survey.active_questions)
+
+
+def test_record_response_stores_answers_in_one_commit(db_session, demo_survey, valid_answers):
+    data = valid_answers(CE1="dk", CS1=10, complained="yes", complaint_handling="3",
+                         complaint_cause=["quality", "employee"], comment="  slow delivery ")
+    response = services.record_response(db_session, demo_survey, data, locale="zh_CN")
+    assert response.id is not None and response.locale == "zh_CN" and response.source == "web"
+    db_session.expire_all()
+    stored = {a.question.code: (a.value, a.text) for a in db_session.scalars(sa.select(Answer))}
+    assert stored["CE1"] == (None, None)
+    assert stored["CS1"] == (10, None)
+    assert stored["complaint_cause"] == (None, "quality;employee")
+    assert stored["comment"] == (None, "slow delivery")
+    assert stored["complaint_handling"] == (3, None)
+    assert count(db_session) == 1
+
+
+@pytest.mark.parametrize(("change", "field", "code"), [
+    ({"CE1": None}, "CE1", "required"),
+    ({"PQ2": "11"}, "PQ2", "out_of_range"),
+    ({"PQ2": "0"}, "PQ2", "out_of_range"),
+    ({"PV1": "seven"}, "PV1", "not_a_number"),
+    ({"region": "mars"}, "region", "invalid_choice"),
+    ({"complained": None}, "complained", "required"),
+    ({"complained": "yes"}, "complaint_cause", "required"),
+    ({"complained": "yes", "complaint_cause": ["quality", "bribes"]}, "complaint_cause", "invalid_choice"),
+    ({"comment": "x" * 5001}, "comment", "too_long"),
+])
+def test_invalid_submission_stores_nothing(db_session, demo_survey, valid_answers, change, field, code):
+    with pytest.raises(services.InvalidResponse) as info:
+        services.record_response(db_session, demo_survey, valid_answers(**change))
+    assert info.value.codes[field] == code
+    assert info.value.errors[field]  # a readable message
+    assert count(db_session) == 0 and count(db_session, Answer) == 0
+
+
+def test_complaint_follow_ups_ignored_without_complaint(db_session, demo_survey, valid_answers):
+    response = services.record_response(
+        db_session, demo_survey, valid_answers(complained="no", complaint_handling="2", complaint_cause="quality"))
+    codes = {a.question.code for a in db_session.scalars(sa.select(Answer).where(Answer.response_id == response.id))}
+    assert "complaint_handling" not in codes and "complaint_cause" not in codes
+
+
+def test_closed_survey_refuses(db_session, demo_survey, valid_answers):
+    services.set_status(db_session, demo_survey, "closed")
+    with pytest.raises(services.SurveyClosed):
+        services.record_response(db_session, demo_survey, valid_answers())
+    assert count(db_session) == 0
+
+
+def test_token_allows_exactly_one_response(db_session, demo_survey, valid_answers):
+    token, = services.generate_tokens(db_session, demo_survey, 1)
+    services.record_response(db_session, demo_survey, valid_answers(), token=token)
+    with pytest.raises(services.TokenUsed):
+        services.record_response(db_session, demo_survey, valid_answers(), token=token)
+    with pytest.raises(services.TokenUnknown):
+        services.record_response(db_session, demo_survey, valid_answers(), token="nope")
+    assert count(db_session) == 1
+    assert db_session.scalar(sa.select(InvitationToken.used_at)) is not None
+
+
+def test_bulk_insert_and_frame(db_session, demo_survey, valid_answers):
+    rows = [valid_answers(CE1=str(1 + i % 10), CS1=None if i == 3 else 5, region="south" if i % 2 else "east")
+            for i in range(20)]
+    rows[3]["CS1"] = "dk"
+    assert services.record_responses_bulk(db_session, demo_survey, rows, source="import") == 20
+    services.new_wave(db_session, demo_survey, "second")
+    services.record_response(db_session, demo_survey, valid_answers(CE1="2", complained="yes",
+                                                                    complaint_handling="dk",
+                                                                    complaint_cause=["systems"]))
+    frame = services.responses_frame(db_session, demo_survey)
+    assert len(frame) == 21
+    assert list(frame.columns[:5]) == ["response_id", "created_at", "wave", "locale", "source"]
+    assert frame["CE1"].dtype == "float64" and frame["CE1"].iloc[:20].tolist() == [1 + i % 10 for i in range(20)]
+    assert math.isnan(frame["CS1"].iloc[3]) and frame["CS1"].iloc[4] == 5
+    assert frame["wave"].tolist() == [1] * 20 + [2]
+    assert frame["complaint_cause"].iloc[20] == "systems" and frame["complaint_cause"].iloc[0] is None
+    assert math.isnan(frame["complaint_handling"].iloc[20])
+    assert str(frame["created_at"].dt.tz) == "UTC"
+    wave1 = services.responses_frame(db_session, demo_survey, wave=1)
+    assert len(wave1) == 20
+    east = services.responses_frame(db_session, demo_survey, segment={"region": "east"})
+    assert len(east) == 11 and set(east["region"]) == {"east"}
+    assert len(services.responses_frame(db_session, demo_survey, wave=1, segment=("region", "south"))) == 10
+    assert services.count_responses(db_session, demo_survey) == {1: 20, 2: 1}
+
+
+def test_bulk_insert_is_all_or_nothing(db_session, demo_survey, valid_answers):
+    rows = [valid_answers(), valid_answers(PQ1="42"), valid_answers(), valid_answers(region="moon")]
+    with pytest.raises(services.InvalidRows) as info:
+        services.record_responses_bulk(db_session, demo_survey, rows)
+    assert sorted(info.value.rows) == [1, 3] and info.value.rows[1].codes == {"PQ1": "out_of_range"}
+    assert count(db_session) == 0
+
+
+def test_iter_responses_pages_in_id_order(db_session, demo_survey, valid_answers):
+    services.record_responses_bulk(db_session, demo_survey, [valid_answers(CL1=str(i + 1)) for i in range(7)])
+    rows = list(services.iter_responses(db_session, demo_survey, batch_size=3))
+    assert [r["CL1"] for r in rows] == [1, 2, 3, 4, 5, 6, 7]
+    assert rows[0]["complaint_cause"] is None and rows[0]["region"] == "east" and rows[0]["wave"] == 1
+    assert rows[0]["created_at"].tzinfo is not None
+    page = list(services.iter_responses(db_session, demo_survey, after_id=rows[2]["response_id"], limit=2))
+    assert [r["CL1"] for r in page] == [4, 5]
+
+
+def test_empty_frame_has_columns(db_session, demo_survey, valid_answers):
+    frame = services.responses_frame(db_session, demo_survey)
+    assert frame.empty and "CE1" in frame.columns and "response_id" in frame.columns
+    assert isinstance(frame, pd.DataFrame)
