@@ -68,7 +68,7 @@ reference <- function(file, spec, missing) {
   pe <- pe[, c("lhs", "op", "rhs", "est", "se", "z", "pvalue", "ci.lower", "ci.upper", "std.all")]
 
   fm_names <- c("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea.ci.lower", "rmsea.ci.upper",
-                "srmr", "baseline.chisq", "baseline.df")
+                "srmr", "baseline.chisq", "baseline.df", "npar", "logl", "unrestricted.logl")
   fm_all <- fitMeasures(fit)
   srmr_names <- grep("^srmr", names(fm_all), value = TRUE)
   fm <- as.list(unname(fm_all[fm_names])); names(fm) <- fm_names
@@ -128,6 +128,7 @@ out <- list(
     "alpha (k>=2 items), htmt (pairs with >=2 items each) and item_means_listwise use the listwise-complete rows; var() uses N-1.",
     "htmt uses absolute item correlations (semTools::htmt default absolute=TRUE), so CC pairs are positive.",
     "srmr_is lists the srmr_* variants equal to fitMeasures' srmr (listwise: Bentler, no mean structure; missing='ml': srmr_bentler with means).",
+    "missing='ml': chisq = 2*(unrestricted.logl - logl), the saturated model fitted by EM; lavaan's FIML SEs use the observed information (its default for missing='ml'), listwise SEs the expected information.",
     "parameters: parameterEstimates(fit, standardized=TRUE); null = NA (e.g. se/z of fixed parameters)."
   ),
   datasets = list(
