@@ -23,14 +23,15 @@ def _upstream(target: str) -> list[str]:
     return [c for c in CONSTRUCTS if c in found]
 
 
-def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: int) -> CSIResult:
-    """Compute every statistic from the moments and fitted matrices."""
+def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: int,
+                 item_means: stats.ItemMeans) -> CSIResult:
+    """Compute every statistic from the moments, available-case item means and fitted matrices."""
     codes = list(CONSTRUCTS)
     sol, std = est.solution, est.solution.standardized()
     fit = stats.fit_indices(moments.cov, sol.sigma, moments.n, spec.degrees_of_freedom())
     r2 = sol.r2()
     weights, fallback = scores.index_weights(sol, spec, est.converged)
-    indices = scores.construct_indices(moments, spec, weights, scale)
+    indices = scores.construct_indices(item_means, spec, weights, scale)
     units = scores.score_units(sol, spec, weights, scale)
     abs_corr = np.abs(moments.corr)
 

@@ -12,7 +12,7 @@ import pandas as pd
 from . import checks
 from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError
 from .spec import CONSTRUCTS, CSISpec
-from .stats import Moments, Solution
+from .stats import ItemMeans, Moments, Solution
 
 #: SLSQP's default ftol (1e-6) stops about 1e-3 short of lavaan's estimates; this agrees to 1e-6.
 FTOL = 1e-10
@@ -162,7 +162,8 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     Notes
     -----
     Missing answers: rows with any missing item are left out of the model (listwise deletion,
-    lavaan's default); their count is reported as ``n_dropped``.
+    lavaan's default); their count is reported as ``n_dropped``. Index and item scores use
+    every available answer per item (see ``model.scores``).
 
     Examples
     --------
@@ -182,9 +183,11 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     n_total, n_used = len(values), int(complete.sum())
     checks.check_sample_size(n_used, n_total, spec)
     used = values if n_used == n_total else values[complete]
-    del values
     moments = Moments.from_values(used)
+    del used
     checks.check_variance(moments.cov, spec)
+    item_means = ItemMeans.from_moments(moments) if n_used == n_total else ItemMeans.from_values(values)
+    del values
     est = estimate(moments, spec, maxiter)
     if not est.converged:
         warnings.warn(f"the optimiser did not converge ({est.message}); estimates are unreliable: "
@@ -192,4 +195,4 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     if est.heywood:
         warnings.warn(f"improper solution (Heywood case): {'; '.join(est.heywood)}; {REMEDIES}",
                       HeywoodCaseWarning, stacklevel=2)
-    return build_result(spec, scale, moments, est, n_total=n_total)
+    return build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means)

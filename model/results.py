@@ -111,7 +111,8 @@ class CSIResult:
         lines = [
             "Customer satisfaction index (CSI) model, ML estimation",
             f"Responses: {self.n_used} used, {self.n_dropped} dropped ({self.missing_method} deletion "
-            f"of rows with missing answers); scale {self.scale[0]:g}-{self.scale[1]:g}; "
+            f"of rows with missing answers; index scores use every answer); "
+            f"scale {self.scale[0]:g}-{self.scale[1]:g}; "
             f"converged: {'yes' if self.converged else 'NO'}",
             "",
             f"CSI (customer satisfaction, 0-100): {f(d['csi'], 1)}  95% CI "

@@ -11,6 +11,14 @@ weighted mean stays on the answer scale, so the 0-100 rescaling stays exact. (AC
 PLS outer weights to sum to one in the same way.) A single-item construct has weight 1. If the
 fit did not converge, or a loading is not positive, every item gets equal weight and the result
 carries an ``equal_weights`` warning.
+
+Missing answers
+---------------
+The structural model uses the complete responses only (listwise deletion, see ``fit``). Index and
+item scores use every available answer: each item mean is taken over the respondents who answered
+that item, and the CI uses the pairwise sampling covariance of those means. Without missing
+answers both are the same rows. A respondent's own score (``respondent_scores``) is the weighted
+mean of the items they answered, with the weights of the answered items renormalized.
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ import pandas as pd
 
 from .checks import check_columns, check_numeric, check_range, check_scale
 from .spec import CONSTRUCTS, CSISpec
-from .stats import Z975, Moments, Solution
+from .stats import Z975, ItemMeans, Solution
 
 
 def index_weights(solution: Solution, spec: CSISpec, converged: bool) -> tuple[dict, list[str]]:
@@ -42,23 +50,24 @@ def to_index(value, scale) -> np.ndarray:
     return (np.asarray(value, dtype=float) - lo) / (hi - lo) * 100
 
 
-def construct_indices(moments: Moments, spec: CSISpec, weights: dict, scale) -> dict:
-    """Index, 95% CI and item scores per construct, from the moments of the complete responses.
+def construct_indices(means: ItemMeans, spec: CSISpec, weights: dict, scale) -> dict:
+    """Index, 95% CI and item scores per construct from item means.
 
-    The CI treats the weights as fixed: var(Σ w_i·mean_i) = w'Sw / n (S with N − 1).
+    The CI treats the weights as fixed: var(Σ w_i·x̄_i) = w' cov(x̄) w.
     """
     out = {}
-    S = moments.cov_unbiased
     lo, hi = scale
     for code in CONSTRUCTS:
         idx = [spec.observed.index(item) for item in spec.items[code]]
         w = weights[code]
-        index = float(to_index(w @ moments.mean[idx], scale))
-        se = float(np.sqrt(max(w @ S[np.ix_(idx, idx)] @ w, 0.0) / moments.n)) * 100 / (hi - lo)
+        index = float(to_index(w @ means.mean[idx], scale))
+        var = float(w @ means.cov_of_means[np.ix_(idx, idx)] @ w)
+        se = float(np.sqrt(max(var, 0.0))) * 100 / (hi - lo)
         out[code] = {
             "index": index, "index_se": se, "index_ci": [index - Z975 * se, index + Z975 * se],
-            "item_scores": {item: float(to_index(moments.mean[j], scale))
+            "item_scores": {item: float(to_index(means.mean[j], scale))
                             for item, j in zip(spec.items[code], idx)},
+            "item_n": {item: int(means.n[j]) for item, j in zip(spec.items[code], idx)},
         }
     return out
 

@@ -41,6 +41,38 @@ class Moments:
         return self.cov / np.outer(sd, sd)
 
 
+@dataclass(frozen=True)
+class ItemMeans:
+    """Item means over every available answer and the sampling covariance of those means."""
+
+    n: np.ndarray         # answers per item
+    mean: np.ndarray
+    cov_of_means: np.ndarray
+
+    @classmethod
+    def from_moments(cls, moments: Moments) -> "ItemMeans":
+        """Complete data: cov(x̄) = S/n with S dividing by N − 1."""
+        p = moments.mean.size
+        return cls(np.full(p, moments.n), moments.mean, moments.cov_unbiased / moments.n)
+
+    @classmethod
+    def from_values(cls, values: np.ndarray) -> "ItemMeans":
+        """Available-case means; cov(x̄_i, x̄_j) = n_ij·s_ij / (n_i·n_j) with s_ij the pairwise
+        covariance over the n_ij rows answering both (as ``DataFrame.cov``); S/n without gaps."""
+        answered = ~np.isnan(values)
+        mask = answered.astype(float)
+        n_i = mask.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(answered, values, 0.0).sum(axis=0) / n_i
+            dev = np.where(answered, values - mean, 0.0)
+            n_ij = mask.T @ mask
+            sums = dev.T @ mask  # sums[i, j]: Σ dev_i over rows answering both i and j
+            cross = dev.T @ dev - sums * sums.T / n_ij  # deviations from the pair's own means
+            s_ij = np.where(n_ij > 1, cross / (n_ij - 1), 0.0)
+            cov = np.where(n_ij > 1, n_ij * s_ij / np.outer(n_i, n_i), 0.0)
+        return cls(n_i.astype(int), mean, (cov + cov.T) / 2)
+
+
 def f_ml(S: np.ndarray, sigma: np.ndarray) -> float:
     """ML discrepancy log|Σ| + tr(SΣ⁻¹) − log|S| − p."""
     p = S.shape[0]

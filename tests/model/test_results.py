@@ -12,7 +12,7 @@ TOP = {"n_total", "n_used", "n_dropped", "dropped_reasons", "missing_method", "c
        "csi", "warnings", "constructs", "paths", "effects", "fit", "reliability_verdicts",
        "discriminant", "ipma", "ipma_items", "latent_correlations", "model_syntax"}
 CONSTRUCT = {"name_en", "name_zh", "items", "weights", "index", "index_se", "index_ci", "r2", "alpha",
-             "cr", "ave", "item_scores", "loadings"}
+             "cr", "ave", "item_scores", "item_n", "loadings"}
 PATH = {"from", "to", "estimate", "std_estimate", "se", "z", "p_value", "ci"}
 EFFECT = {"from", "to", "direct", "indirect", "total", "std_direct", "std_indirect", "std_total",
           "total_index", "impact_5pt"}

@@ -5,7 +5,7 @@ import pytest
 
 from model import CONSTRUCTS, CSISpec, DataError, descriptive_scores, fit, respondent_scores
 from model.scores import construct_indices, rank_priority
-from model.stats import Moments
+from model.stats import ItemMeans, Moments
 
 from conftest import load_csv
 
@@ -22,15 +22,18 @@ def test_index_formula_by_hand():
     spec = CSISpec.from_columns(["CE1", "CE2", "CE3", "PQ1", "PV1", "CS1", "CC1", "CL1"])
     weights = {code: np.ones(len(spec.items[code])) / len(spec.items[code]) for code in CONSTRUCTS}
     weights["CE"] = np.array([0.2, 0.3, 0.5])
-    out = construct_indices(Moments.from_values(values), spec, weights, (1, 10))["CE"]
+    means = ItemMeans.from_values(values)
+    out = construct_indices(means, spec, weights, (1, 10))["CE"]
     assert out["index"] == pytest.approx((6.8 - 1) / 9 * 100)          # 64.444...
     assert out["item_scores"] == pytest.approx({"CE1": 600 / 9, "CE2": 700 / 9, "CE3": 500 / 9})
     # CI: per-respondent weighted means 6.8, 7.7, 5.9 -> sd 0.9, se 0.9/sqrt(3), on 0-100: ·100/9
     se = 0.9 / np.sqrt(3) * 100 / 9     # = 5.7735
     assert out["index_ci"] == pytest.approx([64.4444 - 1.959964 * se, 64.4444 + 1.959964 * se], abs=1e-3)
     assert out["index_ci"] == pytest.approx([53.12859, 75.76030], abs=1e-4)
-    other = construct_indices(Moments.from_values(values), spec, weights, (0, 10))["CE"]
+    other = construct_indices(means, spec, weights, (0, 10))["CE"]
     assert other["index"] == pytest.approx(68.0)
+    complete = ItemMeans.from_moments(Moments.from_values(values))   # the no-gaps shortcut
+    assert complete.mean == pytest.approx(means.mean) and complete.cov_of_means == pytest.approx(means.cov_of_means)
 
 
 def test_weights_are_normalized_unstandardized_loadings(result):
@@ -52,16 +55,28 @@ def test_index_matches_weighted_item_means(result):
     assert result.csi == result.constructs["CS"]["index"]
 
 
-def test_missing_data_item_scores_use_listwise_rows(reference):
+def test_missing_data_model_is_listwise_scores_use_available_answers(reference):
     res2 = reference["datasets"]["csi_missing_listwise"]
-    result = fit(load_csv("csi_missing.csv"))
+    data = load_csv("csi_missing.csv")
+    result = fit(data)
     assert (result.n_used, result.n_dropped) == (res2["n_listwise"], res2["n_total"] - res2["n_listwise"])
     assert result.dropped_reasons == {"missing_answer": res2["n_total"] - res2["n_listwise"]}
     assert result.missing_method == "listwise"
     assert "many_dropped" in [w["code"] for w in result.warnings]
+    pairwise = data.cov()                                # pandas: pairwise-complete, N - 1
+    answered = data.notna().astype(float)
+    n_ij = answered.T @ answered
     for code, c in result.constructs.items():
-        for item, score in c["item_scores"].items():
-            assert score == pytest.approx((res2["item_means_listwise"][item] - 1) / 9 * 100)
+        items = c["items"]
+        for item in items:
+            assert c["item_n"][item] == data[item].notna().sum()
+            assert c["item_scores"][item] == pytest.approx((data[item].mean() - 1) / 9 * 100)
+        w = pd.Series(c["weights"])
+        assert c["index"] == pytest.approx(((w * data[items].mean()).sum() - 1) / 9 * 100)
+        n = data[items].notna().sum()
+        cov_means = pairwise.loc[items, items] * n_ij.loc[items, items] / np.outer(n, n)
+        se = np.sqrt(w @ cov_means @ w) * 100 / 9
+        assert c["index_se"] == pytest.approx(se)
 
 
 def test_respondent_scores_renormalize_weights_over_answered_items(result):
