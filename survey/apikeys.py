@@ -1,0 +1,90 @@
+"""API keys: one table and the few services that issue and check them.
+
+A key is shown once when issued; only its SHA-256 is stored. Keys are 32 random bytes, so a plain hash
+(no salt, no slow KDF) is enough and lets the lookup be one indexed equality.
+"""
+import hashlib
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from .db import db
+from .exceptions import InvalidInput
+from .tables import Survey, utcnow
+
+SUBMIT, READ = "submit", "read"
+KEY_KINDS = (SUBMIT, READ)
+KEY_PREFIX = "csi_"
+
+
+class ApiKey(db.Model):
+    """A survey's submit key (kiosks, CRM) or a manager's read key (all surveys, or one)."""
+
+    __tablename__ = "api_key"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(10))
+    key_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    survey_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("survey.id"), index=True)
+    manager_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
+    label: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+
+    survey: so.Mapped[Survey | None] = so.relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("kind in ('submit', 'read')", name="kind"),
+        sa.CheckConstraint("kind = 'read' or survey_id is not null", name="submit_has_survey"),
+    )
+
+    def allows(self, survey: Survey, kind: str) -> bool:
+        """Say whether this key may do `kind` on `survey`."""
+        return (
+            self.revoked_at is None
+            and self.kind == kind
+            and (self.survey_id is None or self.survey_id == survey.id)
+        )
+
+    def __repr__(self) -> str:
+        return f"<ApiKey {self.id} {self.kind} survey={self.survey_id}>"
+
+
+def hash_key(key: str) -> str:
+    """Return the stored form of a key."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def issue_key(session, kind: str, *, survey: Survey | None = None, manager=None, label: str = "") -> str:
+    """Create a key, commit it and return the clear key (the only time it exists in clear).
+
+    :raise InvalidInput: unknown kind, or a submit key without a survey.
+    """
+    if kind not in KEY_KINDS:
+        raise InvalidInput(f"Key kind must be one of {', '.join(KEY_KINDS)}.")
+    if kind == SUBMIT and survey is None:
+        raise InvalidInput("A submit key belongs to one survey.")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiKey(kind=kind, key_hash=hash_key(key), survey=survey,
+                       manager_id=getattr(manager, "id", None), label=label[:100]))
+    session.commit()
+    return key
+
+
+def find_key(session, key: str | None) -> ApiKey | None:
+    """Return the live key matching the clear key, or None."""
+    if not key:
+        return None
+    found = session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+    return found if found is not None and found.revoked_at is None else None
+
+
+def revoke_key(session, key: str) -> bool:
+    """Revoke a key by its clear value; return whether one was live."""
+    found = find_key(session, key)
+    if found is None:
+        return False
+    found.revoked_at = utcnow()
+    session.commit()
+    return True
