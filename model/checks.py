@@ -33,7 +33,12 @@ def check_columns(data: pd.DataFrame, spec: CSISpec) -> None:
     """Raise DataError if an item column of the spec is absent from the data."""
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    present = set(map(str, data.columns))
+    names = list(map(str, data.columns))
+    present = set(names)
+    twice = sorted({c for c in spec.observed if names.count(c) > 1})
+    if twice:
+        raise DataError(f"item column(s) {twice} appear more than once in the data; rename or drop "
+                        "the duplicates")
     missing = {code: [c for c in cols if c not in present] for code, cols in spec.items.items()}
     missing = {code: cols for code, cols in missing.items() if cols}
     if missing:

@@ -81,6 +81,10 @@ class CSISpec:
         Columns that do not match (e.g. ``age``, ``comment``) are ignored; items are ordered by number.
         """
         found: dict[str, list[tuple[int, str]]] = {code: [] for code in CONSTRUCTS}
+        columns = [str(col) for col in columns]
+        twice = sorted({col for col in columns if columns.count(col) > 1 and _ITEM_NAME.match(col.strip())})
+        if twice:
+            raise SpecificationError(f"column(s) {twice} appear more than once; column names must be unique")
         for col in columns:
             match = _ITEM_NAME.match(str(col).strip())
             if match:

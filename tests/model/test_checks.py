@@ -1,5 +1,6 @@
 """Bad input: every problem raises DataError naming the columns/rows and the fix."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from model import DataError, SpecificationError, fit, min_responses, CSISpec
@@ -75,3 +76,23 @@ def test_duplicate_items_are_collinear(survey):
 def test_data_must_be_a_frame(survey):
     with pytest.raises(DataError, match="must be a pandas DataFrame"):
         fit(survey.to_numpy(), CSISpec.from_columns(survey.columns))
+
+
+def test_duplicate_column_names(survey):
+    spec = CSISpec.from_columns(survey.columns)
+    doubled = survey.join(survey[["CE1"]], rsuffix="_copy").rename(columns={"CE1_copy": "CE1"})
+    with pytest.raises(DataError, match=r"item column\(s\) \['CE1'\] appear more than once"):
+        fit(doubled, spec)
+    with pytest.raises(SpecificationError, match=r"\['CE1'\] appear more than once"):
+        fit(doubled)
+
+
+def test_nullable_integer_columns_and_unicode_names(survey):
+    renamed = {c: f"问题 {c}" for c in survey.columns}
+    spec = CSISpec.from_mapping({code: [renamed[c] for c in cols]
+                                 for code, cols in CSISpec.from_columns(survey.columns).items.items()})
+    data = survey.rename(columns=renamed).astype("Int64")
+    data.iloc[0, 0] = pd.NA
+    result = fit(data, spec)
+    assert result.n_dropped == 1
+    assert result.fit["chi2"] == pytest.approx(fit(survey.iloc[1:]).fit["chi2"])
