@@ -34,20 +34,26 @@ class Estimation:
     heywood: tuple[str, ...]
 
 
+class _DropSemopyRecords(logging.Filter):
+    """Drop records that semopy sends to the root logger; other code keeps logging."""
+
+    def filter(self, record):
+        return "semopy" not in record.pathname
+
+
 @contextmanager
 def _quiet():
     """Mute semopy: its warnings and root-logger messages are replaced by our own checks."""
     root = logging.getLogger()
-    guard = logging.NullHandler()  # stops logging.warning() from calling basicConfig()
-    root.addHandler(guard)
-    previous = logging.root.manager.disable
-    logging.disable(logging.CRITICAL)
+    guard, drop = logging.NullHandler(), _DropSemopyRecords()
+    root.addHandler(guard)  # stops logging.warning() from calling basicConfig() on an empty root
+    root.addFilter(drop)
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             yield
     finally:
-        logging.disable(previous)
+        root.removeFilter(drop)
         root.removeHandler(guard)
 
 

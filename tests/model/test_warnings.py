@@ -82,3 +82,20 @@ def test_good_fit_verdicts(survey):
         assert v[key]["verdict"] in ("good", "acceptable") and v[key]["ok"] is True
     assert v["cfi"]["threshold"] == 0.90 and v["rmsea"]["threshold"] == 0.08
     assert v["srmr"]["text"].startswith("SRMR = ")
+
+
+def test_semopy_log_messages_are_muted_and_root_logger_untouched(survey, caplog):
+    import logging
+    handlers = list(logging.getLogger().handlers)
+    with caplog.at_level(logging.DEBUG), pytest.warns(ConvergenceWarning):
+        fit(survey, maxiter=3)  # semopy logs "Solver didn't converge" to the root logger
+    assert not [r for r in caplog.records if "semopy" in r.pathname]
+    assert logging.getLogger().handlers == handlers and not logging.getLogger().filters
+
+
+def test_undefined_fit_index_verdicts():
+    from model.verdicts import fit_verdicts
+    v = fit_verdicts({"chi2": 0.0, "p_value": float("nan"), "cfi": 1.0, "tli": float("nan"),
+                      "rmsea": float("nan"), "srmr": 0.0})
+    assert v["tli"]["value"] is None and v["tli"]["ok"] is None and "undefined" in v["tli"]["text"]
+    assert v["chi2"]["verdict"] is None and v["cfi"]["verdict"] == "good"
