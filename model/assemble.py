@@ -75,11 +75,13 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
             })
 
     drivers = [e for e in effects if e["to"] == IPMA_TARGET]
+    # impact_5pt of an item: CS points for a 5-point rise of that item's 0-100 score
     ipma = scores.rank_priority([{"construct": e["from"], "importance": e["total_index"],
-                                  "performance": constructs[e["from"]]["index"]} for e in drivers])
+                                  "performance": constructs[e["from"]]["index"],
+                                  "impact_5pt": e["impact_5pt"]} for e in drivers])
     ipma_items = scores.rank_priority([
         {"item": item, "construct": e["from"], "importance": e["total_index"] * w,
-         "performance": constructs[e["from"]]["item_scores"][item]}
+         "performance": constructs[e["from"]]["item_scores"][item], "impact_5pt": e["impact_5pt"] * w}
         for e in drivers for item, w in constructs[e["from"]]["weights"].items()])
 
     latent_corr = std.latent_cov

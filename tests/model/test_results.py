@@ -40,8 +40,9 @@ def test_to_dict_json_round_trip_with_required_keys(result):
     assert all(set(v) == {"value", "threshold", "good", "verdict", "ok", "text"}
                for v in d["fit"]["verdicts"].values())
     assert all(set(w) == {"code", "message"} for w in d["warnings"])
-    assert all(set(r) == {"construct", "importance", "performance", "priority"} for r in d["ipma"])
-    assert all(set(r) == {"item", "construct", "importance", "performance", "priority"}
+    assert all(set(r) == {"construct", "importance", "performance", "priority", "impact_5pt"}
+               for r in d["ipma"])
+    assert all(set(r) == {"item", "construct", "importance", "performance", "priority", "impact_5pt"}
                for r in d["ipma_items"])
     assert set(d["discriminant"]) >= {"fornell_larcker", "htmt", "ok"}
     assert d["scale"] == [1.0, 10.0] and d["missing_method"] == "listwise"

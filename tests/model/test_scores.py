@@ -146,6 +146,8 @@ def test_ipma_ranks_by_importance_times_gap(result):
     for code in total:
         share = sum(r["importance"] for r in items if r["construct"] == code)
         assert share == pytest.approx(total[code])      # item importances split the construct's
+    for row in d["ipma"] + items:
+        assert row["impact_5pt"] == pytest.approx(5 * row["importance"])
 
 
 def test_rank_priority_rule():
