@@ -5,12 +5,13 @@ import logging
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
 from . import checks
-from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError
+from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError, SpecificationError
 from .spec import CONSTRUCTS, CSISpec
 from .stats import ItemMeans, Moments, Solution
 
@@ -136,8 +137,9 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     data : pandas.DataFrame
         One row per respondent; item columns numeric on ``scale``, NaN for "don't know".
         Other columns are ignored.
-    spec : CSISpec, optional
-        Construct-to-item assignment; by default ``CSISpec.from_columns(data.columns)``.
+    spec : CSISpec or mapping, optional
+        Construct-to-item assignment (a mapping goes through ``CSISpec.from_mapping``); by
+        default ``CSISpec.from_columns(data.columns)``.
     scale : (float, float)
         Lowest and highest possible answer, used to check answers and rescale scores to 0-100.
     maxiter : int
@@ -154,7 +156,8 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         Missing item columns, non-numeric answers, answers outside the scale, items without
         variation or perfectly collinear, fewer complete responses than ``min_responses(spec)``.
     SpecificationError
-        Columns do not follow the ``<CODE><n>`` convention and no spec was given.
+        Columns do not follow the ``<CODE><n>`` convention and no spec was given, or the
+        mapping is incomplete.
     ModelError
         The estimation broke down numerically.
 
@@ -181,7 +184,12 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     scale = checks.check_scale(scale)
     if not isinstance(data, pd.DataFrame):
         raise checks.DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    spec = CSISpec.from_columns(data.columns) if spec is None else spec
+    if spec is None:
+        spec = CSISpec.from_columns(data.columns)
+    elif isinstance(spec, Mapping):
+        spec = CSISpec.from_mapping(spec)
+    elif not isinstance(spec, CSISpec):
+        raise SpecificationError(f"spec must be a CSISpec or a mapping, got {type(spec).__name__}")
     checks.check_columns(data, spec)
     values = checks.check_numeric(data, spec)
     checks.check_range(values, spec, scale)

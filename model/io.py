@@ -80,8 +80,14 @@ def _read_csv(path_or_file, label: str) -> pd.DataFrame:
     except csv.Error:
         sep = ","
     if isinstance(path_or_file, (str, os.PathLike)):
-        return pd.read_csv(path_or_file, sep=sep, encoding="utf-8-sig")
+        try:
+            return pd.read_csv(path_or_file, sep=sep, encoding="utf-8-sig")
+        except UnicodeDecodeError:  # Excel on Chinese Windows saves CSV as GBK
+            return pd.read_csv(path_or_file, sep=sep, encoding="gb18030")
     raw = path_or_file.read()
     if isinstance(raw, bytes):
-        raw = raw.decode("utf-8-sig")
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raw = raw.decode("gb18030")
     return pd.read_csv(io.StringIO(raw), sep=sep)

@@ -47,3 +47,10 @@ def test_bad_files(tmp_path, content, message):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="nope.csv: file not found"):
         read_table(tmp_path / "nope.csv")
+
+
+def test_reads_gbk_encoded_csv(tmp_path):
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("CE1,备注\n7,很好\n".encode("gb18030"))
+    assert read_table(path)["备注"].tolist() == ["很好"]
+    assert read_table(io.BytesIO("CE1,备注\n7,很好\n".encode("gb18030")))["CE1"].tolist() == [7]

@@ -1,9 +1,12 @@
 """CSISpec: prefix convention, explicit mapping, model syntax and parameter count."""
+import json
+
+import pandas as pd
 import pytest
 
-from model import CONSTRUCTS, CSISpec, SpecificationError, min_responses
+from model import CONSTRUCTS, CSISpec, SpecificationError, fit, min_responses
 
-from conftest import load_csv
+from conftest import DATA, load_csv
 
 
 def test_from_columns_orders_items_by_number_and_ignores_other_columns():
@@ -18,8 +21,6 @@ def test_from_columns_names_missing_construct():
 
 
 def test_from_mapping_matches_custom_names_file():
-    import json
-    from conftest import DATA
     mapping = json.loads((DATA / "csi_custom_names.map.json").read_text())
     spec = CSISpec.from_mapping(mapping)
     assert list(spec.items) == list(CONSTRUCTS)
@@ -62,3 +63,11 @@ def test_spec_is_frozen():
     spec = CSISpec.from_columns(["CE1", "PQ1", "PV1", "CS1", "CC1", "CL1"])
     with pytest.raises(TypeError):
         spec.items["CE"] = ("x",)
+
+
+def test_fit_accepts_a_plain_mapping(reference):
+    mapping = json.loads((DATA / "csi_custom_names.map.json").read_text())
+    result = fit(pd.read_csv(DATA / "csi_custom_names.csv"), mapping)
+    assert result.fit["chi2"] == pytest.approx(reference["datasets"]["csi_custom_names"]["fit_measures"]["chisq"], abs=1e-3)
+    with pytest.raises(SpecificationError, match="spec must be a CSISpec or a mapping, got list"):
+        fit(pd.read_csv(DATA / "csi_custom_names.csv"), ["q01"])
