@@ -16,9 +16,9 @@ FONT = ("system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans CJK SC', 'Sour
 INK, MUTED, ACCENT, WEAK, GRID = "#1f2933", "#616e7c", "#1f6feb", "#9aa5b1", "#d9dee3"
 
 # ACSI-style layout, chosen so that no two paths cross (CE→CS runs below PV, PQ→CS above it).
-NODE_POS = {"PQ": (100, 80), "CE": (100, 300), "PV": (270, 190), "CS": (440, 190),
-            "CC": (610, 80), "CL": (610, 300)}
-NODE_W, NODE_H = 150, 66
+NODE_POS = {"PQ": (100, 80), "CE": (100, 300), "PV": (300, 190), "CS": (520, 190),
+            "CC": (720, 80), "CL": (720, 300)}
+NODE_W, NODE_H = 176, 66
 SIG_LEVEL = 0.05
 
 
@@ -51,6 +51,12 @@ def _box_edge(cx, cy, dx, dy):
     """Point where a ray from a node's centre along (dx, dy) leaves the node's rectangle."""
     scale = min((NODE_W / 2) / abs(dx) if dx else math.inf, (NODE_H / 2) / abs(dy) if dy else math.inf)
     return cx + dx * scale, cy + dy * scale
+
+
+def _fit_size(text, width, size=15, smallest=11):
+    """Font size at which bold text fits a width (CJK glyphs count about twice a Latin letter)."""
+    units = sum(1.0 if ord(ch) > 0x2E80 else 0.6 for ch in str(text))
+    return max(smallest, min(size, int(width / max(units, 1))))
 
 
 def is_significant(path) -> bool:
@@ -89,6 +95,8 @@ def path_diagram(result: dict, *, names: dict | None = None, title="Path model",
                     f'data-to="{esc(path["to"])}" x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
                     f'{style}/>')
         mx, my = (x1 + x2) / 2, (y1 + y2) / 2
+        if math.hypot(x2 - x1, y2 - y1) < 70:  # short arrow: put the number above it, not on the boxes
+            my -= 16
         label = fmt(path.get("std_estimate"))
         labels.append(f'<rect x="{mx - 22:.1f}" y="{my - 11:.1f}" width="44" height="20" rx="4" '
                       f'fill="#fff" opacity="0.9"/>'
@@ -101,7 +109,8 @@ def path_diagram(result: dict, *, names: dict | None = None, title="Path model",
         body.append(f'<g class="node" data-code="{esc(code)}">'
                     f'<rect x="{cx - NODE_W / 2}" y="{cy - NODE_H / 2}" width="{NODE_W}" height="{NODE_H}" '
                     f'rx="10" fill="#f4f7fb" stroke="{INK}" stroke-width="1.5"/>')
-        body.append(_text(cx, cy - 10, names.get(code, code), size=15, weight="bold"))
+        name = names.get(code, code)
+        body.append(_text(cx, cy - 10, name, size=_fit_size(name, NODE_W - 12), weight="bold"))
         body.append(_text(cx, cy + 10, fmt(c.get("index"), 1), size=15, cls="index"))
         if c.get("r2") is not None:
             body.append(_text(cx, cy + 27, f"R² = {fmt(c['r2'])}", size=13, fill=MUTED, cls="r2"))
@@ -111,7 +120,7 @@ def path_diagram(result: dict, *, names: dict | None = None, title="Path model",
                 + _text(68, 383, legend[0], size=13, anchor="start")
                 + f'<line x1="250" y1="378" x2="290" y2="378" stroke="{WEAK}" stroke-width="2" '
                   f'stroke-dasharray="6 4"/>' + _text(298, 383, legend[1], size=13, anchor="start"))
-    return _svg(710, 395, body, title, "path-diagram")
+    return _svg(820, 395, body, title, "path-diagram")
 
 
 def _nice_ceiling(value):
@@ -185,8 +194,8 @@ def ipma_chart(rows: list[dict], *, names: dict | None = None, title="Importance
 
 def bar_chart(bars: list[dict], *, title="Scores", max_value=100.0) -> str:
     """Horizontal 0–100 bars with 95% CI whiskers; bars are ``{label, value, ci: [lo, hi], note}``."""
-    label_w, width, row_h, top = 190, 640, 34, 10
-    plot_w = width - label_w - 70
+    label_w, width, row_h, top = 170, 500, 34, 10
+    plot_w = width - label_w - 56
     height = top + row_h * max(len(bars), 1) + 28
 
     def sx(v):
@@ -199,7 +208,8 @@ def bar_chart(bars: list[dict], *, title="Scores", max_value=100.0) -> str:
                     + _text(x, height - 8, fmt(max_value * k / 100, 0), size=12, fill=MUTED))
     for i, bar in enumerate(bars):
         y = top + i * row_h
-        body.append(_text(label_w - 8, y + row_h / 2 + 5, bar["label"], size=14, anchor="end"))
+        body.append(_text(label_w - 8, y + row_h / 2 + 5, bar["label"], size=_fit_size(bar["label"], label_w - 10, 14),
+                          anchor="end"))
         value = bar.get("value")
         if value is None:
             body.append(_text(label_w + 6, y + row_h / 2 + 5, bar.get("note") or "–", size=13,

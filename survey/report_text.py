@@ -23,6 +23,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "export_print": ("Printable version / PDF", "打印版 / PDF"),
     "print_hint": ("Use your browser's Print command to save it as PDF.", "可使用浏览器的“打印”功能另存为 PDF。"),
     "upload_data": ("Bring your own data", "导入外部数据"),
+    "reason_missing_answer": ("a “don't know” or missing answer", "含“不知道”或缺失回答"),
     "generated": ("Report on {n} responses, generated {at}", "基于 {n} 份答卷，生成于 {at}"),
     # headline
     "headline": ("Customer satisfaction index", "顾客满意度指数"),
@@ -105,6 +106,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "index_col": ("Index", "指标"),
     "value": ("Value", "数值"),
     "threshold": ("Threshold", "标准"),
+    "chi2_p": ("χ² test, p", "χ² 检验 p 值"),
     "verdict": ("Verdict", "结论"),
     "ok": ("OK", "合格"),
     "not_ok": ("Check", "需注意"),
@@ -221,12 +223,20 @@ WARNINGS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
         ("Two constructs are hard to tell apart in these answers.", "在这些回答中，有两个构念难以区分。"),
         ("Customers may see the questions as the same thing; make the wording of the two constructs more distinct.",
          "顾客可能把这些问题视为同一件事；请让两个构念的题项措辞更有区别。")),
-    "not_identified": (
-        ("The model is not identified with these items.", "在这些题项下模型无法识别。"),
-        ("Give every construct at least one item and avoid duplicate columns.", "确保每个构念至少有一个题项，并避免重复列。")),
-    "dropped_responses": (
-        ("Some responses were left out of the model.", "部分答卷未纳入模型。"),
-        ("Check the counts and reasons shown with the headline.", "请查看标题处列出的数量与原因。")),
+    "many_dropped": (
+        ("Many responses have a “don't know” or missing answer and were left out of the model.",
+         "许多答卷含有“不知道”或缺失的回答，未纳入模型。"),
+        ("The model describes customers who answered every question. Check which items get many “don't know” "
+         "answers and consider rewording or dropping them.",
+         "模型只反映回答了所有题目的顾客。请检查哪些题项“不知道”较多，考虑改写或删除。")),
+    "fit_index_undefined": (
+        ("Some fit indices could not be computed for this model.", "部分拟合指标无法针对该模型计算。"),
+        ("Judge the fit by the indices that are shown.", "请依据已显示的指标判断拟合情况。")),
+    "equal_weights": (
+        ("For some constructs the model's item weights were unusable, so their items count equally.",
+         "部分构念的模型权重不可用，其题项按等权重计算。"),
+        ("Scores are still valid averages; check those constructs' items for weak or reversed questions.",
+         "得分仍为有效的平均值；请检查这些构念中是否有较弱或反向的题目。")),
 }
 UNKNOWN_WARNING = (("The engine reported a problem.", "模型引擎报告了一个问题。"),
                    ("Read the technical message and check the data.", "请阅读技术信息并检查数据。"))

@@ -132,16 +132,39 @@ def warnings_for(entry: dict, zh: bool) -> list[dict]:
     return out
 
 
+FIT_SIGNS = {"chi2": "≥", "cfi": "≥", "tli": "≥", "rmsea": "≤", "srmr": "≤"}
+
+
 def fit_rows(entry: dict, zh: bool) -> list[dict]:
-    """Fit indices with value, threshold and translated verdict."""
+    """Fit indices with value, threshold (with its direction) and translated verdict; χ² is judged by p."""
     fit = (entry.get("result") or {}).get("fit", {})
+    lang = "zh" if zh else "en"
     rows = []
     for name, v in (fit.get("verdicts") or {}).items():
-        rows.append({"name": name.upper() if name != "chi2" else "χ²", "value": v.get("value"),
-                     "threshold": v.get("threshold"), "verdict": verdict_text(v.get("verdict", ""),
-                                                                               "zh" if zh else "en"),
-                     "ok": v.get("ok")})
+        value = fit.get("p_value") if name == "chi2" else v.get("value")
+        label = t("chi2_p", lang) if name == "chi2" else name.upper()
+        threshold = v.get("threshold")
+        rows.append({"name": label, "value": value, "ok": v.get("ok"),
+                     "threshold": f"{FIT_SIGNS.get(name, '')} {charts.fmt(threshold)}" if threshold is not None else "",
+                     "verdict": verdict_text(v.get("verdict") or "–", lang)})
     return rows
+
+
+def reliability_flags(entry: dict) -> dict:
+    """{CODE: {alpha|cr|ave: ok}} from the engine's reliability verdicts (None = not rated)."""
+    verdicts = (entry.get("result") or {}).get("reliability_verdicts") or {}
+    return {code: {k: r.get("ok") for k, r in row.items()} for code, row in verdicts.items() if code != "ok"}
+
+
+def dropped_text(entry: dict, zh: bool) -> str:
+    """Why responses were left out, in words."""
+    reasons = (entry.get("result") or {}).get("dropped_reasons") or {}
+    lang = "zh" if zh else "en"
+    parts = []
+    for reason, count in reasons.items():
+        key = f"reason_{reason}"
+        parts.append(f"{t(key, lang) if key in MESSAGES else reason}: {count}")
+    return ", ".join(parts)
 
 
 def context(entry: dict, info: dict, locale=None) -> dict:
@@ -151,7 +174,8 @@ def context(entry: dict, info: dict, locale=None) -> dict:
     ctx = {"entry": entry, "result": entry.get("result"), "names": names, "zh": zh,
            "svg": render_charts(entry, names, zh), "segment_charts": segment_charts(entry, info, zh),
            "improve": improve_first(entry, info, zh), "warnings": warnings_for(entry, zh),
-           "fit_rows": fit_rows(entry, zh), "codes": [c for c in CODES],
+           "fit_rows": fit_rows(entry, zh), "rel_ok": reliability_flags(entry),
+           "dropped": dropped_text(entry, zh), "codes": [c for c in CODES],
            "item_label": lambda code: short_item(info, code, zh),
            "cause_label": lambda cause: t(f"cause_{cause}", "zh" if zh else "en")
            if f"cause_{cause}" in MESSAGES else cause}

@@ -49,9 +49,9 @@ def test_path_diagram_shows_r2_on_the_five_endogenous_constructs_and_chinese_nam
 def test_arrows_end_on_box_edges_not_centres():
     root = parse(charts.path_diagram(make_result()))
     line = root.find(".//s:line[@data-from='PV'][@data-to='CS']", NS)
-    # PV (270,190) → CS (440,190), boxes 150 wide: from 345 to 365.
-    assert float(line.get("x1")) == pytest.approx(345)
-    assert float(line.get("x2")) == pytest.approx(365)
+    # PV (300,190) → CS (520,190), boxes 176 wide: from 388 to 432.
+    assert float(line.get("x1")) == pytest.approx(388)
+    assert float(line.get("x2")) == pytest.approx(432)
 
 
 def test_text_is_escaped():

@@ -183,10 +183,13 @@ def test_exports_json_estimates_scores_and_print(client, manager, demo, db_sessi
     table = pd.read_csv(io.StringIO(scores.data.decode("utf-8-sig")))
     frame = services.responses_frame(db_session, demo)
     assert len(table) == len(frame) and list(table.columns[-6:]) == ["CE", "PQ", "PV", "CS", "CC", "CL"]
-    # Respondent scores use the fitted weights: the mean over complete cases is the CS index.
-    spec = reporting.spec_for(reporting.survey_info(demo))
-    complete = frame[list(spec.observed)].notna().all(axis=1).to_numpy()
-    assert table["CS"][complete].mean() == pytest.approx(result["constructs"]["CS"]["index"], abs=1e-3)
+    # Respondent scores use the fitted weights: weighted mean of the row's answers, rescaled 1-10 → 0-100.
+    weights = result["constructs"]["CS"]["weights"]
+    for i in (0, 1, 2):
+        answers = frame.iloc[i][list(weights)].astype(float)
+        w = pd.Series(weights)[answers.notna()]
+        expected = ((answers.dropna() * w).sum() / w.sum() - 1) / 9 * 100
+        assert table["CS"].iloc[i] == pytest.approx(expected, abs=1e-3)
     printable = client.get(URL + "/print").get_data(as_text=True)
     assert "printable" in printable and 'class="filters' not in printable
 
@@ -198,3 +201,16 @@ def test_every_message_has_both_languages_with_the_same_fields():
         assert en and zh, key
         fields = lambda s: sorted(f for _, f, _, _ in string.Formatter().parse(s) if f)
         assert fields(en) == fields(zh), key
+
+
+def test_every_engine_warning_code_has_words_and_advice():
+    import re
+    from pathlib import Path
+
+    from survey.report_text import WARNINGS
+
+    source = (Path(model.__file__).parent / "verdicts.py").read_text()
+    codes = set(re.findall(r'add\("(\w+)"', source))
+    assert codes and codes <= set(WARNINGS), codes - set(WARNINGS)
+    for (meaning, todo) in WARNINGS.values():
+        assert all(meaning) and all(todo)
