@@ -14,8 +14,8 @@ MIN_PASSWORD = 8
 _DUMMY_HASH = generate_password_hash("timing-equaliser")
 
 
-def create_manager(session: Session, email: str, password: str) -> Manager:
-    """Create a manager with a hashed password.
+def create_manager(session: Session, email: str, password: str, *, method: str = "scrypt") -> Manager:
+    """Create a manager with a hashed password (method: a werkzeug hash method; tests use a cheap one).
 
     :raise InvalidInput: bad email, short password, or email already registered.
     """
@@ -24,7 +24,7 @@ def create_manager(session: Session, email: str, password: str) -> Manager:
         raise InvalidInput(f"'{email}' is not an email address.")
     if len(password or "") < MIN_PASSWORD:
         raise InvalidInput(f"The password must have at least {MIN_PASSWORD} characters.")
-    manager = Manager(email=email, password_hash=generate_password_hash(password))
+    manager = Manager(email=email, password_hash=generate_password_hash(password, method=method))
     session.add(manager)
     try:
         session.commit()

@@ -2,8 +2,10 @@
 import os
 import secrets
 import sys
+from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from . import demo, services
@@ -27,7 +29,8 @@ def create_manager_command(email, password):
     if not password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        manager = services.create_manager(db.session, email, password)
+        manager = services.create_manager(db.session, email, password,
+                                         method=current_app.config["PASSWORD_HASH_METHOD"])
     except services.InvalidInput as err:
         fail(str(err))
     click.echo(f"Manager {manager.email} created.")
@@ -51,7 +54,7 @@ def demo_command(if_empty, responses, seed):
     click.echo(f"Demo survey '{survey.slug}' created: " + ", ".join(f"wave {w}: {n}" for w, n in counts.items()))
     if services.find_manager(db.session, DEMO_EMAIL) is None:
         password = os.environ.get("CSI_DEMO_PASSWORD") or secrets.token_urlsafe(9)
-        services.create_manager(db.session, DEMO_EMAIL, password)
+        services.create_manager(db.session, DEMO_EMAIL, password, method=current_app.config["PASSWORD_HASH_METHOD"])
         shown = "(from CSI_DEMO_PASSWORD)" if os.environ.get("CSI_DEMO_PASSWORD") else password
         click.echo(f"Demo manager: {DEMO_EMAIL} / {shown}")
 
@@ -60,3 +63,31 @@ def init_app(app) -> None:
     """Register the commands on `flask --app survey`."""
     app.cli.add_command(create_manager_command)
     app.cli.add_command(demo_command)
+    app.cli.add_command(translate_update_command)
+    app.cli.add_command(translate_compile_command)
+
+
+TRANSLATIONS = str(Path(__file__).resolve().parent / "translations")
+BABEL_CFG = str(Path(__file__).resolve().parent / "babel.cfg")
+
+
+def pybabel(*args: str) -> None:
+    """Run one pybabel sub-command in-process (same as the pybabel script)."""
+    from babel.messages.frontend import CommandLineInterface
+
+    CommandLineInterface().run(["pybabel", *args])
+
+
+@click.command("translate-update")
+def translate_update_command():
+    """Extract UI strings from survey/ and templates/ and merge them into every .po catalog."""
+    pot = str(Path(TRANSLATIONS) / "messages.pot")
+    pybabel("extract", "-F", BABEL_CFG, "-k", "_l", "-k", "lazy_gettext", "--no-location", "--sort-output",
+            "--project=csi", "-o", pot, str(Path(TRANSLATIONS).parent.parent))
+    pybabel("update", "-i", pot, "-d", TRANSLATIONS, "-w", "120", "--no-fuzzy-matching")
+
+
+@click.command("translate-compile")
+def translate_compile_command():
+    """Compile every .po catalog to the .mo file the app reads (commit both)."""
+    pybabel("compile", "-d", TRANSLATIONS, "--statistics")

@@ -18,6 +18,7 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # a respondent may take an hour over the form; the token lives with the session
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
     INVITATION_TOKENS_MAX = 10_000
+    PASSWORD_HASH_METHOD = "scrypt"
 
 
 def database_url(url: str | None, instance_path: str) -> str:

@@ -26,13 +26,19 @@ def select_locale() -> str:
     return "zh_CN" if best and best.startswith("zh") else "en"
 
 
+def current_locale() -> str:
+    """Return the request's locale as the app names it: "zh_CN" or "en" (Babel says zh_Hans_CN)."""
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return "zh_CN" if locale is not None and locale.language == "zh" else "en"
+
+
 def init_app(app) -> None:
     """Bind Flask-Babel and expose the locale to templates."""
     babel.init_app(app, locale_selector=select_locale)
 
     @app.context_processor
     def locale_context():
-        from flask_babel import get_locale
-
-        locale = str(get_locale() or "en")
-        return {"locale": locale, "html_lang": "zh-CN" if locale.startswith("zh") else "en"}
+        locale = current_locale()
+        return {"locale": locale, "html_lang": "zh-CN" if locale == "zh_CN" else "en"}

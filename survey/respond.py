@@ -2,11 +2,11 @@
 from itertools import groupby
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from werkzeug.datastructures import MultiDict
 
 from . import services
 from .db import db
+from .i18n import current_locale
 from .questionnaire import SECTIONS
 
 bp = Blueprint("respond", __name__, url_prefix="/s")
@@ -51,7 +51,7 @@ def form(slug):
     if request.form.get(HONEYPOT):
         return redirect(url_for("respond.thanks", slug=slug))
     try:
-        services.record_response(db.session, survey, request.form, locale=str(get_locale()), token=token)
+        services.record_response(db.session, survey, request.form, locale=current_locale(), token=token)
     except services.InvalidResponse as err:
         return render_form(survey, values=request.form, errors=err.errors, token=token, status=422)
     except services.SurveyClosed:

@@ -18,6 +18,7 @@ def _base_config(url: str) -> dict:
         "SQLALCHEMY_DATABASE_URI": url,
         "WTF_CSRF_ENABLED": False,
         "SERVER_NAME": None,
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast in tests; production uses scrypt
     }
 
 
@@ -111,14 +112,15 @@ def db_session(app):
 class AuthActions:
     """Log a manager in and out through the real login form."""
 
-    def __init__(self, client, db_session):
+    def __init__(self, client, db_session, method):
         self._client = client
         self._session = db_session
+        self._method = method
 
     def create(self, email="manager@example.com", password="correct horse battery"):
         from survey import services
 
-        return services.create_manager(self._session, email, password)
+        return services.create_manager(self._session, email, password, method=self._method)
 
     def login(self, email="manager@example.com", password="correct horse battery"):
         return self._client.post("/auth/login", data={"email": email, "password": password})
@@ -128,8 +130,8 @@ class AuthActions:
 
 
 @pytest.fixture
-def auth(client, db_session):
-    return AuthActions(client, db_session)
+def auth(app, client, db_session):
+    return AuthActions(client, db_session, app.config["PASSWORD_HASH_METHOD"])
 
 
 @pytest.fixture
