@@ -24,7 +24,10 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
+## Schema by migrations, the demo survey once, then the app (SQLite in instance/ unless DATABASE_URL is set).
 run: $(STAMP)
+	$(BIN)/flask --app survey db-upgrade-or-init
+	$(BIN)/flask --app survey demo --if-empty
 	$(BIN)/flask --app survey run --host 127.0.0.1 --port 5000
 
 bench: $(STAMP)

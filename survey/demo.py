@@ -57,7 +57,7 @@ def simulate(survey: Survey, n: int, rng: np.random.Generator, *, quality_shift:
         loading = rng.uniform(0.75, 0.9)
         raw = ITEM_MEAN[q.construct] + 1.6 * (loading * latent[q.construct] + rng.normal(scale=0.45, size=n))
         values = np.clip(np.rint(raw), survey.scale_min, survey.scale_max).astype(int)
-        item_values[q.code] = np.where(rng.random(n) < 0.03, -1, values)  # -1: don't know
+        item_values[q.code] = np.where(rng.random(n) < 0.01, -1, values)  # -1: don't know
     complained = rng.random(n) < 1 / (1 + np.exp(1.6 + 0.9 * latent["CS"]))
     for i in range(n):
         row = {code: (None if vals[i] < 0 else int(vals[i])) for code, vals in item_values.items()}
@@ -86,7 +86,7 @@ def create_demo(session: Session, *, n: int = 400, seed: int = 2024) -> Survey:
     first.opened_at, first.label = now - timedelta(days=120), "Spring"
     session.commit()
     n_first = n // 2
-    for wave, count, shift, start in ((1, n_first, 0.0, 120), (2, n - n_first, 0.3, 40)):
+    for wave, count, shift, start in ((1, n_first, 0.0, 120), (2, n - n_first, 0.45, 40)):
         if wave == 2:
             services.new_wave(session, survey, "Autumn")
             survey.current_wave.opened_at = now - timedelta(days=start)
