@@ -6,6 +6,7 @@ services.record_response as the web form, so both paths accept and refuse exactl
 from datetime import datetime, timezone
 
 import click
+import sqlalchemy as sa
 from flask import Blueprint, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
@@ -14,7 +15,7 @@ from .cli import fail
 from .db import db
 from .extensions import csrf
 from .openapi import document
-from .tables import SCALE, Wave
+from .tables import SCALE, Response, Wave
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -194,10 +195,13 @@ def submit(slug):
     except services.TokenUnknown:
         raise ApiError(422, "token_unknown", "This invitation token does not belong to this survey.",
                        {"token": "Unknown token."}) from None
-    wave = db.session.get(Wave, response.wave_id)
-    body = {"id": response.id, "survey": survey.slug, "wave": wave.number,
-            "created_at": as_utc(response.created_at).isoformat()}
-    location = url_for("api.get_response", slug=slug, response_id=response.id)
+    response_id = sa.inspect(response).identity[0]  # committed: read the id without a refresh query
+    number, created_at = db.session.execute(
+        sa.select(Wave.number, Response.created_at).join(Wave, Wave.id == Response.wave_id)
+        .where(Response.id == response_id)
+    ).one()
+    body = {"id": response_id, "survey": slug, "wave": number, "created_at": as_utc(created_at).isoformat()}
+    location = url_for("api.get_response", slug=slug, response_id=response_id)
     return jsonify(body), 201, {"Location": location}
 
 
