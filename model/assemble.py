@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from . import scores, stats, verdicts
+from . import fiml, scores, stats, verdicts
 from .exceptions import FitIndexWarning
 from .results import CSIResult
 from .spec import CONSTRUCTS, PATHS, CSISpec
@@ -24,11 +24,17 @@ def _upstream(target: str) -> list[str]:
 
 
 def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: int,
-                 item_means: stats.ItemMeans) -> CSIResult:
+                 item_means: stats.ItemMeans, missing: str, dropped_reasons: dict,
+                 patterns: fiml.Patterns | None = None) -> CSIResult:
     """Compute every statistic from the moments, available-case item means and fitted matrices."""
     codes = list(CONSTRUCTS)
     sol, std = est.solution, est.solution.standardized()
-    fit = stats.fit_indices(moments.cov, sol.sigma, moments.n, spec.degrees_of_freedom())
+    if est.fiml is None:
+        fit = stats.fit_indices(moments.cov, sol.sigma, moments.n, spec.degrees_of_freedom())
+    else:
+        chi2, chi2_b = fiml.chi_squares(patterns, moments.mean, moments.cov, est.fiml.loglik)
+        fit = stats.fit_indices(moments.cov, sol.sigma, moments.n, spec.degrees_of_freedom(),
+                                chi2=chi2, chi2_b=chi2_b, mean_resid=moments.mean - est.fiml.mu)
     r2 = sol.r2()
     weights, fallback = scores.index_weights(sol, spec, est.converged)
     indices = scores.construct_indices(item_means, spec, weights, scale)
@@ -103,7 +109,7 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
     n_dropped = n_total - moments.n
     return CSIResult(
         spec=spec, scale=tuple(scale), n_total=n_total, n_used=moments.n, n_dropped=n_dropped,
-        dropped_reasons={"missing_answer": n_dropped} if n_dropped else {},
+        dropped_reasons=dropped_reasons, missing_method=missing,
         converged=est.converged, warnings=tuple(result_warnings), constructs=constructs,
         paths=tuple(paths), effects=tuple(effects), fit=fit, reliability_verdicts=reliability,
         discriminant=disc, ipma=tuple(ipma), ipma_items=tuple(ipma_items),

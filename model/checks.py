@@ -93,7 +93,10 @@ def check_range(values: np.ndarray, spec: CSISpec, scale: tuple[float, float]) -
 
 
 def min_responses(spec: CSISpec) -> int:
-    """Complete responses needed before a fit is attempted: one per free parameter.
+    """Responses needed before a fit is attempted: one per free parameter.
+
+    Counted as complete responses for listwise deletion, and as responses with any answer for
+    FIML (complete responses are always enough).
 
     Below this the sample covariance cannot support the model (fewer data points than unknowns);
     results between this and five per parameter carry a ``small_sample`` warning.
@@ -101,15 +104,27 @@ def min_responses(spec: CSISpec) -> int:
     return max(spec.n_free_params(), len(spec.observed) + 1)
 
 
-def check_sample_size(n_used: int, n_total: int, spec: CSISpec) -> None:
-    """Raise DataError if too few complete responses remain for the free parameters."""
+def check_sample_size(n_used: int, n_total: int, spec: CSISpec, what: str = "complete responses") -> None:
+    """Raise DataError if too few usable responses remain for the free parameters."""
     need = min_responses(spec)
     if n_used < need:
         dropped = n_total - n_used
-        why = f" ({dropped} of {n_total} rows have missing answers)" if dropped else ""
-        raise DataError(f"only {n_used} complete responses{why}; the model has "
-                        f"{spec.n_free_params()} free parameters and needs at least {need} complete "
-                        "responses; collect more responses or use fewer items")
+        why = f" ({dropped} of {n_total} rows left out for missing answers)" if dropped else ""
+        raise DataError(f"only {n_used} {what}{why}; the model has "
+                        f"{spec.n_free_params()} free parameters and needs at least {need} {what}; "
+                        "collect more responses or use fewer items")
+
+
+def check_coverage(values: np.ndarray, spec: CSISpec) -> None:
+    """Raise DataError if two items are (almost) never answered together: FIML cannot then
+    estimate their covariance."""
+    answered = (~np.isnan(values)).astype(float)
+    together = answered.T @ answered
+    i, j = np.nonzero(np.triu(together < 2))
+    if i.size:
+        pairs = ", ".join(f"{spec.observed[a]}/{spec.observed[b]}" for a, b in list(zip(i, j))[:_SHOW])
+        raise DataError(f"items {pairs} are answered together by fewer than 2 respondents; "
+                        "their relation cannot be estimated: drop one of them or collect more responses")
 
 
 def check_variance(moments_cov: np.ndarray, spec: CSISpec) -> None:

@@ -1,5 +1,7 @@
 """Command line: ``python -m model fit DATA.csv [--map MAP.json] [--scale-min 1 --scale-max 10]
-[--json OUT.json] [--csv OUT.csv]``. Bad input gives one line on stderr and exit status 2."""
+[--missing fiml|listwise] [--json OUT.json] [--csv OUT.csv]``.
+
+Bad input gives one line on stderr and exit status 2."""
 from __future__ import annotations
 
 import argparse
@@ -33,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--map", help='JSON mapping {"CE": ["q1", ...], ...}; default: column prefixes')
     cmd.add_argument("--scale-min", type=float, default=1.0, help="lowest answer (default 1)")
     cmd.add_argument("--scale-max", type=float, default=10.0, help="highest answer (default 10)")
+    cmd.add_argument("--missing", choices=("fiml", "listwise"), default="fiml",
+                     help="missing answers: full-information ML (default) or listwise deletion")
     cmd.add_argument("--json", help="write the full result as JSON to this file")
     cmd.add_argument("--csv", help="write a flat table of estimates and scores to this file")
     return parser
@@ -77,7 +81,7 @@ def _run(args) -> int:
     data = read_table(args.data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelWarning)  # the result lists them; printed below
-        result = fit(data, spec, scale=(args.scale_min, args.scale_max))
+        result = fit(data, spec, scale=(args.scale_min, args.scale_max), missing=args.missing)
     try:
         if args.json:
             Path(args.json).write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2)

@@ -10,15 +10,17 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from . import checks
+from . import checks, fiml
 from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError, SpecificationError
 from .spec import CONSTRUCTS, CSISpec
+from .fiml import FimlFit, Patterns
 from .stats import ItemMeans, Moments, Solution
 
 #: SLSQP's default ftol (1e-6) stops about 1e-3 short of lavaan's estimates; this agrees to 1e-6.
 FTOL = 1e-10
 MAXITER = 10_000
 _HEYWOOD_TOL = 1e-6  # a free variance below this share of its item's variance counts as zero
+MISSING_METHODS = ("fiml", "listwise")
 REMEDIES = ("check for items that are near copies of each other, drop items that load weakly on "
             "their construct, and collect more complete responses")
 
@@ -33,6 +35,7 @@ class Estimation:
     converged: bool
     message: str
     heywood: tuple[str, ...]
+    fiml: FimlFit | None = None  # set when incomplete rows were fitted by FIML
 
 
 class _DropSemopyRecords(logging.Filter):
@@ -58,10 +61,13 @@ def _quiet():
         root.removeHandler(guard)
 
 
-def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER) -> Estimation:
+def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
+             patterns: Patterns | None = None) -> Estimation:
     """Fit the ML model to the covariance with semopy and read back matrices and SEs.
 
-    Items are renamed to safe identifiers so any column name works in the model text.
+    With ``patterns`` (incomplete answers), ``moments`` hold the EM estimates of the saturated
+    model; semopy's fit to them is the start for FIML (``model.fiml``), whose estimates and
+    observed-information SEs replace semopy's. Items are renamed to safe identifiers so any column name works in the model text.
     semopy is imported here, not at module level: it eagerly imports plotting and reporting
     code, which would add about two seconds to every ``import model`` (and to app start-up).
     """
@@ -77,12 +83,19 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER) -> Estimat
             model = semopy.Model(spec.to_syntax(safe))
             result = model.fit(cov=cov, n_samples=moments.n,
                                options={"ftol": FTOL, "maxiter": int(maxiter)})
-            _, fim_inv = model.calc_fim(inverse=True)
+            lat = [model.names_beta[0].index(c) for c in codes]
+            obs = [model.names_lambda[0].index(s) for s in safe_names]
+            full = None
+            if patterns is not None:
+                full = fiml.fit_structured(patterns, model.param_vals.copy(), moments.mean.copy(),
+                                           _sigma_function(model, np.array(obs)), maxiter)
+                model.update_matrices(full.x)
+                fim_inv = full.cov[:full.x.size, :full.x.size]
+            else:
+                _, fim_inv = model.calc_fim(inverse=True)
     except (np.linalg.LinAlgError, ValueError, ArithmeticError) as err:
         raise ModelError(f"estimation failed ({err}); {REMEDIES}") from None
 
-    lat = [model.names_beta[0].index(c) for c in codes]
-    obs = [model.names_lambda[0].index(s) for s in safe_names]
     solution = Solution(
         B=model.mx_beta[np.ix_(lat, lat)].copy(),
         Lambda=model.mx_lambda[np.ix_(obs, lat)].copy(),
@@ -104,8 +117,21 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER) -> Estimat
                 se_L[obs_pos[i], lat_pos[j]] = se[k]
 
     heywood = _heywood(solution, spec, moments)
+    if full is not None:
+        return Estimation(solution, se_B, se_L, full.success and np.isfinite(full.loglik),
+                          full.message, heywood, full)
     return Estimation(solution, se_B, se_L, bool(result.success) and np.isfinite(result.fun),
                       str(result.message), heywood)
+
+
+def _sigma_function(model, order: np.ndarray):
+    """Σ(x) and dΣ/dx_k in our item order, from semopy's matrices (for the FIML objective)."""
+    def sigma_fn(x):
+        model.update_matrices(x)
+        sigma, (m, c) = model.calc_sigma()
+        grads = model.calc_sigma_grad(m, c)
+        return sigma[np.ix_(order, order)], [g[np.ix_(order, order)] for g in grads]
+    return sigma_fn
 
 
 def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, ...]:
@@ -129,7 +155,7 @@ def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, 
 
 
 def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
-        maxiter: int = MAXITER):
+        missing: str = "fiml", maxiter: int = MAXITER):
     """Fit the six-construct CSI model by maximum likelihood and compute every statistic.
 
     Parameters
@@ -142,6 +168,10 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         default ``CSISpec.from_columns(data.columns)``.
     scale : (float, float)
         Lowest and highest possible answer, used to check answers and rescale scores to 0-100.
+    missing : {"fiml", "listwise"}
+        Treatment of missing answers: full-information ML over every row with at least one
+        answer (lavaan ``missing="ml"``), or listwise deletion (lavaan's default). Identical
+        when no answer is missing.
     maxiter : int
         Iteration limit of the optimiser.
 
@@ -170,9 +200,10 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
 
     Notes
     -----
-    Missing answers: rows with any missing item are left out of the model (listwise deletion,
-    lavaan's default); their count is reported as ``n_dropped``. Index and item scores use
-    every available answer per item (see ``model.scores``).
+    Missing answers: by default the model is fitted by full-information ML on every row with
+    at least one answer (rows without any answer are ``n_dropped``); with
+    ``missing="listwise"`` rows with any missing item are left out and counted instead. Index
+    and item scores use every available answer per item either way (see ``model.scores``).
 
     Examples
     --------
@@ -190,23 +221,36 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         spec = CSISpec.from_mapping(spec)
     elif not isinstance(spec, CSISpec):
         raise SpecificationError(f"spec must be a CSISpec or a mapping, got {type(spec).__name__}")
+    if missing not in MISSING_METHODS:
+        raise SpecificationError(f"missing must be one of {MISSING_METHODS}, got {missing!r}")
     checks.check_columns(data, spec)
     values = checks.check_numeric(data, spec)
     checks.check_range(values, spec, scale)
     complete = ~np.isnan(values).any(axis=1)
-    n_total, n_used = len(values), int(complete.sum())
-    checks.check_sample_size(n_used, n_total, spec)
-    used = values if n_used == n_total else values[complete]
-    moments = Moments.from_values(used)
-    del used
+    n_total, n_complete = len(values), int(complete.sum())
+    patterns = None
+    if missing == "fiml" and n_complete < n_total:
+        answered = ~np.isnan(values).all(axis=1)
+        n_used = int(answered.sum())
+        checks.check_sample_size(n_used, n_total, spec, what="responses with any answer")
+        checks.check_coverage(values, spec)
+        patterns = Patterns.from_values(values)
+        moments = Moments(n_used, *patterns.saturated())
+        dropped_reasons = {"no_answer": n_total - n_used}
+    else:
+        checks.check_sample_size(n_complete, n_total, spec)
+        moments = Moments.from_values(values if n_complete == n_total else values[complete])
+        dropped_reasons = {"missing_answer": n_total - n_complete}
     checks.check_variance(moments.cov, spec)
-    item_means = ItemMeans.from_moments(moments) if n_used == n_total else ItemMeans.from_values(values)
+    item_means = ItemMeans.from_moments(moments) if n_complete == n_total else ItemMeans.from_values(values)
     del values
-    est = estimate(moments, spec, maxiter)
+    est = estimate(moments, spec, maxiter, patterns)
     if not est.converged:
         warnings.warn(f"the optimiser did not converge ({est.message}); estimates are unreliable: "
                       f"{REMEDIES}", ConvergenceWarning, stacklevel=2)
     if est.heywood:
         warnings.warn(f"improper solution (Heywood case): {'; '.join(est.heywood)}; {REMEDIES}",
                       HeywoodCaseWarning, stacklevel=2)
-    return build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means)
+    return build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
+                        missing=missing, patterns=patterns,
+                        dropped_reasons={k: v for k, v in dropped_reasons.items() if v})

@@ -10,7 +10,9 @@ import pandas as pd
 
 from .spec import CONSTRUCTS, CSISpec
 
-MISSING_METHOD = "listwise"
+MISSING_METHOD = "fiml"
+_MISSING_TEXT = {"fiml": "full-information ML over every row with an answer",
+                 "listwise": "listwise deletion of rows with missing answers"}
 
 
 def _plain(value: Any) -> Any:
@@ -39,7 +41,8 @@ class CSIResult:
     scale : (float, float)
         Answer scale the 0-100 scores are rescaled from.
     n_total, n_used, n_dropped : int
-        Rows given, complete rows used by the model (listwise deletion), rows left out.
+        Rows given, rows the model used (FIML: rows with any answer; listwise: complete rows),
+        rows left out.
     converged : bool
         Whether the optimiser reported success.
     warnings : tuple of dict
@@ -110,9 +113,8 @@ class CSIResult:
         f = lambda v, nd=decimals: "-" if v is None else f"{v:.{nd}f}"
         lines = [
             "Customer satisfaction index (CSI) model, ML estimation",
-            f"Responses: {self.n_used} used, {self.n_dropped} dropped ({self.missing_method} deletion "
-            f"of rows with missing answers; index scores use every answer); "
-            f"scale {self.scale[0]:g}-{self.scale[1]:g}; "
+            f"Responses: {self.n_used} used, {self.n_dropped} dropped ({_MISSING_TEXT[self.missing_method]}; "
+            f"index scores use every answer); scale {self.scale[0]:g}-{self.scale[1]:g}; "
             f"converged: {'yes' if self.converged else 'NO'}",
             "",
             f"CSI (customer satisfaction, 0-100): {f(d['csi'], 1)}  95% CI "

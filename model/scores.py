@@ -14,11 +14,11 @@ carries an ``equal_weights`` warning.
 
 Missing answers
 ---------------
-The structural model uses the complete responses only (listwise deletion, see ``fit``). Index and
-item scores use every available answer: each item mean is taken over the respondents who answered
-that item, and the CI uses the pairwise sampling covariance of those means. Without missing
-answers both are the same rows. A respondent's own score (``respondent_scores``) is the weighted
-mean of the items they answered, with the weights of the answered items renormalized.
+The structural model uses full-information ML by default (or listwise deletion, see ``fit``).
+Index and item scores use every available answer either way: each item mean is taken over the
+respondents who answered that item, and the CI uses the pairwise sampling covariance of those
+means. A respondent's own score (``respondent_scores``) is the weighted mean of the items they
+answered, with the weights of the answered items renormalized.
 """
 from __future__ import annotations
 

@@ -102,24 +102,30 @@ def rmsea_ci(chi2: float, df: int, n: int, level: float = 0.90) -> tuple[float, 
     return float(np.sqrt(lower / (n * df))), float(np.sqrt(upper / (n * df)))
 
 
-def fit_indices(S: np.ndarray, sigma: np.ndarray, n: int, df: int) -> dict:
+def fit_indices(S: np.ndarray, sigma: np.ndarray, n: int, df: int, *, chi2: float | None = None,
+                chi2_b: float | None = None, mean_resid: np.ndarray | None = None) -> dict:
     """chi², p, CFI, TLI, RMSEA (+90% CI) and SRMR against the independence baseline.
 
-    The baseline keeps every item's variance free (diagonal of S), also for a single-item
-    construct whose error variance the target model fixes, as lavaan does; semopy's
-    ``calc_stats`` copies the fixed variance into its baseline and reports CFI = 1.
+    Complete data: chi² = N·F_ML(S, Σ) and the baseline keeps every item's variance free
+    (diagonal of S), also for a single-item construct whose error variance the target model
+    fixes, as lavaan does; semopy's ``calc_stats`` copies the fixed variance into its baseline and
+    reports CFI = 1. FIML passes both chi² values (likelihood ratios against the EM saturated
+    model) and the mean residuals, which SRMR then includes (lavaan's ``srmr_bentler``).
     """
     p = S.shape[0]
-    chi2 = n * f_ml(S, sigma)
     sd = np.sqrt(np.diag(S))
-    chi2_b = -n * np.linalg.slogdet(S / np.outer(sd, sd))[1]
+    if chi2 is None:
+        chi2 = n * f_ml(S, sigma)
+        chi2_b = -n * np.linalg.slogdet(S / np.outer(sd, sd))[1]
     df_b = p * (p - 1) // 2
     d, d_b = max(chi2 - df, 0.0), max(chi2_b - df_b, 0.0)
     cfi = 1.0 if max(d, d_b) == 0 else 1 - d / max(d, d_b)
     tli = ((chi2_b / df_b) - (chi2 / df)) / ((chi2_b / df_b) - 1) if df > 0 else float("nan")
     rmsea = float(np.sqrt(d / (n * df))) if df > 0 else float("nan")
-    resid = (S - sigma) / np.outer(sd, sd)
-    srmr = float(np.sqrt(np.mean(resid[np.tril_indices(p)] ** 2)))
+    resid = ((S - sigma) / np.outer(sd, sd))[np.tril_indices(p)]
+    if mean_resid is not None:
+        resid = np.concatenate([resid, mean_resid / sd])
+    srmr = float(np.sqrt(np.mean(resid ** 2)))
     return {
         "chi2": float(chi2), "df": int(df),
         "p_value": float(stats.chi2.sf(chi2, df)) if df > 0 else float("nan"),

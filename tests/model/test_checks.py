@@ -28,7 +28,7 @@ def test_numeric_text_and_blank_cells_are_accepted(survey):
     data = survey.astype(object)
     data.loc[0, "CE1"] = " 7 "
     data.loc[1, "CE1"] = ""
-    result = fit(data)
+    result = fit(data, missing="listwise")
     assert result.n_used == len(survey) - 1 and result.n_dropped == 1
 
 
@@ -52,14 +52,36 @@ def test_bad_scale(survey, scale, message):
         fit(survey, scale=scale)
 
 
-def test_too_few_complete_responses(survey):
+def test_too_few_complete_responses_listwise(survey):
     spec = CSISpec.from_columns(survey.columns)
     need = min_responses(spec)
     data = survey.copy()
     data.loc[need - 1:, "CE2"] = np.nan
     with pytest.raises(DataError, match=rf"only {need - 1} complete responses \({len(data) - need + 1} of "
-                       rf"{len(data)} rows have missing answers\).*needs at least {need}"):
+                       rf"{len(data)} rows left out for missing answers\).*needs at least {need}"):
+        fit(data, missing="listwise")
+    assert fit(data).n_used == len(data)  # FIML keeps the incomplete rows
+
+
+def test_too_few_responses_fiml(survey):
+    need = min_responses(CSISpec.from_columns(survey.columns))
+    data = survey.copy()
+    data.iloc[need - 1:] = np.nan
+    with pytest.raises(DataError, match=rf"only {need - 1} responses with any answer \("):
         fit(data)
+
+
+def test_items_never_answered_together_fiml(survey):
+    data = survey.copy()
+    data.loc[:150, "CL1"] = np.nan
+    data.loc[150:, "CL2"] = np.nan
+    with pytest.raises(DataError, match="items CL1/CL2 are answered together by fewer than 2 respondents"):
+        fit(data)
+
+
+def test_unknown_missing_method(survey):
+    with pytest.raises(SpecificationError, match=r"missing must be one of \('fiml', 'listwise'\)"):
+        fit(survey, missing="pairwise")
 
 
 def test_zero_variance_item(survey):
@@ -93,6 +115,6 @@ def test_nullable_integer_columns_and_unicode_names(survey):
                                  for code, cols in CSISpec.from_columns(survey.columns).items.items()})
     data = survey.rename(columns=renamed).astype("Int64")
     data.iloc[0, 0] = pd.NA
-    result = fit(data, spec)
+    result = fit(data, spec, missing="listwise")
     assert result.n_dropped == 1
     assert result.fit["chi2"] == pytest.approx(fit(survey.iloc[1:]).fit["chi2"])

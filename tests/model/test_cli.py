@@ -30,8 +30,16 @@ def test_map_and_scale_options(tmp_path, capsys):
             "--scale-min", "0", "--scale-max", "10", "--json", str(out)]
     assert main(args) == 0
     d = json.loads(out.read_text())
-    assert d["scale"] == [0.0, 10.0]
+    assert d["scale"] == [0.0, 10.0] and d["missing_method"] == "fiml"
     assert d["constructs"]["CE"]["items"] == json.loads((DATA / "csi_custom_names.map.json").read_text())["CE"]
+
+
+def test_missing_option(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert main(["fit", str(DATA / "csi_missing.csv"), "--missing", "listwise", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert (d["missing_method"], d["n_used"], d["dropped_reasons"]) == ("listwise", 117, {"missing_answer": 183})
+    assert "listwise deletion" in capsys.readouterr().out
 
 
 def _bad_map(tmp_path):
@@ -55,6 +63,7 @@ def _non_numeric(tmp_path):
     (lambda tmp: ["fit", str(DATA / "make_data.py")], "no item columns|not a readable CSV"),
     (lambda tmp: ["fit"], "required: data"),
     (lambda tmp: ["frobnicate"], "invalid choice"),
+    (lambda tmp: ["fit", str(DATA / "csi_multi.csv"), "--missing", "pairwise"], "invalid choice: 'pairwise'"),
     (lambda tmp: ["fit", str(DATA / "csi_multi.csv"), "--json", str(tmp / "no" / "dir.json")],
      "cannot write output"),
 ])

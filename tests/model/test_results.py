@@ -45,7 +45,7 @@ def test_to_dict_json_round_trip_with_required_keys(result):
     assert all(set(r) == {"item", "construct", "importance", "performance", "priority", "impact_5pt"}
                for r in d["ipma_items"])
     assert set(d["discriminant"]) >= {"fornell_larcker", "htmt", "ok"}
-    assert d["scale"] == [1.0, 10.0] and d["missing_method"] == "listwise"
+    assert d["scale"] == [1.0, 10.0] and d["missing_method"] == "fiml"
 
 
 def test_result_is_frozen(result):
@@ -67,5 +67,6 @@ def test_to_text_summarises(result):
     assert f"{result.n_used} used, {result.n_dropped} dropped" in text
     for code in CONSTRUCTS:
         assert f"\n{code} " in text
-    assert "CFI = " in text and "[many_dropped]" in text
+    assert "CFI = " in text and "[discriminant_validity]" in text
+    assert "full-information ML" in text
     assert "1. " in text and "impact" in text

@@ -55,10 +55,10 @@ def test_index_matches_weighted_item_means(result):
     assert result.csi == result.constructs["CS"]["index"]
 
 
-def test_missing_data_model_is_listwise_scores_use_available_answers(reference):
+def test_listwise_model_and_scores_from_available_answers(reference):
     res2 = reference["datasets"]["csi_missing_listwise"]
     data = load_csv("csi_missing.csv")
-    result = fit(data)
+    result = fit(data, missing="listwise")
     assert (result.n_used, result.n_dropped) == (res2["n_listwise"], res2["n_total"] - res2["n_listwise"])
     assert result.dropped_reasons == {"missing_answer": res2["n_total"] - res2["n_listwise"]}
     assert result.missing_method == "listwise"
@@ -155,3 +155,16 @@ def test_rank_priority_rule():
             {"name": "b", "importance": 0.2, "performance": 40},   # gain 12
             {"name": "c", "importance": 0.4, "performance": 70}]   # gain 12 (tie keeps order)
     assert [(r["name"], r["priority"]) for r in rank_priority(rows)] == [("b", 1), ("c", 2), ("a", 3)]
+
+
+def test_fiml_uses_every_row_and_scores_do_not_depend_on_the_treatment():
+    data = load_csv("csi_missing.csv")
+    fiml, listwise = fit(data), fit(data, missing="listwise")
+    assert (fiml.n_used, fiml.n_dropped, fiml.missing_method) == (300, 0, "fiml")
+    assert fiml.dropped_reasons == {}
+    for code in CONSTRUCTS:  # weights differ (different loadings), item scores do not
+        assert fiml.constructs[code]["item_scores"] == listwise.constructs[code]["item_scores"]
+    blank = data.copy()
+    blank.iloc[:3] = np.nan
+    result = fit(blank)
+    assert (result.n_used, result.n_dropped, result.dropped_reasons) == (297, 3, {"no_answer": 3})
