@@ -129,8 +129,8 @@ def _sigma_function(model, order: np.ndarray):
     def sigma_fn(x):
         model.update_matrices(x)
         sigma, (m, c) = model.calc_sigma()
-        grads = model.calc_sigma_grad(m, c)
-        return sigma[np.ix_(order, order)], [g[np.ix_(order, order)] for g in grads]
+        grads = np.asarray(model.calc_sigma_grad(m, c))
+        return sigma[np.ix_(order, order)], grads[:, order][:, :, order]
     return sigma_fn
 
 
