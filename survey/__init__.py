@@ -8,7 +8,7 @@ from flask import Flask, render_template
 
 ROOT = Path(__file__).resolve().parent.parent
 # Blueprints other parts add; registered when their module exists and defines `bp`.
-OPTIONAL_BLUEPRINTS = ("api", "exports", "report", "upload")
+OPTIONAL_BLUEPRINTS = ("api", "exports", "keys", "report", "upload")
 
 
 def create_app(test_config=None):

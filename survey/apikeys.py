@@ -80,10 +80,18 @@ def find_key(session, key: str | None) -> ApiKey | None:
     return found if found is not None and found.revoked_at is None else None
 
 
-def revoke_key(session, key: str) -> bool:
-    """Revoke a key by its clear value; return whether one was live."""
-    found = find_key(session, key)
-    if found is None:
+def list_keys(session, survey: Survey) -> list[ApiKey]:
+    """Return the keys that work on this survey (its own and all-survey read keys), newest first."""
+    return list(session.scalars(
+        sa.select(ApiKey).where(sa.or_(ApiKey.survey_id == survey.id, ApiKey.survey_id.is_(None)))
+        .order_by(ApiKey.id.desc())
+    ))
+
+
+def revoke_key(session, key: str | ApiKey) -> bool:
+    """Revoke a key (its clear value or its row); return whether it was live."""
+    found = find_key(session, key) if isinstance(key, str) else key
+    if found is None or found.revoked_at is not None:
         return False
     found.revoked_at = utcnow()
     session.commit()
