@@ -3,7 +3,8 @@
 Per N (250, 10,000, 1,000,000) the data are simulated once and written to a CSV in a temp dir;
 each measurement then runs in a fresh subprocess (so peak RSS, ru_maxrss, is its own):
 
-* bare   : ``pd.read_csv`` + ``semopy.Model(syntax).fit(df)`` (semopy defaults, no statistics)
+* bare   : ``pd.read_csv`` + ``semopy.Model(syntax).fit(df)`` (semopy defaults, no statistics,
+           one BLAS thread like the engine's estimation step)
 * engine : ``model.read_table`` + ``model.fit`` + ``to_dict()`` (every statistic of issue 3)
 
 Both report the fit time on the in-memory frame and the time from CSV. Targets: engine ≤ 2× bare
@@ -39,8 +40,10 @@ if kind == "bare":
     warnings.simplefilter("ignore")
     def load():
         return pd.read_csv(path)
-    def run(df):
-        semopy.Model(CSISpec.from_columns(df.columns).to_syntax()).fit(df)
+    from threadpoolctl import threadpool_limits
+    def run(df):  # same single BLAS thread as the engine's estimation, for a like-for-like ratio
+        with threadpool_limits(limits=1, user_api="blas"):
+            semopy.Model(CSISpec.from_columns(df.columns).to_syntax()).fit(df)
 else:
     from model import fit, read_table
     def load():

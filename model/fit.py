@@ -4,12 +4,13 @@ from __future__ import annotations
 import logging
 import warnings
 from contextlib import contextmanager
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import checks, fiml
 from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError, SpecificationError
@@ -50,7 +51,13 @@ def _one_blas_thread():
     """Run small-matrix work on one BLAS thread: OpenBLAS threads on 14x14 matrices only add
     synchronisation, which costs 5-10x the work on a busy machine. Large products over all
     rows (the moments) keep every thread."""
-    return threadpool_limits(limits=1, user_api="blas")
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    """Discover the BLAS libraries once (about 10 ms), not on every fit."""
+    return ThreadpoolController()
 
 
 @contextmanager
