@@ -99,3 +99,11 @@ def test_undefined_fit_index_verdicts():
                       "rmsea": float("nan"), "srmr": 0.0})
     assert v["tli"]["value"] is None and v["tli"]["ok"] is None and "undefined" in v["tli"]["text"]
     assert v["chi2"]["verdict"] is None and v["cfi"]["verdict"] == "good"
+
+
+def test_fiml_non_convergence_warns(survey, rng):
+    data = survey.mask(rng.random(survey.shape) < 0.05)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        result = fit(data, maxiter=2)
+    assert result.missing_method == "fiml" and result.converged is False
+    assert "not_converged" in codes(result)
