@@ -224,7 +224,9 @@ def client(kind: str, port: int, job: dict, count: int, deadline: float) -> list
     else:  # form: one respondent session, its CSRF token reused for every post
         status, headers, page = request(host, port, "GET", job["form_path"])
         cookie = headers.get("Set-Cookie", "").split(";", 1)[0]
-        match = CSRF_RE.search(page.decode("utf-8"))
+        match = CSRF_RE.search(page.decode("utf-8", "replace"))
+        if match is None:
+            raise RuntimeError(f"GET {job['form_path']} gave {status} without a CSRF token: {page[:200]!r}")
         fields = dict(job["form_fields"])
         fields["csrf_token"] = match.group(1) or match.group(2)
         body = urllib.parse.urlencode(fields, doseq=True).encode()
