@@ -4,8 +4,8 @@ from __future__ import annotations
 import logging
 import warnings
 from contextlib import contextmanager
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Mapping
 
 import numpy as np
@@ -13,6 +13,7 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from . import checks, fiml
+from .assemble import build_result
 from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError, SpecificationError
 from .spec import CONSTRUCTS, CSISpec
 from .fiml import FimlFit, Patterns
@@ -82,9 +83,10 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
 
     With ``patterns`` (incomplete answers), ``moments`` hold the EM estimates of the saturated
     model; semopy's fit to them is the start for FIML (``model.fiml``), whose estimates and
-    observed-information SEs replace semopy's. Items are renamed to safe identifiers so any column name works in the model text.
-    semopy is imported here, not at module level: it eagerly imports plotting and reporting
-    code, which would add about two seconds to every ``import model`` (and to app start-up).
+    observed-information SEs replace semopy's. Items are renamed to safe identifiers so any
+    column name works in the model text. semopy is imported here, not at module level: it
+    eagerly imports plotting and reporting code, which would add about two seconds to every
+    ``import model`` (and to app start-up).
     """
     import semopy
 
@@ -154,7 +156,8 @@ def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, 
     found = []
     item_var = np.diag(moments.cov)
     for j, item in enumerate(spec.observed):
-        if len(spec.items[spec.construct_of(item)]) > 1 and solution.Theta[j, j] <= _HEYWOOD_TOL * item_var[j]:
+        single = len(spec.items[spec.construct_of(item)]) == 1  # error variance fixed at 0
+        if not single and solution.Theta[j, j] <= _HEYWOOD_TOL * item_var[j]:
             found.append(f"error variance of {item} ({solution.Theta[j, j]:.3g})")
     for k, code in enumerate(CONSTRUCTS):
         marker = spec.observed.index(spec.items[code][0])
@@ -199,7 +202,8 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     ------
     DataError
         Missing item columns, non-numeric answers, answers outside the scale, items without
-        variation or perfectly collinear, fewer complete responses than ``min_responses(spec)``.
+        variation or perfectly collinear, fewer usable responses than ``min_responses(spec)``
+        (complete ones for listwise), two items (almost) never answered together (FIML).
     SpecificationError
         Columns do not follow the ``<CODE><n>`` convention and no spec was given, or the
         mapping is incomplete.
@@ -225,8 +229,6 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     >>> result = fit(df)                      # doctest: +SKIP
     >>> result.csi, result.to_dict()["fit"]["cfi"]   # doctest: +SKIP
     """
-    from .assemble import build_result
-
     scale = checks.check_scale(scale)
     if not isinstance(data, pd.DataFrame):
         raise checks.DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
