@@ -19,8 +19,7 @@ from .spec import CONSTRUCTS, CSISpec
 from .fiml import FimlFit, Patterns
 from .stats import ItemMeans, Moments, Solution
 
-#: SLSQP's default ftol (1e-6) stops about 1e-3 short of lavaan's estimates; this agrees to 1e-6.
-FTOL = 1e-10
+POLISH_TOL = 1e-9  # Fisher-scoring steps stop once no parameter moves more than this
 MAXITER = 10_000
 _HEYWOOD_TOL = 1e-6  # a free variance below this share of its item's variance counts as zero
 MISSING_METHODS = ("fiml", "listwise")
@@ -98,8 +97,7 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
     try:
         with _quiet():
             model = semopy.Model(spec.to_syntax(safe))
-            result = model.fit(cov=cov, n_samples=moments.n,
-                               options={"ftol": FTOL, "maxiter": int(maxiter)})
+            result = model.fit(cov=cov, n_samples=moments.n, options={"maxiter": int(maxiter)})
             lat = [model.names_beta[0].index(c) for c in codes]
             obs = [model.names_lambda[0].index(s) for s in safe_names]
             full = None
@@ -109,7 +107,8 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
                 model.update_matrices(full.x)
                 fim_inv = full.cov[:full.x.size, :full.x.size]
             else:
-                _, fim_inv = model.calc_fim(inverse=True)
+                fim_inv = _polish(model, moments.n) if result.success else \
+                    model.calc_fim(inverse=True)[1]
     except (np.linalg.LinAlgError, ValueError, ArithmeticError) as err:
         raise ModelError(f"estimation failed ({err}); {REMEDIES}") from None
 
@@ -139,6 +138,33 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
                           full.message, heywood, full)
     return Estimation(solution, se_B, se_L, bool(result.success) and np.isfinite(result.fun),
                       str(result.message), heywood)
+
+
+def _polish(model, n: int, steps: int = 5) -> np.ndarray:
+    """Finish SLSQP's solution with Fisher scoring and return the inverse information.
+
+    SLSQP at its default tolerance stops about 1e-3 short of the optimum. Newton steps with the
+    expected Hessian of F_ML (2·FIM/n, evaluated once) shrink the error about 30-fold per step,
+    reaching 1e-9 in four or five steps for less than SLSQP's extra iterations at a tight
+    tolerance. A step that would leave the admissible region (a variance below zero) or raise
+    F is not taken. The returned inverse FIM is evaluated at the final estimates.
+    """
+    lower = np.array([-np.inf if b[0] is None else b[0] for b in model.get_bounds()])
+    x = model.param_vals.copy()
+    value = model.obj_mlw(x)
+    scale = n / 2 * model.calc_fim(inverse=True)[1]
+    for _ in range(steps):
+        step = scale @ model.grad_mlw(x)
+        trial = x - step
+        trial_value = model.obj_mlw(trial)
+        if np.any(trial < lower) or not trial_value <= value + 1e-12 * abs(value):
+            break
+        x, value = trial, trial_value
+        if np.max(np.abs(step)) < POLISH_TOL:
+            break
+    model.param_vals = x
+    model.update_matrices(x)
+    return model.calc_fim(inverse=True)[1]
 
 
 def _sigma_function(model, order: np.ndarray):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 Z975 = stats.norm.ppf(0.975)
 
@@ -90,7 +90,7 @@ def rmsea_ci(chi2: float, df: int, n: int, level: float = 0.90) -> tuple[float, 
     tail = (1 - level) / 2
 
     def bound(prob):
-        f = lambda lam: stats.ncx2.cdf(chi2, df, lam) - prob if lam > 0 else stats.chi2.cdf(chi2, df) - prob
+        f = lambda lam: special.chndtr(chi2, df, lam) - prob  # noncentral chi² CDF (λ = 0: central)
         if f(0.0) < 0:
             return 0.0
         hi = max(chi2, 1.0)
