@@ -202,14 +202,14 @@ def bar_chart(bars: list[dict], *, title="Scores", max_value=100.0) -> str:
         return label_w + max(0.0, min(v, max_value)) / max_value * plot_w
 
     body = []
+    label_size = min([_fit_size(bar["label"], label_w - 10, 14) for bar in bars] or [14])
     for k in range(0, 101, 20):
         x = sx(max_value * k / 100)
         body.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - 24}" stroke="{GRID}"/>'
                     + _text(x, height - 8, fmt(max_value * k / 100, 0), size=12, fill=MUTED))
     for i, bar in enumerate(bars):
         y = top + i * row_h
-        body.append(_text(label_w - 8, y + row_h / 2 + 5, bar["label"], size=_fit_size(bar["label"], label_w - 10, 14),
-                          anchor="end"))
+        body.append(_text(label_w - 8, y + row_h / 2 + 5, bar["label"], size=label_size, anchor="end"))
         value = bar.get("value")
         if value is None:
             body.append(_text(label_w + 6, y + row_h / 2 + 5, bar.get("note") or "–", size=13,
@@ -236,7 +236,7 @@ PALETTE = ("#1f6feb", "#b42318", "#067647", "#b54708", "#6941c6", "#3e4c59", "#0
 def trend_chart(waves: list[str], series: list[dict], *, title="Trend across waves",
                 y_label="Score (0–100)") -> str:
     """Lines across waves, one per series ``{name, values: [float|None per wave]}``; gaps stay gaps."""
-    width, height, left, right, top, bottom = 640, 340, 56, 150, 20, 46
+    width, height, left, right, top, bottom = 720, 340, 56, 230, 20, 46
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for s in series for v in s["values"] if v is not None]
     y_lo = max(0.0, math.floor((min(values, default=0) - 5) / 10) * 10)

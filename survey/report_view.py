@@ -101,6 +101,9 @@ def segment_charts(entry: dict, info: dict, zh: bool) -> list[dict]:
     for code, rows in entry.get("segments", {}).items():
         if not rows:
             continue
+        q = next((q for q in info["questions"] if q["code"] == code), {})
+        order = {o["value"]: k for k, o in enumerate(q.get("options") or [])}
+        rows = sorted(rows, key=lambda r: (order.get(r["value"], len(order)), r["value"]))
         bars = [{"label": option_label(info, code, r["value"], zh), "value": r["mean"], "ci": r["ci"],
                  "note": t("suppressed", lang, n=MIN_SEGMENT_N)} for r in rows]
         out.append({"code": code, "title": question_text(info, code, zh), "rows": rows,
