@@ -185,7 +185,7 @@ def wald(estimate: float, se: float) -> dict:
         return {"se": float("nan"), "z": float("nan"), "p_value": float("nan"),
                 "ci": [float("nan"), float("nan")]}
     z = estimate / se
-    return {"se": float(se), "z": float(z), "p_value": float(2 * stats.norm.sf(abs(z))),
+    return {"se": float(se), "z": float(z), "p_value": float(2 * special.ndtr(-abs(z))),
             "ci": [float(estimate - Z975 * se), float(estimate + Z975 * se)]}
 
 
