@@ -2,20 +2,21 @@
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
+from . import packing, snapshot
 from .exceptions import InvalidResponse, ServiceError, SurveyClosed, TokenUnknown, TokenUsed
-from .tables import (
-    CHOICE, MULTI, SCALE, TEXT, YESNO, Answer, InvitationToken, Question, Response, Survey, Wave, utcnow,
-)
+from .tables import CHOICE, MULTI, SCALE, TEXT, YESNO, Answer, InvitationToken, Response, Survey, Wave, utcnow
 
 DONT_KNOW = "dk"
 MULTI_SEPARATOR = ";"
 MAX_TEXT = 5000
 YES_NO_ALIASES = {"yes": "yes", "no": "no", "true": "yes", "false": "no", "1": "yes", "0": "no"}
+RESPONSE_TABLE, ANSWER_TABLE = Response.__table__, Answer.__table__
 
 
 class InvalidRows(ServiceError, ValueError):
@@ -28,7 +29,7 @@ class InvalidRows(ServiceError, ValueError):
 
 
 def _raw(data, code: str) -> list:
-    """Return the submitted values for one code; None means "don't know", a missing key means unanswered."""
+    """Return the submitted values for one code; None means "don't know", a missing key or "" unanswered."""
     if hasattr(data, "getlist"):
         values = data.getlist(code)
     elif code in data:
@@ -46,10 +47,10 @@ def _raw(data, code: str) -> list:
     return cleaned
 
 
-def _scale_value(value, survey: Survey, question: Question):
+def _scale_value(value, scale: tuple[int, int], item: snapshot.Item):
     """Return (int or None for don't know, error code or None)."""
     if value is None or (isinstance(value, str) and value.lower() in (DONT_KNOW, "dont_know", "na")):
-        return None, (None if question.allow_dont_know else "dont_know_not_allowed")
+        return None, (None if item.allow_dont_know else "dont_know_not_allowed")
     if isinstance(value, bool):
         return None, "not_a_number"
     if isinstance(value, float) and value.is_integer():
@@ -58,78 +59,91 @@ def _scale_value(value, survey: Survey, question: Question):
         value = int(value)
     if not isinstance(value, int):
         return None, "not_a_number"
-    if not survey.scale_min <= value <= survey.scale_max:
+    if not scale[0] <= value <= scale[1]:
         return None, "out_of_range"
     return value, None
 
 
-def _choice_values(values: list, question: Question) -> tuple[str | None, str | None]:
+def _choice_values(values: list, item: snapshot.Item) -> tuple[str | None, str | None]:
     """Return (stored text, error code) for choice, multi and yes/no questions."""
-    if question.kind == YESNO:
+    if item.kind == YESNO:
         value = values[0]
         key = str(value).lower() if not isinstance(value, bool) else ("true" if value else "false")
         return (YES_NO_ALIASES[key], None) if key in YES_NO_ALIASES else (None, "invalid_choice")
-    allowed = question.option_values
-    if question.kind == CHOICE:
+    if item.kind == CHOICE:
         value = str(values[0]) if values[0] is not None else None
-        return (value, None) if value in allowed else (None, "invalid_choice")
+        return (value, None) if value in item.options else (None, "invalid_choice")
     chosen = set()
     for value in values:
         parts = value.split(MULTI_SEPARATOR) if isinstance(value, str) else [value]
         chosen.update(str(p).strip() for p in parts if str(p).strip())
-    if not chosen <= set(allowed):
+    if not chosen <= set(item.options):
         return None, "invalid_choice"
-    return (MULTI_SEPARATOR.join(v for v in allowed if v in chosen) or None), None
+    return (MULTI_SEPARATOR.join(v for v in item.options if v in chosen) or None), None
 
 
-def validate_answers(survey: Survey, data) -> list[tuple[Question, int | None, str | None]]:
-    """Check a submission against the survey's active questions; return (question, value, text) to store.
-
-    :raise InvalidResponse: with one error code per question code at fault.
-    """
-    questions = survey.active_questions
+def _validate(snap: snapshot.Snapshot, data) -> list[tuple[snapshot.Item, int | None, str | None]]:
+    """Check a submission against a questionnaire snapshot; return (item, value, text) to store."""
     errors: dict[str, str] = {}
     answers = []
-    for question in questions:
-        if question.condition:
-            code, wanted = question.condition
+    for item in snap.items:
+        if item.condition:
+            code, wanted = item.condition
             given = _raw(data, code)
             given = YES_NO_ALIASES.get(str(given[0]).lower(), given[0]) if given else None
             if given != wanted:
                 continue
-        values = _raw(data, question.code)
+        values = _raw(data, item.code)
         if not values:
-            if question.required:
-                errors[question.code] = "required"
+            if item.required:
+                errors[item.code] = "required"
             continue
-        if question.kind == SCALE:
-            value, error = _scale_value(values[0], survey, question)
+        if item.kind == SCALE:
+            value, error = _scale_value(values[0], snap.scale, item)
             text = None
-        elif question.kind == TEXT:
+        elif item.kind == TEXT:
             value, text = None, str(values[0])
             error = "too_long" if len(text) > MAX_TEXT else None
         else:
             value = None
-            text, error = _choice_values(values, question)
+            text, error = _choice_values(values, item)
         if error:
-            errors[question.code] = error
+            errors[item.code] = error
         else:
-            answers.append((question, value, text))
+            answers.append((item, value, text))
     if errors:
         raise InvalidResponse(errors)
     return answers
 
 
-def _wave(session: Session, survey: Survey, number: int | None) -> Wave:
-    """Return the wave with this number, or the newest wave."""
+def validate_answers(survey: Survey, data) -> list[tuple[snapshot.Item, int | None, str | None]]:
+    """Check a submission against the survey's active questions; return (item, value, text) to store.
+
+    :raise InvalidResponse: with one error code per question code at fault.
+    """
+    return _validate(snapshot.take(survey), data)
+
+
+def _packed(answers) -> bytes:
+    """Pack the coded non-text answers of one validated submission."""
+    pairs = []
+    for item, value, text in answers:
+        code = packing.answer_code(item.kind, item.options, value, text)
+        if code is not None:
+            pairs.append((item.id, code))
+    return packing.pack(pairs)
+
+
+def _wave_id(session: Session, survey: Survey, snap: snapshot.Snapshot, number: int | None) -> int:
+    """Return the id of the wave with this number, or of the newest wave."""
     if number is None:
-        if survey.current_wave is None:
+        if snap.current_wave_id is None:
             raise ServiceError(f"survey {survey.slug} has no wave")
-        return survey.current_wave
-    wave = session.scalar(sa.select(Wave).where(Wave.survey_id == survey.id, Wave.number == int(number)))
-    if wave is None:
-        raise InvalidResponse({"wave": "invalid_choice"})
-    return wave
+        return snap.current_wave_id
+    try:
+        return snap.waves[int(number)]
+    except (KeyError, TypeError, ValueError):
+        raise InvalidResponse({"wave": "invalid_choice"}) from None
 
 
 def find_token(session: Session, survey: Survey, token: str) -> InvitationToken:
@@ -145,9 +159,33 @@ def find_token(session: Session, survey: Survey, token: str) -> InvitationToken:
     return row
 
 
+def _answer_rows(response_id: int, answers) -> list[dict]:
+    return [{"response_id": response_id, "question_id": item.id, "value": value, "text": text}
+            for item, value, text in answers]
+
+
+def _copy_answers(session: Session, rows: list[tuple]) -> None:
+    """Insert (response_id, question_id, value, text) rows in the session's transaction: COPY on PostgreSQL
+    (about 10x faster than batched INSERTs), executemany elsewhere."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        cursor = connection.connection.driver_connection.cursor()
+        with cursor.copy("COPY answer (response_id, question_id, value, text) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.close()
+    else:
+        connection.execute(ANSWER_TABLE.insert(), [
+            {"response_id": r, "question_id": q, "value": v, "text": t} for r, q, v, t in rows])
+
+
 def record_response(session: Session, survey: Survey, data, *, locale: str = "en", token: str | None = None,
                     source: str = "web", wave: int | None = None) -> Response:
     """Validate one submission and store it with its answers in one committed transaction.
+
+    Returns the stored Response, detached with its columns loaded (no query to read them).
 
     :raise SurveyClosed, TokenUnknown, TokenUsed, InvalidResponse: nothing is stored.
     """
@@ -156,8 +194,9 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
     token_row = find_token(session, survey, token) if token else None
     if token_row is not None and token_row.used_at is not None:
         raise TokenUsed(token)
-    answers = validate_answers(survey, data)
-    wave_row = _wave(session, survey, wave)
+    snap = snapshot.take(survey)
+    answers = _validate(snap, data)
+    wave_id = _wave_id(session, survey, snap, wave)
     try:
         if token_row is not None:
             claimed = session.execute(
@@ -167,15 +206,12 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
             )
             if claimed.rowcount != 1:
                 raise TokenUsed(token)
-        response = Response(survey_id=survey.id, wave_id=wave_row.id, locale=str(locale), source=source,
-                            token_id=token_row.id if token_row is not None else None, complete=True)
-        session.add(response)
-        session.flush()
+        values = {"survey_id": survey.id, "wave_id": wave_id, "created_at": utcnow(), "locale": str(locale),
+                  "complete": True, "source": source, "token_id": token_row.id if token_row is not None else None,
+                  "packed": _packed(answers)}
+        response_id = session.execute(RESPONSE_TABLE.insert().returning(RESPONSE_TABLE.c.id), values).scalar_one()
         if answers:
-            session.execute(sa.insert(Answer), [
-                {"response_id": response.id, "question_id": q.id, "value": value, "text": text}
-                for q, value, text in answers
-            ])
+            session.execute(ANSWER_TABLE.insert(), _answer_rows(response_id, answers))
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -185,6 +221,8 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
     except BaseException:
         session.rollback()
         raise
+    response = Response(id=response_id, **values)
+    make_transient_to_detached(response)
     return response
 
 
@@ -197,12 +235,13 @@ def record_responses_bulk(session: Session, survey: Survey, rows: Iterable[Mappi
 
     :raise InvalidRows: row index -> InvalidResponse for every bad row.
     """
-    wave_row = _wave(session, survey, wave)
+    snap = snapshot.take(survey)
+    wave_id = _wave_id(session, survey, snap, wave)
     rows = list(rows)
     validated, bad = [], {}
     for index, row in enumerate(rows):
         try:
-            validated.append(validate_answers(survey, row))
+            validated.append(_validate(snap, row))
         except InvalidResponse as err:
             bad[index] = err
     if bad:
@@ -211,21 +250,17 @@ def record_responses_bulk(session: Session, survey: Survey, rows: Iterable[Mappi
         return 0
     now = utcnow()
     try:
-        ids = session.scalars(
-            sa.insert(Response).returning(Response.id, sort_by_parameter_order=True),
+        ids = session.execute(
+            RESPONSE_TABLE.insert().returning(RESPONSE_TABLE.c.id, sort_by_parameter_order=True),
             [
-                {"survey_id": survey.id, "wave_id": wave_row.id, "created_at": row.get("created_at") or now,
-                 "locale": str(row.get("locale") or locale), "complete": True, "source": source, "token_id": None}
-                for row in rows
+                {"survey_id": survey.id, "wave_id": wave_id, "created_at": row.get("created_at") or now,
+                 "locale": str(row.get("locale") or locale), "complete": True, "source": source,
+                 "token_id": None, "packed": _packed(answers)}
+                for row, answers in zip(rows, validated)
             ],
-        ).all()
-        answer_rows = [
-            {"response_id": rid, "question_id": q.id, "value": value, "text": text}
-            for rid, answers in zip(ids, validated)
-            for q, value, text in answers
-        ]
-        if answer_rows:
-            session.execute(sa.insert(Answer), answer_rows)
+        ).scalars().all()
+        _copy_answers(session, [(rid, item.id, value, text) for rid, answers in zip(ids, validated)
+                                for item, value, text in answers])
         session.commit()
     except BaseException:
         session.rollback()
@@ -233,19 +268,11 @@ def record_responses_bulk(session: Session, survey: Survey, rows: Iterable[Mappi
     return len(ids)
 
 
-def _response_filter(session: Session, survey: Survey, wave: int | None, segment) -> list:
-    """Return WHERE clauses selecting the complete responses of a survey, one wave and one segment."""
+def _response_filter(snap: snapshot.Snapshot, survey: Survey, wave: int | None) -> list:
+    """Return WHERE clauses selecting the complete responses of a survey (and one wave)."""
     clauses = [Response.survey_id == survey.id, Response.complete.is_(True)]
     if wave is not None:
-        clauses.append(Response.wave_id == _wave(session, survey, wave).id)
-    if segment:
-        code, value = next(iter(segment.items())) if isinstance(segment, Mapping) else segment
-        question = next((q for q in survey.questions if q.code == code), None)
-        if question is None:
-            raise InvalidResponse({code: "invalid_choice"})
-        clauses.append(Response.id.in_(
-            sa.select(Answer.response_id).where(Answer.question_id == question.id, Answer.text == str(value))
-        ))
+        clauses.append(Response.wave_id == _wave_id(None, survey, snap, wave))
     return clauses
 
 
@@ -254,45 +281,101 @@ def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
+def _unpacked_from_answers(session: Session, snap: snapshot.Snapshot, ids: np.ndarray) -> list[bytes]:
+    """Pack the answers of rows stored without `packed` (written by other loaders) from the answer table."""
+    items = {i.id: i for i in snap.items if i.kind != TEXT}
+    pairs: dict[int, list] = {int(rid): [] for rid in ids}
+    for start in range(0, len(ids), 5000):
+        chunk = [int(r) for r in ids[start:start + 5000]]
+        for rid, qid, value, text in session.execute(
+            sa.select(Answer.response_id, Answer.question_id, Answer.value, Answer.text)
+            .where(Answer.response_id.in_(chunk), Answer.question_id.in_(list(items)))
+        ):
+            code = packing.answer_code(items[qid].kind, items[qid].options, value, text)
+            if code is not None:
+                pairs[rid].append((qid, code))
+    return [packing.pack(pairs[int(rid)]) for rid in ids]
+
+
+def _decoded_column(item: snapshot.Item, codes: np.ndarray):
+    """Turn one column of int codes (missing = a sentinel below -1) into floats or option strings."""
+    missing = codes < packing.DONT_KNOW_CODE
+    if item.kind == SCALE:
+        out = codes.astype("float64")
+        out[codes < 0] = np.nan
+        return out
+    out = np.full(len(codes), None, dtype=object)
+    if item.kind == MULTI:
+        for mask in np.unique(codes[~missing]):
+            out[codes == mask] = MULTI_SEPARATOR.join(
+                o for i, o in enumerate(item.options) if int(mask) >> i & 1) or None
+        return out
+    options = np.array(item.options + (None,), dtype=object)
+    valid = ~missing & (codes < len(item.options))
+    out[valid] = options[codes[valid]]
+    return out
+
+
 def responses_frame(session: Session, survey: Survey, wave: int | None = None, segment=None) -> pd.DataFrame:
     """Return one row per complete response: response_id, created_at (UTC), wave, locale, source, then one
     column per active question code in questionnaire order (scale items float with NaN for don't know or
     unanswered; other questions str or None; multi choices joined with ';').
 
-    wave is a wave number; segment is {code: value} or (code, value).
+    wave is a wave number; segment is {code: value} or (code, value) on a choice or yes/no question.
     """
-    clauses = _response_filter(session, survey, wave, segment)
-    meta = session.execute(
-        sa.select(Response.id, Response.created_at, Wave.number, Response.locale, Response.source)
+    snap = snapshot.take(survey)
+    clauses = _response_filter(snap, survey, wave)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    created = sa.type_coerce(Response.created_at, sa.String) if sqlite else Response.created_at
+    rows = session.execute(
+        sa.select(Response.id, created, Wave.number, Response.locale, Response.source, Response.packed)
         .join(Wave, Wave.id == Response.wave_id).where(*clauses).order_by(Response.id)
     ).all()
-    frame = pd.DataFrame(meta, columns=["response_id", "created_at", "wave", "locale", "source"])
-    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
-    frame["wave"] = frame["wave"].astype("int64")
-    frame["response_id"] = frame["response_id"].astype("int64")
-    questions = survey.active_questions
-    answers = pd.DataFrame(
-        session.execute(
-            sa.select(Answer.response_id, Answer.question_id, Answer.value, Answer.text)
-            .join(Response, Response.id == Answer.response_id).where(*clauses)
-        ).all(),
-        columns=["response_id", "question_id", "value", "text"],
-    )
-    by_question = dict(tuple(answers.groupby("question_id", sort=False))) if len(answers) else {}
-    index = pd.Index(frame["response_id"])
-    columns = {}
-    for question in questions:
-        part = by_question.get(question.id)
-        field = "value" if question.kind == SCALE else "text"
-        if part is None:
-            series = pd.Series(float("nan") if question.kind == SCALE else None, index=index, dtype=(
-                "float64" if question.kind == SCALE else "object"))
-        else:
-            series = pd.Series(part[field].to_numpy(), index=part["response_id"].to_numpy()).reindex(index)
-            series = series.astype("float64") if question.kind == SCALE else series.astype("object").where(
-                series.notna(), None)
-        columns[question.code] = series.to_numpy()
-    return pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)
+    columns = list(zip(*rows)) if rows else [()] * 6
+    n = len(rows)
+    frame = pd.DataFrame({
+        "response_id": np.asarray(columns[0], dtype="int64"),
+        "created_at": pd.to_datetime(pd.Series(columns[1], dtype=object), utc=True, format="ISO8601"),
+        "wave": np.asarray(columns[2], dtype="int64"),
+        "locale": pd.Series(columns[3], dtype=object),
+        "source": pd.Series(columns[4], dtype=object),
+    })
+    blobs = list(columns[5])
+    legacy = [i for i, blob in enumerate(blobs) if blob is None]
+    if legacy:
+        for i, blob in zip(legacy, _unpacked_from_answers(session, snap, frame["response_id"].to_numpy()[legacy])):
+            blobs[i] = blob
+    row_index, qids, codes = packing.unpack(blobs)
+    position = {item.id: j for j, item in enumerate(snap.items)}
+    lookup = np.full(max(position, default=0) + 1, -1, dtype=np.int64)
+    for qid, j in position.items():
+        lookup[qid] = j
+    known = qids < len(lookup)
+    col = np.full(len(qids), -1, dtype=np.int64)
+    col[known] = lookup[qids[known]]
+    keep = col >= 0
+    matrix = np.full((n, len(snap.items)), -2, dtype=np.int64)  # -2: unanswered
+    matrix[row_index[keep], col[keep]] = codes[keep]
+    data = {}
+    for j, item in enumerate(snap.items):
+        data[item.code] = _decoded_column(item, matrix[:, j]) if item.kind != TEXT else np.full(n, None, object)
+    texts = [item for item in snap.items if item.kind == TEXT]
+    if texts and n:
+        where = {item.id: item.code for item in texts}
+        row_of = pd.Series(np.arange(n), index=frame["response_id"].to_numpy())
+        for rid, qid, text in session.execute(
+            sa.select(Answer.response_id, Answer.question_id, Answer.text)
+            .join(Response, Response.id == Answer.response_id)
+            .where(*clauses, Answer.question_id.in_(list(where)))
+        ):
+            data[where[qid]][row_of[rid]] = text
+    frame = pd.concat([frame, pd.DataFrame(data, index=frame.index)], axis=1)
+    if segment:
+        code, value = next(iter(segment.items())) if isinstance(segment, Mapping) else segment
+        if snap.item(code) is None:
+            raise InvalidResponse({code: "invalid_choice"})
+        frame = frame[frame[code] == str(value)].reset_index(drop=True)
+    return frame
 
 
 def iter_responses(session: Session, survey: Survey, *, wave: int | None = None, after_id: int | None = None,
@@ -300,12 +383,16 @@ def iter_responses(session: Session, survey: Survey, *, wave: int | None = None,
     """Yield complete responses as plain dicts in id order, a batch at a time (for exports and paging).
 
     Keys: response_id, created_at (aware UTC), wave, locale, source, and every active question code (scale ->
-    int or None, multi -> list of str, others -> str or None).
+    int or None, multi -> list of str, others -> str or None). The questionnaire is read when this is called,
+    so the iterator can be consumed later (a streamed download).
     """
-    clauses = _response_filter(session, survey, wave, None)
-    questions = {q.id: q for q in survey.active_questions}
-    codes = [q.code for q in questions.values()]
-    last, remaining = after_id or 0, limit
+    snap = snapshot.take(survey)
+    return _iter_batches(session, snap, _response_filter(snap, survey, wave), after_id or 0, limit, batch_size)
+
+
+def _iter_batches(session, snap, clauses, last, remaining, batch_size) -> Iterator[dict]:
+    items = {i.id: i for i in snap.items}
+    codes = [i.code for i in snap.items]
     while remaining is None or remaining > 0:
         size = batch_size if remaining is None else min(batch_size, remaining)
         meta = session.execute(
@@ -323,15 +410,15 @@ def iter_responses(session: Session, survey: Survey, *, wave: int | None = None,
             rows[rid] = row
         for rid, qid, value, text in session.execute(
             sa.select(Answer.response_id, Answer.question_id, Answer.value, Answer.text)
-            .where(Answer.response_id.in_(list(rows)), Answer.question_id.in_(list(questions)))
+            .where(Answer.response_id.in_(list(rows)), Answer.question_id.in_(list(items)))
         ):
-            question = questions[qid]
-            if question.kind == SCALE:
-                rows[rid][question.code] = value
-            elif question.kind == MULTI:
-                rows[rid][question.code] = text.split(MULTI_SEPARATOR) if text else []
+            item = items[qid]
+            if item.kind == SCALE:
+                rows[rid][item.code] = value
+            elif item.kind == MULTI:
+                rows[rid][item.code] = text.split(MULTI_SEPARATOR) if text else []
             else:
-                rows[rid][question.code] = text
+                rows[rid][item.code] = text
         yield from rows.values()
         last = meta[-1][0]
         if remaining is not None:
@@ -340,9 +427,8 @@ def iter_responses(session: Session, survey: Survey, *, wave: int | None = None,
 
 def count_responses(session: Session, survey: Survey) -> dict[int, int]:
     """Return wave number -> number of complete responses (every wave, zero included)."""
-    counts = dict(session.execute(
+    return dict(session.execute(
         sa.select(Wave.number, sa.func.count(Response.id))
         .select_from(Wave).outerjoin(Response, sa.and_(Response.wave_id == Wave.id, Response.complete.is_(True)))
         .where(Wave.survey_id == survey.id).group_by(Wave.number).order_by(Wave.number)
     ).all())
-    return counts

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from . import questionnaire
 from .exceptions import InvalidInput
-from .tables import CLOSED, OPEN, InvitationToken, Manager, Question, Response, Survey, Wave, utcnow
+from .tables import CLOSED, OPEN, InvitationToken, Manager, Question, Response, Survey, Wave, new_revision, utcnow
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 ITEM_RE = re.compile(r"^([A-Z]{2})(\d+)$")
@@ -61,6 +61,7 @@ def new_wave(session: Session, survey: Survey, label: str = "") -> Wave:
     number = (survey.current_wave.number if survey.current_wave else 0) + 1
     wave = Wave(survey_id=survey.id, number=number, label=(label or "").strip()[:100] or f"Wave {number}")
     session.add(wave)
+    survey.revision = new_revision()
     _commit(session)
     session.refresh(survey)
     return wave
@@ -83,6 +84,7 @@ def update_question(session: Session, question: Question, fields) -> Question:
         if name.startswith(("low", "high")):
             value = value or None
         setattr(question, name, value)
+    question.survey.revision = new_revision()
     _commit(session)
     return question
 
@@ -117,6 +119,7 @@ def add_item(session: Session, survey: Survey, construct: str, fields) -> Questi
         required=True, allow_dont_know=True,
     )
     session.add(question)
+    survey.revision = new_revision()
     _commit(session)
     session.refresh(survey)
     return question
@@ -132,6 +135,7 @@ def drop_item(session: Session, question: Question) -> Question:
     if len(_construct_items(question.survey, question.construct)) <= 1:
         raise InvalidInput("Each construct needs at least one item.")
     question.active = False
+    question.survey.revision = new_revision()
     _commit(session)
     return question
 

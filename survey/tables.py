@@ -1,4 +1,5 @@
 """ORM tables (called tables, not models: "model" means the SEM in this project)."""
+import secrets
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -16,6 +17,11 @@ SOURCES = ("web", "api", "import", "demo")
 def localized(locale, english, chinese):
     """Return the Chinese text for a zh locale (when there is one), else the English."""
     return chinese if str(locale).startswith("zh") and chinese else english
+
+
+def new_revision() -> str:
+    """Return a fresh questionnaire revision token."""
+    return secrets.token_hex(8)
 
 
 def utcnow() -> datetime:
@@ -51,6 +57,8 @@ class Survey(db.Model):
     scale_max: so.Mapped[int] = so.mapped_column(default=10)
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
     created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
+    # replaced on every change of questions or waves; keys the per-process questionnaire snapshot
+    revision: so.Mapped[str] = so.mapped_column(sa.String(32), default=new_revision, server_default="initial")
 
     questions: so.Mapped[list["Question"]] = so.relationship(
         back_populates="survey", order_by="Question.position", cascade="all, delete-orphan"
@@ -185,6 +193,8 @@ class Response(db.Model):
     complete: so.Mapped[bool] = so.mapped_column(default=True)
     token_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("invitation_token.id"), unique=True)
     source: so.Mapped[str] = so.mapped_column(sa.String(10), default="web")
+    # coded non-text answers for fast loading (survey/packing.py); NULL for rows written without it
+    packed: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary)
 
     answers: so.Mapped[list["Answer"]] = so.relationship(back_populates="response")
 
@@ -205,6 +215,8 @@ class Answer(db.Model):
 
     response: so.Mapped[Response] = so.relationship(back_populates="answers")
     question: so.Mapped[Question] = so.relationship()
+
+    __table_args__ = (sa.Index("ix_answer_question_id", "question_id"),)
 
     def __repr__(self) -> str:
         return f"<Answer r={self.response_id} q={self.question_id} {self.value!r} {self.text!r}>"

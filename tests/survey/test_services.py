@@ -1,6 +1,7 @@
 """Services: validation, one-transaction writes, tokens, bulk inserts and the pandas frame (both databases)."""
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -137,3 +138,46 @@ def test_empty_frame_has_columns(db_session, demo_survey, valid_answers):
     frame = services.responses_frame(db_session, demo_survey)
     assert frame.empty and "CE1" in frame.columns and "response_id" in frame.columns
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_frame_is_the_same_from_packed_rows_and_from_the_answer_table(db_session, demo_survey, valid_answers):
+    rows = [valid_answers(CE1=str(1 + i % 10), CS2="dk" if i % 3 == 0 else "4", complained="yes" if i % 2 else "no",
+                          complaint_handling="dk" if i % 4 == 1 else "6", complaint_cause=["quality", "systems"][:1 + i % 2],
+                          customer_type=["consumer", "business", "public"][i % 3], comment=f"c{i}" if i % 5 else "")
+            for i in range(12)]
+    services.record_responses_bulk(db_session, demo_survey, rows)
+    packed = services.responses_frame(db_session, demo_survey)
+    db_session.execute(sa.update(Response).values(packed=None))  # as rows written by another loader
+    db_session.commit()
+    legacy = services.responses_frame(db_session, demo_survey)
+    pd.testing.assert_frame_equal(packed, legacy)
+    assert packed["comment"].tolist()[:6] == [None, "c1", "c2", "c3", "c4", None]
+    assert packed["complaint_cause"].tolist()[:3] == [None, "quality;systems", None]
+    assert packed["customer_type"].tolist()[:3] == ["consumer", "business", "public"]
+    assert math.isnan(packed.loc[0, "CS2"]) and packed.loc[1, "CS2"] == 4
+
+
+def test_questionnaire_changes_reach_the_next_submission(db_session, demo_survey, valid_answers):
+    services.record_response(db_session, demo_survey, valid_answers())
+    services.drop_item(db_session, services.get_question(demo_survey, "PV2"))
+    services.add_item(db_session, demo_survey, "PV", {"text_en": "Price fair?", "text_zh": "价格公道吗？"})
+    with pytest.raises(services.InvalidResponse) as info:
+        services.record_response(db_session, demo_survey, valid_answers())
+    assert info.value.codes == {"PV3": "required"}
+    services.new_wave(db_session, demo_survey)
+    services.record_response(db_session, demo_survey, valid_answers(PV3="9"))
+    frame = services.responses_frame(db_session, demo_survey)
+    assert "PV2" not in frame.columns and frame["PV3"].tolist()[1] == 9 and math.isnan(frame["PV3"].tolist()[0])
+    assert frame["wave"].tolist() == [1, 2]
+
+
+def test_pack_matrix_matches_row_packing():
+    from survey import packing
+
+    codes = np.array([[7, -1, 2], [-2, 10, 0], [-2, -2, -2]])
+    blobs = packing.pack_matrix([11, 12, 13], codes)
+    assert blobs[0] == packing.pack([(11, 7), (12, -1), (13, 2)])
+    assert blobs[1] == packing.pack([(12, 10), (13, 0)]) and blobs[2] == b""
+    rows, qids, values = packing.unpack(blobs + [None])
+    assert rows.tolist() == [0, 0, 0, 1, 1] and qids.tolist() == [11, 12, 13, 12, 13]
+    assert values.tolist() == [7, -1, 2, 10, 0]
