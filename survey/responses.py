@@ -327,20 +327,23 @@ def responses_frame(session: Session, survey: Survey, wave: int | None = None, s
     clauses = _response_filter(snap, survey, wave)
     sqlite = session.get_bind().dialect.name == "sqlite"
     created = sa.type_coerce(Response.created_at, sa.String) if sqlite else Response.created_at
-    rows = session.execute(
+    connection = session.connection()  # Core rows: no ORM loading overhead on a million rows
+    rows = connection.execute(
         sa.select(Response.id, created, Wave.number, Response.locale, Response.source, Response.packed)
         .join(Wave, Wave.id == Response.wave_id).where(*clauses).order_by(Response.id)
-    ).all()
-    columns = list(zip(*rows)) if rows else [()] * 6
-    n = len(rows)
+    ).fetchall()
+    meta = pd.DataFrame.from_records(rows, columns=["response_id", "created_at", "wave", "locale", "source",
+                                                    "packed"], coerce_float=False)
+    n = len(meta)
     frame = pd.DataFrame({
-        "response_id": np.asarray(columns[0], dtype="int64"),
-        "created_at": pd.to_datetime(pd.Series(columns[1], dtype=object), utc=True, format="ISO8601"),
-        "wave": np.asarray(columns[2], dtype="int64"),
-        "locale": pd.Series(columns[3], dtype=object),
-        "source": pd.Series(columns[4], dtype=object),
+        "response_id": meta["response_id"].to_numpy(dtype="int64"),
+        "created_at": pd.to_datetime(meta["created_at"], utc=True, format="ISO8601"),
+        "wave": meta["wave"].to_numpy(dtype="int64"),
+        "locale": meta["locale"].astype(object),
+        "source": meta["source"].astype(object),
     })
-    blobs = list(columns[5])
+    del rows
+    blobs = meta["packed"].tolist()
     legacy = [i for i, blob in enumerate(blobs) if blob is None]
     if legacy:
         for i, blob in zip(legacy, _unpacked_from_answers(session, snap, frame["response_id"].to_numpy()[legacy])):
@@ -362,13 +365,13 @@ def responses_frame(session: Session, survey: Survey, wave: int | None = None, s
     texts = [item for item in snap.items if item.kind == TEXT]
     if texts and n:
         where = {item.id: item.code for item in texts}
-        row_of = pd.Series(np.arange(n), index=frame["response_id"].to_numpy())
-        for rid, qid, text in session.execute(
+        ids = frame["response_id"].to_numpy()
+        for rid, qid, text in connection.execute(
             sa.select(Answer.response_id, Answer.question_id, Answer.text)
             .join(Response, Response.id == Answer.response_id)
             .where(*clauses, Answer.question_id.in_(list(where)))
         ):
-            data[where[qid]][row_of[rid]] = text
+            data[where[qid]][np.searchsorted(ids, rid)] = text
     frame = pd.concat([frame, pd.DataFrame(data, index=frame.index)], axis=1)
     if segment:
         code, value = next(iter(segment.items())) if isinstance(segment, Mapping) else segment
