@@ -2,7 +2,8 @@
 
 Freshness and cost: a report is cached per (survey, wave, segment, questionnaire, response count). The count
 is of every stored response of the survey, which only ever grows (responses are never edited or deleted),
-so any new response makes the next open recompute and an unchanged survey reopens from memory. A cold
+so any new response makes the next open recompute and an unchanged survey reopens from memory; see
+DataVersion for how a reopen checks this without counting every row. A cold
 computation runs in a background thread; the request waits up to ``REPORT_WAIT_SECONDS`` (default 1 s)
 and otherwise shows a progress page that refreshes itself. The cache lives in the process (one per
 worker); it holds the fitted result and plain figures, never the responses frame.
@@ -84,8 +85,11 @@ class ReportCache:
             while len(self.entries) > self.max_entries:
                 self.entries.popitem(last=False)
 
-    def start(self, key, n: int, compute) -> Job:
-        """Return the job computing key, starting compute() in a daemon thread if none runs yet."""
+    def start(self, key, n: int, compute, store_key=None) -> Job:
+        """Return the job computing key, starting compute() in a daemon thread if none runs yet.
+
+        The finished entry is cached under store_key (default: key).
+        """
         with self.lock:
             job = self.jobs.get(key)
             if job is not None:
@@ -95,7 +99,7 @@ class ReportCache:
         def run():
             try:
                 job.entry = compute()
-                self.put(key, job.entry)
+                self.put(key if store_key is None else store_key, job.entry)
             except BaseException as err:  # reported on the page by the request that polls next
                 log.exception("report computation failed")
                 job.error = err
@@ -174,28 +178,60 @@ def parse_filters(survey: Survey, wave: str | None, segment: str | None) -> tupl
     return wave_number, seg
 
 
-def response_count(session, survey: Survey) -> int:
-    """Every stored response of the survey: grows with each new response, so it versions the data."""
-    return session.scalar(sa.select(sa.func.count()).select_from(Response)
-                          .where(Response.survey_id == survey.id)) or 0
+@dataclass(frozen=True)
+class DataVersion:
+    """What a cached report was computed from: the survey's response count plus a cheap tail probe.
+
+    Responses are append-only, so a survey's data changed iff its count grew. Counting is O(n) (140 ms at
+    1M rows on PostgreSQL), so a reopen first counts only this survey's responses among the newest
+    ``TAIL_IDS`` ids (a primary-key range scan); unchanged → the entry is fresh. Only a transaction that
+    stays uncommitted while TAIL_IDS later responses commit could slip past the probe.
+    """
+
+    count: int
+    tail_start: int
+    tail_count: int
 
 
-def cache_key(survey: Survey, wave, segment, count: int) -> tuple:
-    """Key of a report: survey, filters, a digest of the questionnaire (edits change it) and the count."""
+TAIL_IDS = 10_000
+
+
+def response_count(session, survey: Survey, after_id: int = 0) -> int:
+    """Stored responses of the survey (with id > after_id)."""
+    query = sa.select(sa.func.count()).select_from(Response).where(Response.survey_id == survey.id)
+    if after_id:
+        query = query.where(Response.id > after_id)
+    return session.scalar(query) or 0
+
+
+def data_version(session, survey: Survey) -> DataVersion:
+    """The exact version of a survey's responses, with a fresh tail window for cheap rechecks."""
+    top = session.scalar(sa.select(sa.func.max(Response.id))) or 0
+    start = max(0, top - TAIL_IDS)
+    return DataVersion(response_count(session, survey), start, response_count(session, survey, start))
+
+
+def cache_key(survey: Survey, wave, segment) -> tuple:
+    """Key of a report view: survey, filters, a digest of the questionnaire (edits change it), the database."""
     digest = hashlib.sha1(repr([(q.id, q.code, q.construct, q.kind, q.text_en, q.text_zh)
                                 for q in survey.active_questions]).encode()).hexdigest()[:12]
     database = current_app.config["SQLALCHEMY_DATABASE_URI"]
-    return (survey.id, wave, segment, digest, count, survey.scale_min, survey.scale_max, str(survey.created_at),
+    return (survey.id, wave, segment, digest, survey.scale_min, survey.scale_max, str(survey.created_at),
             database)
 
 
 def open_report(session, survey: Survey, wave: int | None = None, segment: tuple | None = None, *,
                 wait: float | None = None) -> ReportState:
     """Return the report for a survey view from the cache, or compute it (waiting up to ``wait`` seconds)."""
-    count = response_count(session, survey)
-    key = cache_key(survey, wave, segment, count)
+    key = cache_key(survey, wave, segment)
     entry = CACHE.get(key)
     if entry is not None:
+        seen = entry["version"]
+        if response_count(session, survey, seen.tail_start) == seen.tail_count:
+            return ReportState("ready", entry, n=entry["n"])
+    version = data_version(session, survey)
+    if entry is not None and entry["version"].count == version.count:
+        entry["version"] = version  # same data; move the probe window forward
         return ReportState("ready", entry, n=entry["n"])
     app = current_app._get_current_object()
     info = survey_info(survey)
@@ -204,16 +240,16 @@ def open_report(session, survey: Survey, wave: int | None = None, segment: tuple
         with app.app_context():
             target = db.session.get(Survey, info["id"])
             frame = responses_frame(db.session, target, None, segment)
-            return compute_report(frame, info, wave=wave, segment=segment)
+            return {**compute_report(frame, info, wave=wave, segment=segment), "version": version}
 
-    job = CACHE.start(key, count, compute)
+    job = CACHE.start((key, version.count), version.count, compute, store_key=key)
     if wait is None:
         wait = float(app.config.get("REPORT_WAIT_SECONDS", 1.0))
     job.done.wait(wait)
     if not job.done.is_set():
-        return ReportState("pending", n=count, elapsed=time.monotonic() - job.started)
+        return ReportState("pending", n=version.count, elapsed=time.monotonic() - job.started)
     if job.error is not None:
-        return ReportState("failed", n=count, error=str(job.error))
+        return ReportState("failed", n=version.count, error=str(job.error))
     return ReportState("ready", job.entry, n=job.entry["n"])
 
 

@@ -214,3 +214,16 @@ def test_every_engine_warning_code_has_words_and_advice():
     assert codes and codes <= set(WARNINGS), codes - set(WARNINGS)
     for (meaning, todo) in WARNINGS.values():
         assert all(meaning) and all(todo)
+
+
+def test_responses_to_another_survey_keep_the_report_cached(client, manager, demo, demo_survey, db_session,
+                                                            valid_answers, monkeypatch):
+    calls = []
+    real = reporting.compute_report
+    monkeypatch.setattr(reporting, "compute_report", lambda *a, **k: calls.append(1) or real(*a, **k))
+    client.get(URL)
+    services.record_response(db_session, demo_survey, valid_answers())
+    client.get(URL)
+    assert len(calls) == 1
+    entry = next(iter(reporting.CACHE.entries.values()))
+    assert entry["version"].count == 400
