@@ -195,6 +195,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "imported": ("Imported {n} responses.", "已导入 {n} 份答卷。"),
 }
 
+# Short names of the standard template items, used while a survey keeps the template wording.
+ITEM_NAMES: dict[str, tuple[str, str]] = {
+    "CE1": ("Expected overall quality", "对总体质量的期望"),
+    "CE2": ("Expected reliability", "对可靠性的期望"),
+    "CE3": ("Expected fit to personal needs", "对满足个人需求的期望"),
+    "PQ1": ("Overall quality", "总体质量"),
+    "PQ2": ("Reliability", "可靠性"),
+    "PQ3": ("Meeting personal needs", "满足个人需求"),
+    "PV1": ("Quality for the price paid", "价格下的质量"),
+    "PV2": ("Price for the quality received", "质量下的价格"),
+    "CS1": ("Overall satisfaction", "总体满意度"),
+    "CS2": ("Against expectations", "与期望相比"),
+    "CS3": ("Closeness to the ideal", "与理想的接近程度"),
+    "CC1": ("Expressed dissatisfaction", "表达不满的程度"),
+    "CL1": ("Would buy again", "再次购买意愿"),
+    "CL2": ("Would recommend", "推荐意愿"),
+}
+
 # Engine warnings: (plain-language meaning, what to do) per stable warning code.
 WARNINGS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "small_sample": (

@@ -8,7 +8,8 @@ from __future__ import annotations
 from . import charts
 from model.spec import CONSTRUCTS
 
-from .report_text import MESSAGES, construct_name, is_zh, t, verdict_text, warning_text
+from .questionnaire import TEMPLATE
+from .report_text import ITEM_NAMES, MESSAGES, construct_name, is_zh, t, verdict_text, warning_text
 from .reporting import MIN_SEGMENT_N
 
 CODES = ("CE", "PQ", "PV", "CS", "CC", "CL")
@@ -24,8 +25,12 @@ def question_text(info: dict, code: str, zh: bool) -> str:
 
 
 def short_item(info: dict, code: str, zh: bool, limit=70) -> str:
-    """A question's wording cut to fit a list line (the full text is in the questionnaire)."""
+    """A short name for an item: the template's name while the wording is the template's, else the
+    wording cut to fit a list line."""
     text = question_text(info, code, zh)
+    template = next((q for q in TEMPLATE if q["code"] == code), None)
+    if code in ITEM_NAMES and template and text == (template["text_zh"] if zh else template["text_en"]):
+        return ITEM_NAMES[code][1 if zh else 0]
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

@@ -53,6 +53,13 @@ def test_report_shows_the_fitted_index_charts_and_words(client, manager, demo):
     assert MESSAGES["improve_first"][0] in html and MESSAGES["headline"][0] in html
     for w in result["warnings"]:
         assert f'data-code="{w["code"]}"' in html
+    # The improve-first list speaks plain words: the priority-1 item's short name, score and 5-point impact.
+    from survey.report_text import ITEM_NAMES
+
+    top = min(result["ipma_items"], key=lambda r: r["priority"])
+    first = html.split('<ol class="improve">')[1].split("</li>")[0]
+    assert ITEM_NAMES[top["item"]][0] in first
+    assert f'score {top["performance"]:.0f}, impact {top["impact_5pt"]:.1f}: top priority' in first
 
 
 def test_report_in_chinese(client, manager, demo):
