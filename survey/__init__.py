@@ -48,6 +48,11 @@ def create_app(test_config=None):
             if blueprint is not None:
                 app.register_blueprint(blueprint)
 
+    @app.context_processor
+    def endpoints():
+        """Let templates link to optional blueprints only when they are installed."""
+        return {"has_endpoint": lambda name: name in app.view_functions}
+
     @app.get("/")
     def index():
         """Show the landing page (respondents arrive with a /s/<slug> link; managers log in)."""

@@ -14,10 +14,15 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
+CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+         410: "gone", 413: "too_large", 500: "internal_error"}
+
+
 def error_response(status: int, message: str):
-    """Render one error as a JSON body or an HTML page with this status."""
+    """Render one error as a JSON body (the API's shape: code, message) or an HTML page with this status."""
     if wants_json():
-        return jsonify({"error": {"status": status, "message": message}}), status
+        body = {"status": status, "code": CODES.get(status, "error"), "message": message}
+        return jsonify({"error": body}), status
     return render_template("errors/error.html", status=status, message=message), status
 
 

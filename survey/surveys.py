@@ -140,6 +140,14 @@ def drop_item(session: Session, question: Question) -> Question:
     return question
 
 
+def _token() -> str:
+    """Return a random URL-safe token that starts with a letter or digit (a spreadsheet reads '-' as a formula)."""
+    while True:
+        token = secrets.token_urlsafe(12)
+        if token[0].isalnum():
+            return token
+
+
 def generate_tokens(session: Session, survey: Survey, count: int, *, limit: int = 10_000) -> list[str]:
     """Create count single-use invitation tokens in one transaction and return them.
 
@@ -147,7 +155,7 @@ def generate_tokens(session: Session, survey: Survey, count: int, *, limit: int 
     """
     if not 1 <= int(count) <= limit:
         raise InvalidInput(f"Choose between 1 and {limit} invitations.")
-    tokens = [secrets.token_urlsafe(12) for _ in range(int(count))]
+    tokens = [_token() for _ in range(int(count))]
     now = utcnow()
     try:
         session.execute(sa.insert(InvitationToken), [

@@ -15,7 +15,7 @@ def test_404_is_html(client):
 def test_404_under_api_is_json(client):
     response = client.get("/api/no-such-endpoint")
     assert response.status_code == 404 and response.is_json
-    assert response.get_json()["error"]["status"] == 404
+    assert response.get_json()["error"] == {"status": 404, "code": "not_found", "message": "This page does not exist."}
 
 
 def test_405_is_a_page(client):

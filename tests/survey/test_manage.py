@@ -156,3 +156,15 @@ def test_add_and_drop_items_keep_codes_and_one_item_per_construct(client, db_ses
 @pytest.mark.parametrize("url", ["/manage/surveys/nope", "/manage/surveys/nope/tokens"])
 def test_unknown_survey_404_for_manager(client, manager, url):
     assert client.get(url).status_code == 404
+
+
+def test_detail_links_to_the_parts_installed(app, client, manager, demo_survey):
+    html = client.get("/manage/surveys/csi").get_data(as_text=True)
+    for endpoint, url in (("report.show", "/manage/surveys/csi/report"), ("exports.export_csv", "/export.csv"),
+                          ("keys.index", "/api-keys")):
+        assert (url in html) == (endpoint in app.view_functions)
+
+
+def test_tokens_never_start_with_a_formula_character(db_session, demo_survey):
+    tokens = services.generate_tokens(db_session, demo_survey, 300)
+    assert all(t[0].isalnum() for t in tokens)
