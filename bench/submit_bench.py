@@ -17,6 +17,7 @@ database is throwaway (csi_bench_<pid>_<hex>), created and dropped here; Postgre
 message when 127.0.0.1:5432 is not reachable. This is a benchmark, not a test: it asserts nothing.
 """
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -334,6 +335,17 @@ def print_table(rows: list[dict]) -> None:
           "(target >= 25%); lost = acknowledged - stored (must be 0)")
 
 
+@contextlib.contextmanager
+def show_log_on_error(path: Path):
+    """On any failure, print the end of the server log before the temp folder is removed."""
+    try:
+        yield
+    except BaseException:
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        print("--- last lines of the gunicorn log ---\n" + "\n".join(lines[-25:]), file=sys.stderr)
+        raise
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=600, help="requests per phase (default 600)")
@@ -349,7 +361,7 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="csi_bench_"))
     rows = []
     try:
-        with open(tmp / "gunicorn.log", "w") as log:
+        with open(tmp / "gunicorn.log", "w") as log, show_log_on_error(tmp / "gunicorn.log"):
             if args.only in (None, "sqlite"):
                 rows += bench_backend("sqlite", f"sqlite:///{tmp / 'bench.sqlite3'}", args, log)
             if args.only in (None, "postgresql"):

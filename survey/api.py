@@ -10,12 +10,12 @@ import sqlalchemy as sa
 from flask import Blueprint, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from . import apikeys, i18n, services
+from . import apikeys, i18n, services, snapshot
 from .cli import fail
 from .db import db
 from .extensions import csrf
 from .openapi import document
-from .tables import SCALE, Response, Wave
+from .tables import SCALE, Wave
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -116,18 +116,19 @@ def parse_submission(survey, body) -> dict:
     if fields:
         raise ApiError(400, "invalid_payload", "The request body does not have the documented shape.", fields)
 
-    questions = {q.code: q for q in survey.active_questions}
-    unknown = {code: "Unknown question code." for code in answers if code not in questions}
+    snap = snapshot.take(survey)
+    kinds = {item.code: item.kind for item in snap.items}
+    unknown = {code: "Unknown question code." for code in answers if code not in kinds}
     # null means "don't know" on scale items; for any other question it simply means "not answered".
     data = {code: value for code, value in answers.items()
-            if code in questions and (value is not None or questions[code].kind == SCALE) and value != []}
+            if code in kinds and (value is not None or kinds[code] == SCALE) and value != []}
     if unknown:
         try:
             services.validate_answers(survey, data)
         except services.InvalidResponse as err:
             raise invalid(err, unknown) from None
         raise invalid(None, unknown)
-    return {"data": data, "locale": locale, "wave": wave, "token": token}
+    return {"data": data, "locale": locale, "wave": wave, "token": token, "snapshot": snap}
 
 
 def invalid(err, extra: dict | None = None) -> ApiError:
@@ -195,13 +196,13 @@ def submit(slug):
     except services.TokenUnknown:
         raise ApiError(422, "token_unknown", "This invitation token does not belong to this survey.",
                        {"token": "Unknown token."}) from None
-    response_id = sa.inspect(response).identity[0]  # committed: read the id without a refresh query
-    number, created_at = db.session.execute(
-        sa.select(Wave.number, Response.created_at).join(Wave, Wave.id == Response.wave_id)
-        .where(Response.id == response_id)
-    ).one()
-    body = {"id": response_id, "survey": slug, "wave": number, "created_at": as_utc(created_at).isoformat()}
-    location = url_for("api.get_response", slug=slug, response_id=response_id)
+    # the survey row is expired by the commit; the snapshot taken before it still maps wave ids to numbers
+    # (a wave opened in between is looked up)
+    number = next((n for n, wave_id in args["snapshot"].waves.items() if wave_id == response.wave_id), None)
+    if number is None:
+        number = db.session.scalar(sa.select(Wave.number).where(Wave.id == response.wave_id))
+    body = {"id": response.id, "survey": slug, "wave": number, "created_at": as_utc(response.created_at).isoformat()}
+    location = url_for("api.get_response", slug=slug, response_id=response.id)
     return jsonify(body), 201, {"Location": location}
 
 
