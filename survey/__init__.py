@@ -23,6 +23,7 @@ def create_app(test_config=None):
         template_folder=str(ROOT / "templates"),
     )
     app.config.from_object(config.Config)
+    config.from_environment(app)
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
     else:

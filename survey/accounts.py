@@ -34,6 +34,18 @@ def create_manager(session: Session, email: str, password: str, *, method: str =
     return manager
 
 
+def set_password(session: Session, manager: Manager, password: str, *, method: str = "scrypt") -> Manager:
+    """Replace a manager's password.
+
+    :raise InvalidInput: short password.
+    """
+    if len(password or "") < MIN_PASSWORD:
+        raise InvalidInput(f"The password must have at least {MIN_PASSWORD} characters.")
+    manager.password_hash = generate_password_hash(password, method=method)
+    session.commit()
+    return manager
+
+
 def authenticate(session: Session, email: str, password: str) -> Manager | None:
     """Return the manager if the password matches, else None (same work either way)."""
     manager = session.scalar(sa.select(Manager).where(Manager.email == (email or "").strip().lower()))

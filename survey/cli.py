@@ -36,6 +36,24 @@ def create_manager_command(email, password):
     click.echo(f"Manager {manager.email} created.")
 
 
+@click.command("set-password")
+@click.argument("email")
+@click.option("--password", envvar="CSI_MANAGER_PASSWORD", help="Password (else CSI_MANAGER_PASSWORD, else prompt).")
+@with_appcontext
+def set_password_command(email, password):
+    """Set a new password for an existing manager (e.g. the demo account)."""
+    manager = services.find_manager(db.session, email)
+    if manager is None:
+        fail(f"no manager with the email {email}")
+    if not password:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        services.set_password(db.session, manager, password, method=current_app.config["PASSWORD_HASH_METHOD"])
+    except services.InvalidInput as err:
+        fail(str(err))
+    click.echo(f"Password of {manager.email} changed.")
+
+
 @click.command("demo")
 @with_appcontext
 @click.option("--if-empty", is_flag=True, help="Do nothing if the demo survey already exists.")
@@ -46,7 +64,8 @@ def demo_command(if_empty, responses, seed):
     """Create the demo survey (slug 'demo') with simulated responses over two waves, and a demo manager."""
     if services.get_survey(db.session, demo.SLUG) is not None:
         if if_empty:
-            click.echo("Demo survey already exists; nothing to do.")
+            click.echo(f"Demo survey already exists; nothing to do. Manager login: {DEMO_EMAIL} (forgot the "
+                       f"password? flask --app survey set-password {DEMO_EMAIL})")
             return
         fail("the demo survey already exists (responses are never deleted); use --if-empty")
     survey = demo.create_demo(db.session, n=responses, seed=seed)
@@ -62,6 +81,7 @@ def demo_command(if_empty, responses, seed):
 def init_app(app) -> None:
     """Register the commands on `flask --app survey`."""
     app.cli.add_command(create_manager_command)
+    app.cli.add_command(set_password_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(translate_update_command)
     app.cli.add_command(translate_compile_command)

@@ -4,11 +4,14 @@ import secrets
 from pathlib import Path
 
 
-class Config:
-    """Defaults read from the environment; safe for `make run` on a fresh clone."""
+ENVIRONMENT = {"SECRET_KEY": "SECRET_KEY", "DATABASE_URL": "SQLALCHEMY_DATABASE_URI"}
 
-    SECRET_KEY = os.environ.get("SECRET_KEY")
-    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
+
+class Config:
+    """Defaults, safe for `make run` on a fresh clone (the environment and the instance folder override)."""
+
+    SECRET_KEY = None
+    SQLALCHEMY_DATABASE_URI = None
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     LANGUAGES = ("en", "zh_CN")
     BABEL_DEFAULT_LOCALE = "en"
@@ -19,6 +22,13 @@ class Config:
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
     INVITATION_TOKENS_MAX = 10_000
     PASSWORD_HASH_METHOD = "scrypt"
+
+
+def from_environment(app) -> None:
+    """Apply the environment variables that are set (DATABASE_URL, SECRET_KEY)."""
+    for variable, key in ENVIRONMENT.items():
+        if os.environ.get(variable):
+            app.config[key] = os.environ[variable]
 
 
 def database_url(url: str | None, instance_path: str) -> str:

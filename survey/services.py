@@ -6,7 +6,7 @@ return) and raise the errors in survey.exceptions.
 import sqlalchemy as sa
 from flask import abort
 
-from .accounts import authenticate, create_manager, find_manager, get_manager
+from .accounts import authenticate, create_manager, find_manager, get_manager, set_password
 from .db import db
 from .exceptions import (
     InvalidInput, InvalidResponse, ServiceError, SurveyClosed, TokenUnknown, TokenUsed,
@@ -26,7 +26,7 @@ __all__ = [
     "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "drop_item", "find_manager",
     "find_token", "generate_tokens", "get_manager", "get_question", "get_survey", "get_survey_or_404",
     "iter_responses", "list_surveys", "list_tokens", "new_wave", "record_response", "record_responses_bulk",
-    "responses_frame", "set_status", "token_counts", "update_question", "validate_answers",
+    "responses_frame", "set_password", "set_status", "token_counts", "update_question", "validate_answers",
 ]
 
 

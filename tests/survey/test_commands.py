@@ -51,3 +51,13 @@ def test_demo_creates_two_waves_and_is_idempotent(runner, db_session, monkeypatc
     refused = runner.invoke(args=["demo"])
     assert refused.exit_code == 2
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Response)) == 300
+
+
+def test_set_password(runner, db_session):
+    runner.invoke(args=["create-manager", "m@example.com", "--password", "first password"])
+    result = runner.invoke(args=["set-password", "m@example.com", "--password", "second password"])
+    assert result.exit_code == 0, result.output
+    assert services.authenticate(db_session, "m@example.com", "second password") is not None
+    assert services.authenticate(db_session, "m@example.com", "first password") is None
+    assert runner.invoke(args=["set-password", "nobody@example.com", "--password", "whatever1"]).exit_code == 2
+    assert runner.invoke(args=["set-password", "m@example.com", "--password", "short"]).exit_code == 2
