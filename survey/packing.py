@@ -33,10 +33,11 @@ def pack(pairs) -> bytes:
 
 def unpack(blobs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (row index, question id, code) arrays for a sequence of packed blobs (None counts as empty)."""
-    blobs = [bytes(b) if b is not None else b"" for b in blobs]
-    lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs)) // PACK_DTYPE.itemsize
+    if any(b is None for b in blobs):
+        blobs = [b"" if b is None else b for b in blobs]
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)) // PACK_DTYPE.itemsize
     pairs = np.frombuffer(b"".join(blobs), dtype=PACK_DTYPE)
-    rows = np.repeat(np.arange(len(blobs)), lengths)
+    rows = np.repeat(np.arange(len(blobs), dtype=np.int64), lengths)
     return rows, pairs["q"].astype(np.int64), pairs["v"].astype(np.int64)
 
 

@@ -281,6 +281,21 @@ def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
+def _fetch_raw(connection, statement) -> list[tuple]:
+    """Run a SELECT on the DBAPI cursor of this transaction and return plain tuples (no Row objects or result
+    processing: a million rows come back twice as fast)."""
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    if compiled.positional:
+        params = tuple(params[name] for name in compiled.positiontup)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def _unpacked_from_answers(session: Session, snap: snapshot.Snapshot, ids: np.ndarray) -> list[bytes]:
     """Pack the answers of rows stored without `packed` (written by other loaders) from the answer table."""
     items = {i.id: i for i in snap.items if i.kind != TEXT}
@@ -299,21 +314,20 @@ def _unpacked_from_answers(session: Session, snap: snapshot.Snapshot, ids: np.nd
 
 def _decoded_column(item: snapshot.Item, codes: np.ndarray):
     """Turn one column of int codes (missing = a sentinel below -1) into floats or option strings."""
-    missing = codes < packing.DONT_KNOW_CODE
     if item.kind == SCALE:
-        out = codes.astype("float64")
-        out[codes < 0] = np.nan
-        return out
-    out = np.full(len(codes), None, dtype=object)
+        return np.where(codes < 0, np.nan, codes.astype("float64"))
     if item.kind == MULTI:
-        for mask in np.unique(codes[~missing]):
-            out[codes == mask] = MULTI_SEPARATOR.join(
-                o for i, o in enumerate(item.options) if int(mask) >> i & 1) or None
-        return out
+        present = np.unique(codes[codes >= 0])
+        labels = [MULTI_SEPARATOR.join(o for i, o in enumerate(item.options) if int(m) >> i & 1) or None
+                  for m in present]
+        lookup = np.array(labels + [None], dtype=object)
+        where = np.searchsorted(present, codes)
+        found = (codes >= 0) & (where < len(present))
+        found[found] = present[where[found]] == codes[found]
+        return lookup[np.where(found, where, len(present))]
     options = np.array(item.options + (None,), dtype=object)
-    valid = ~missing & (codes < len(item.options))
-    out[valid] = options[codes[valid]]
-    return out
+    valid = (codes >= 0) & (codes < len(item.options))
+    return options[np.where(valid, codes, len(item.options))]
 
 
 def responses_frame(session: Session, survey: Survey, wave: int | None = None, segment=None) -> pd.DataFrame:
@@ -325,43 +339,37 @@ def responses_frame(session: Session, survey: Survey, wave: int | None = None, s
     """
     snap = snapshot.take(survey)
     clauses = _response_filter(snap, survey, wave)
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    created = sa.type_coerce(Response.created_at, sa.String) if sqlite else Response.created_at
-    connection = session.connection()  # Core rows: no ORM loading overhead on a million rows
-    rows = connection.execute(
-        sa.select(Response.id, created, Wave.number, Response.locale, Response.source, Response.packed)
+    connection = session.connection()
+    rows = _fetch_raw(connection, (
+        sa.select(Response.id, Response.created_at, Wave.number, Response.locale, Response.source, Response.packed)
         .join(Wave, Wave.id == Response.wave_id).where(*clauses).order_by(Response.id)
-    ).fetchall()
-    meta = pd.DataFrame.from_records(rows, columns=["response_id", "created_at", "wave", "locale", "source",
-                                                    "packed"], coerce_float=False)
-    n = len(meta)
-    frame = pd.DataFrame({
-        "response_id": meta["response_id"].to_numpy(dtype="int64"),
-        "created_at": pd.to_datetime(meta["created_at"], utc=True, format="ISO8601"),
-        "wave": meta["wave"].to_numpy(dtype="int64"),
-        "locale": meta["locale"].astype(object),
-        "source": meta["source"].astype(object),
+    ))
+    n = len(rows)
+    frame = pd.DataFrame({  # column by column: much faster than zip(*rows) on a million tuples
+        "response_id": np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        "created_at": pd.to_datetime(pd.Series([r[1] for r in rows], dtype=object), utc=True, format="ISO8601"),
+        "wave": np.fromiter((r[2] for r in rows), dtype=np.int64, count=n),
+        "locale": np.array([r[3] for r in rows], dtype=object),
+        "source": np.array([r[4] for r in rows], dtype=object),
     })
+    blobs = [r[5] for r in rows]
     del rows
-    blobs = meta["packed"].tolist()
     legacy = [i for i, blob in enumerate(blobs) if blob is None]
     if legacy:
         for i, blob in zip(legacy, _unpacked_from_answers(session, snap, frame["response_id"].to_numpy()[legacy])):
             blobs[i] = blob
     row_index, qids, codes = packing.unpack(blobs)
     position = {item.id: j for j, item in enumerate(snap.items)}
-    lookup = np.full(max(position, default=0) + 1, -1, dtype=np.int64)
+    lookup = np.full(max(max(position, default=0), int(qids.max(initial=0))) + 1, -1, dtype=np.int64)
     for qid, j in position.items():
         lookup[qid] = j
-    known = qids < len(lookup)
-    col = np.full(len(qids), -1, dtype=np.int64)
-    col[known] = lookup[qids[known]]
+    col = lookup[qids]  # -1: a dropped question
     keep = col >= 0
-    matrix = np.full((n, len(snap.items)), -2, dtype=np.int64)  # -2: unanswered
-    matrix[row_index[keep], col[keep]] = codes[keep]
+    matrix = np.full((len(snap.items), n), -2, dtype=np.int16)  # one row per question; -2: unanswered
+    matrix.reshape(-1)[col[keep] * n + row_index[keep]] = codes[keep]
     data = {}
     for j, item in enumerate(snap.items):
-        data[item.code] = _decoded_column(item, matrix[:, j]) if item.kind != TEXT else np.full(n, None, object)
+        data[item.code] = _decoded_column(item, matrix[j]) if item.kind != TEXT else np.full(n, None, object)
     texts = [item for item in snap.items if item.kind == TEXT]
     if texts and n:
         where = {item.id: item.code for item in texts}
