@@ -1,6 +1,6 @@
 """Submission throughput under gunicorn, SQLite and PostgreSQL, against a trivial endpoint in the same run.
 
-    .venv/bin/python bench/submit_bench.py [--requests 600] [--clients 4] [--workers 4] [--seconds 30]
+    .venv/bin/python bench/submit_bench.py [--requests 600] [--clients 8] [--workers 8] [--seconds 30]
 
 For each database the script prepares a fresh database with one open survey, starts gunicorn on
 127.0.0.1 (a separate process tree), and drives it from client processes over loopback:
@@ -222,17 +222,8 @@ def client(kind: str, port: int, job: dict, count: int, deadline: float) -> list
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {job['api_key']}"}
         make = lambda: ("POST", job["api_path"], body, headers)  # noqa: E731
         ok = {201}
-    else:  # form: one respondent session, its CSRF token reused for every post
-        status, headers, page = request(host, port, "GET", job["form_path"])
-        cookie = headers.get("Set-Cookie", "").split(";", 1)[0]
-        match = CSRF_RE.search(page.decode("utf-8", "replace"))
-        if match is None:
-            raise RuntimeError(f"GET {job['form_path']} gave {status} without a CSRF token: {page[:200]!r}")
-        fields = dict(job["form_fields"])
-        fields["csrf_token"] = match.group(1) or match.group(2)
-        body = urllib.parse.urlencode(fields, doseq=True).encode()
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
-        make = lambda: ("POST", job["form_path"], body, headers)  # noqa: E731
+    else:  # form: one respondent session (cookie + CSRF token, fetched before the clock) for every post
+        make = lambda: ("POST", job["form_path"], job["form_body"], job["form_headers"])  # noqa: E731
         ok = {302, 303}
     for _ in range(count):
         if time.monotonic() > deadline:
@@ -247,15 +238,29 @@ def client(kind: str, port: int, job: dict, count: int, deadline: float) -> list
     return results
 
 
+def respondent_session(port: int, job: dict) -> dict:
+    """Open the form as a respondent does; return the job with that session's cookie and CSRF token."""
+    status, headers, page = request("127.0.0.1", port, "GET", job["form_path"])
+    match = CSRF_RE.search(page.decode("utf-8", "replace"))
+    if match is None:
+        raise RuntimeError(f"GET {job['form_path']} gave {status} without a CSRF token: {page[:200]!r}")
+    fields = dict(job["form_fields"], csrf_token=match.group(1) or match.group(2))
+    cookie = headers.get("Set-Cookie", "").split(";", 1)[0]
+    return {**job, "form_body": urllib.parse.urlencode(fields, doseq=True).encode(),
+            "form_headers": {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}}
+
+
 def run_phase(kind, port, job, total, clients, seconds, server_pgid):
     """Drive one phase with parallel client processes; return a dict of figures."""
     per_client = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
+    jobs = [respondent_session(port, job) if kind == "form" else job for _ in range(clients)]
     with ProcessPoolExecutor(max_workers=clients) as pool:
-        pool.submit(time.sleep, 0).result()  # start the client processes before the clock does
+        for warm in [pool.submit(time.sleep, 0.05) for _ in range(clients)]:  # start every client process
+            warm.result()
         cpu_before = group_cpu_seconds(server_pgid)
         started = time.perf_counter()
         deadline = time.monotonic() + seconds
-        futures = [pool.submit(client, kind, port, job, n, deadline) for n in per_client]
+        futures = [pool.submit(client, kind, port, j, n, deadline) for j, n in zip(jobs, per_client)]
         results = [r for f in futures for r in f.result()]
         elapsed = time.perf_counter() - started
         cpu = group_cpu_seconds(server_pgid) - cpu_before
@@ -312,22 +317,25 @@ def bench_backend(label: str, database_url: str, args, log) -> list[dict]:
 def print_table(rows: list[dict]) -> None:
     """Print figures side by side, with the submission paths as a ratio of the trivial endpoint.
 
-    "app CPU" is the gunicorn process tree's CPU per accepted request (not the database server's): unlike
-    responses per second it hardly moves when other processes load the machine.
+    "ratio" pools all rounds; "median" is the median of per-round ratios (each round's phases run back to
+    back, so it is the steadier figure when other processes load the machine). "app CPU" is the gunicorn
+    process tree's CPU per accepted request (the database server's is not counted).
     """
     print(f"{'backend':<11}{'path':<9}{'accepted':>9}{'failed':>7}{'resp/s':>8}{'p50 ms':>8}{'p95 ms':>8}"
-          f"{'stored':>7}{'lost':>5}{'ratio':>7}{'app CPU ms':>11}   per round resp/s")
+          f"{'stored':>7}{'lost':>5}{'ratio':>7}{'median':>7}{'app CPU ms':>11}   per round resp/s")
     trivial = {}
     for row in rows:
         if row["kind"] == "trivial":
-            trivial[row["backend"]] = row["rate"]
-        ratio = row["rate"] / trivial[row["backend"]] if trivial.get(row["backend"]) else float("nan")
+            trivial[row["backend"]] = row
+        base = trivial[row["backend"]]
+        ratio = row["rate"] / base["rate"] if base["rate"] else float("nan")
+        median = statistics.median(r / b if b else float("nan") for r, b in zip(row["rates"], base["rates"]))
         submitted = row["kind"] != "trivial"
         stored = f"{row['stored']}" if submitted else "-"
         lost = f"{row['accepted'] - row['stored']}" if submitted else "-"
         print(f"{row['backend']:<11}{row['kind']:<9}{row['accepted']:>9}{len(row['failed']):>7}"
               f"{row['rate']:>8.1f}{row['p50'] * 1000:>8.1f}{row['p95'] * 1000:>8.1f}{stored:>7}{lost:>5}"
-              f"{ratio:>7.0%}{row['cpu_ms']:>11.2f}   " + " / ".join(f"{r:.0f}" for r in row["rates"]))
+              f"{ratio:>7.0%}{median:>7.0%}{row['cpu_ms']:>11.2f}   " + " / ".join(f"{r:.0f}" for r in row["rates"]))
         if row["failed"]:
             codes = sorted(set(row["failed"]))
             print(f"{'':<11}  failures by status: " + ", ".join(f"{c}: {row['failed'].count(c)}" for c in codes))
@@ -349,12 +357,13 @@ def show_log_on_error(path: Path):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=600, help="requests per phase (default 600)")
-    parser.add_argument("--clients", type=int, default=4, help="client processes (default 4)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (default 4)")
+    parser.add_argument("--clients", type=int, default=8, help="client processes (default 8)")
+    parser.add_argument("--workers", type=int, default=8,
+                        help="gunicorn worker processes (default 8: commits wait on fsync, not CPU)")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads per worker; above 1 uses gunicorn's gthread worker (default 1: sync)")
     parser.add_argument("--seconds", type=float, default=30, help="time limit per phase (default 30)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the three phases")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the three phases")
     parser.add_argument("--only", choices=("sqlite", "postgresql"), help="run one backend only")
     args = parser.parse_args(argv)
 
