@@ -108,6 +108,9 @@ def test_bulk_insert_and_frame(db_session, demo_survey, valid_answers):
     assert frame["complaint_cause"].iloc[20] == "systems" and frame["complaint_cause"].iloc[0] is None
     assert math.isnan(frame["complaint_handling"].iloc[20])
     assert str(frame["created_at"].dt.tz) == "UTC"
+    stored = [r["created_at"] for r in services.iter_responses(db_session, demo_survey)]
+    assert frame["created_at"].tolist() == [pd.Timestamp(t) for t in stored]  # to the microsecond
+    assert stored[0].microsecond != 0 or stored[-1].microsecond != 0
     wave1 = services.responses_frame(db_session, demo_survey, wave=1)
     assert len(wave1) == 20
     east = services.responses_frame(db_session, demo_survey, segment={"region": "east"})
