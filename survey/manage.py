@@ -19,10 +19,6 @@ def require_login():
     return None
 
 
-def _survey(slug):
-    return services.get_survey_or_404(slug)
-
-
 @bp.get("/")
 def index():
     """List surveys with their response counts per wave."""
@@ -49,7 +45,7 @@ def new():
 @bp.get("/surveys/<slug>")
 def detail(slug):
     """Show one survey: status, waves with counts, items per construct, invitations."""
-    survey = _survey(slug)
+    survey = services.get_survey_or_404(slug)
     return render_template(
         "manage/detail.html", survey=survey, counts=services.count_responses(db.session, survey),
         tokens=services.token_counts(db.session, survey), constructs=CONSTRUCTS,
@@ -59,7 +55,7 @@ def detail(slug):
 @bp.post("/surveys/<slug>/status")
 def status(slug):
     """Open or close a survey."""
-    survey = _survey(slug)
+    survey = services.get_survey_or_404(slug)
     try:
         services.set_status(db.session, survey, request.form.get("status", ""))
     except services.InvalidInput as err:
@@ -70,7 +66,7 @@ def status(slug):
 @bp.post("/surveys/<slug>/waves")
 def waves(slug):
     """Start a new wave."""
-    wave = services.new_wave(db.session, _survey(slug), request.form.get("label", ""))
+    wave = services.new_wave(db.session, services.get_survey_or_404(slug), request.form.get("label", ""))
     flash(_("Wave %(number)s started.", number=wave.number), "info")
     return redirect(url_for("manage.detail", slug=slug))
 
@@ -78,7 +74,7 @@ def waves(slug):
 @bp.route("/surveys/<slug>/tokens", methods=("GET", "POST"))
 def tokens(slug):
     """List invitation links, or generate N more."""
-    survey = _survey(slug)
+    survey = services.get_survey_or_404(slug)
     if request.method == "POST":
         try:
             created = services.generate_tokens(db.session, survey, int(request.form.get("count") or 0))
@@ -93,7 +89,7 @@ def tokens(slug):
 @bp.route("/surveys/<slug>/questions/<code>", methods=("GET", "POST"))
 def question(slug, code):
     """Edit the wording of one question."""
-    survey = _survey(slug)
+    survey = services.get_survey_or_404(slug)
     item = services.get_question(survey, code) or abort(404)
     if request.method == "POST":
         try:
@@ -109,7 +105,7 @@ def question(slug, code):
 @bp.post("/surveys/<slug>/questions/<code>/drop")
 def drop(slug, code):
     """Drop one item from its construct (its stored answers are kept)."""
-    survey = _survey(slug)
+    survey = services.get_survey_or_404(slug)
     item = services.get_question(survey, code) or abort(404)
     try:
         services.drop_item(db.session, item)
@@ -123,7 +119,7 @@ def drop(slug, code):
 @bp.route("/surveys/<slug>/constructs/<construct>/add", methods=("GET", "POST"))
 def add(slug, construct):
     """Add an item to a construct."""
-    survey = _survey(slug)
+    survey = services.get_survey_or_404(slug)
     if construct not in CONSTRUCTS:
         abort(404)
     if request.method == "POST":
