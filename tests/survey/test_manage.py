@@ -140,7 +140,8 @@ def test_add_and_drop_items_keep_codes_and_one_item_per_construct(client, db_ses
         sa.select(Question).where(Question.survey_id == demo_survey.id, Question.active).order_by(Question.position))]
     db_session.expire_all()
     assert codes()[6:9] == ["PV1", "PV2", "PV3"]
-    assert client.post("/manage/surveys/csi/constructs/XX/add", data={"text_en": "a", "text_zh": "b"}).status_code == 404
+    unknown = client.post("/manage/surveys/csi/constructs/XX/add", data={"text_en": "a", "text_zh": "b"})
+    assert unknown.status_code == 404
     assert client.post("/manage/surveys/csi/constructs/PV/add", data={"text_en": "a"}).status_code == 422
     for code in ("CC1",):
         client.post(f"/manage/surveys/csi/questions/{code}/drop")  # the only CC item: refused

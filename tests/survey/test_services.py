@@ -145,7 +145,8 @@ def test_empty_frame_has_columns(db_session, demo_survey, valid_answers):
 
 def test_frame_is_the_same_from_packed_rows_and_from_the_answer_table(db_session, demo_survey, valid_answers):
     rows = [valid_answers(CE1=str(1 + i % 10), CS2="dk" if i % 3 == 0 else "4", complained="yes" if i % 2 else "no",
-                          complaint_handling="dk" if i % 4 == 1 else "6", complaint_cause=["quality", "systems"][:1 + i % 2],
+                          complaint_handling="dk" if i % 4 == 1 else "6",
+                          complaint_cause=["quality", "systems"][:1 + i % 2],
                           customer_type=["consumer", "business", "public"][i % 3], comment=f"c{i}" if i % 5 else "")
             for i in range(12)]
     services.record_responses_bulk(db_session, demo_survey, rows)
