@@ -59,13 +59,17 @@ def satisfaction_levels(levels: pd.Series) -> dict:
 
 
 def yes_no(series: pd.Series) -> pd.Series:
-    """Map yes/no answers (strings, bools, 0/1) to 1.0 / 0.0, anything else to NaN."""
+    """Map yes/no answers (strings, bools, 0/1) to 1.0 / 0.0, anything else to NaN.
+
+    Looked up per distinct answer (there are a handful), so a million rows cost one hash pass.
+    """
     def one(value):
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return np.nan
         text = str(value).strip().lower()
         return 1.0 if text in YES else 0.0 if text in NO else np.nan
-    return series.map(one).astype(float)
+
+    known = series.dropna()
+    mapping = {value: one(value) for value in pd.unique(known.to_numpy())}
+    return series.map(mapping).astype(float)
 
 
 def split_choices(value) -> list[str]:
@@ -102,7 +106,12 @@ def complaints(df: pd.DataFrame, levels: pd.Series | None = None, scale=(1, 10))
     out["handling"] = handling
     counts: dict[str, int] = {}
     if "complaint_cause" in df:
-        for value in complainers["complaint_cause"]:
+        causes = complainers["complaint_cause"].dropna()
+        is_text = causes.map(type) == str
+        for value, k in causes[is_text].value_counts().items():  # few distinct combinations
+            for cause in split_choices(value):
+                counts[cause] = counts.get(cause, 0) + int(k)
+        for value in causes[~is_text]:
             for cause in split_choices(value):
                 counts[cause] = counts.get(cause, 0) + 1
     n_complainers = len(complainers)
@@ -163,14 +172,20 @@ def mean_ci(values: pd.Series) -> dict:
 
 def segment_scores(scores: pd.Series, groups: pd.Series, min_n=30) -> list[dict]:
     """Index per segment value with a 95% CI; groups smaller than ``min_n`` are suppressed (no numbers)."""
+    frame = pd.DataFrame({"score": pd.to_numeric(scores, errors="coerce"), "group": groups}).dropna(subset=["group"])
+    stats = frame.groupby("group", sort=True)["score"].agg(["count", "mean", "std"])
     out = []
-    frame = pd.DataFrame({"score": scores, "group": groups}).dropna(subset=["group"])
-    for value, part in frame.groupby("group", sort=True):
-        stats = mean_ci(part["score"])
-        if stats["n"] < min_n:
-            out.append({"value": str(value), "n": stats["n"], "mean": None, "ci": None, "suppressed": True})
-        else:
-            out.append({"value": str(value), **stats, "suppressed": False})
+    for value, row in stats.iterrows():
+        n = int(row["count"])
+        if n < min_n:
+            out.append({"value": str(value), "n": n, "mean": None, "ci": None, "suppressed": True})
+            continue
+        mean = float(row["mean"])
+        ci = None
+        if n >= 2:
+            half = Z95 * float(row["std"]) / math.sqrt(n)
+            ci = [mean - half, mean + half]
+        out.append({"value": str(value), "n": n, "mean": mean, "ci": ci, "suppressed": False})
     return out
 
 
@@ -186,19 +201,31 @@ def score_band(score: float | None) -> str | None:
 
 def comments(df: pd.DataFrame, scores: pd.Series, band: str | None = None, limit=200) -> list[dict]:
     """Non-empty comments, newest first, with the respondent's satisfaction score and band."""
+    return comments_by_band(df, scores, limit, bands=(band,))[band]
+
+
+def comments_by_band(df: pd.DataFrame, scores: pd.Series, limit=200, bands=(None, *BANDS)) -> dict:
+    """{band: comments} for each requested band (None = all), preparing the columns once."""
     if "comment" not in df:
-        return []
+        return {b: [] for b in bands}
     text = df["comment"].astype("string").str.strip()
-    keep = text.notna() & (text != "")
-    rows = []
-    for idx in df.index[keep.to_numpy()]:
-        score = scores.get(idx) if scores is not None else None
-        score = None if score is None or pd.isna(score) else float(score)
-        b = score_band(score)
-        if band and b != band:
-            continue
-        rows.append({"id": df.at[idx, "response_id"] if "response_id" in df else idx,
-                     "created_at": df.at[idx, "created_at"] if "created_at" in df else None,
-                     "comment": str(text[idx]), "score": score, "band": b})
-    rows.sort(key=lambda r: (r["created_at"] is not None, r["created_at"] or 0), reverse=True)
-    return rows[:limit]
+    keep = (text.notna() & (text != "")).to_numpy(dtype=bool)
+    score = (pd.to_numeric(scores, errors="coerce").reindex(df.index) if scores is not None
+             else pd.Series(np.nan, index=df.index)).to_numpy(dtype=float)
+    band_of = np.full(len(df), None, dtype=object)
+    for name, (lo, hi) in BANDS.items():
+        band_of[(score >= lo) & (score < hi)] = name
+    rows = np.flatnonzero(keep)
+    created = None
+    if "created_at" in df:  # as UTC datetime64: iterating tz-aware values would build 1M Timestamps
+        created = pd.to_datetime(df["created_at"], utc=True).dt.tz_localize(None).to_numpy()
+        rows = rows[np.argsort(created[rows], kind="stable")[::-1]]
+    ids = df["response_id"].to_numpy() if "response_id" in df else df.index.to_numpy()
+    out = {}
+    for band in bands:
+        chosen = rows if not band else rows[band_of[rows] == band]
+        out[band] = [{"id": ids[i].item() if hasattr(ids[i], "item") else ids[i],
+                      "created_at": pd.Timestamp(created[i], tz="UTC") if created is not None else None,
+                      "comment": str(text.iloc[i]), "score": None if np.isnan(score[i]) else float(score[i]),
+                      "band": band_of[i]} for i in chosen[:limit]]
+    return out

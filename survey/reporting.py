@@ -325,8 +325,7 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
     for q in segment_questions(info):
         if q["code"] in view and (segment is None or segment[0] != q["code"]):
             entry["segments"][q["code"]] = rs.segment_scores(scores_view["CS"], view[q["code"]], MIN_SEGMENT_N)
-    entry["comments"] = {band: rs.comments(view, scores_view["CS"], band, COMMENTS_PER_BAND)
-                         for band in (None, *rs.BANDS)}
+    entry["comments"] = rs.comments_by_band(view, scores_view["CS"], COMMENTS_PER_BAND)
     return _finish(entry, started)
 
 
