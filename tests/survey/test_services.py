@@ -185,3 +185,26 @@ def test_pack_matrix_matches_row_packing():
     rows, qids, values = packing.unpack(blobs + [None])
     assert rows.tolist() == [0, 0, 0, 1, 1] and qids.tolist() == [11, 12, 13, 12, 13]
     assert values.tolist() == [7, -1, 2, 10, 0]
+
+
+def test_concurrent_submissions_with_one_token_store_exactly_one(app, db_session, demo_survey, valid_answers):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy.orm import Session
+
+    token, = services.generate_tokens(db_session, demo_survey, 1)
+    engine = db_session.get_bind()
+
+    def submit(_):
+        with Session(engine) as session:
+            survey = services.get_survey(session, "csi")
+            try:
+                services.record_response(session, survey, valid_answers(), token=token)
+            except services.TokenUsed:
+                return "refused"
+            return "stored"
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = sorted(pool.map(submit, range(6)))
+    assert outcomes == ["refused"] * 5 + ["stored"]
+    assert count(db_session) == 1
