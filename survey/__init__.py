@@ -1,14 +1,10 @@
 """The CSI survey service: respondents answer, quality managers read the index report."""
 import os
-from importlib import import_module
-from importlib.util import find_spec
 from pathlib import Path
 
 from flask import Flask, render_template
 
 ROOT = Path(__file__).resolve().parent.parent
-# Blueprints other parts add; registered when their module exists and defines `bp`.
-OPTIONAL_BLUEPRINTS = ("api", "exports", "keys", "report", "upload")
 
 
 def create_app(test_config=None):
@@ -37,22 +33,10 @@ def create_app(test_config=None):
     i18n.init_app(app)
     cli.init_app(app)
 
-    from . import auth, errors, manage, respond
+    from . import api, auth, errors, exports, keys, manage, report, respond, upload
 
-    app.register_blueprint(errors.bp)
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(respond.bp)
-    app.register_blueprint(manage.bp)
-    for name in OPTIONAL_BLUEPRINTS:
-        if find_spec(f"{__name__}.{name}") is not None:
-            blueprint = getattr(import_module(f"{__name__}.{name}"), "bp", None)
-            if blueprint is not None:
-                app.register_blueprint(blueprint)
-
-    @app.context_processor
-    def endpoints():
-        """Let templates link to optional blueprints only when they are installed."""
-        return {"has_endpoint": lambda name: name in app.view_functions}
+    for module in (errors, auth, respond, manage, keys, exports, report, upload, api):
+        app.register_blueprint(module.bp)
 
     @app.get("/")
     def index():
