@@ -15,6 +15,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from . import packing
 from .exceptions import ServiceError
 from .tables import CLOSED, SCALE, Answer, Question, Response, Survey, Wave, utcnow
 
@@ -166,25 +167,39 @@ def import_survey(session: Session, frame: pd.DataFrame, mapping: dict[str, str]
         session.flush()
         wave_ids = {w.number: w.id for w in survey.waves}
         now = utcnow()
-        ids = session.scalars(
-            sa.insert(Response).returning(Response.id, sort_by_parameter_order=True),
-            [{"survey_id": survey.id, "wave_id": wave_ids[int(n)], "created_at": now, "locale": "en",
-              "complete": True, "source": "import", "token_id": None} for n in wave_numbers],
-        ).all()
-        answers = []
+        n = len(frame)
+        # Coded values per question (what response.packed holds) and the answer rows; ids come after the INSERT.
+        coded, texts = [], []
         for name, role, question in questions:
             series = frame[columns[name]]
             if role in CONSTRUCTS:
                 values = pd.to_numeric(series.astype("string").str.strip().replace("", pd.NA), errors="coerce")
-                for rid, v in zip(ids, values.to_numpy(dtype=float, na_value=np.nan)):
-                    answers.append({"response_id": rid, "question_id": question.id,
-                                    "value": None if np.isnan(v) else int(v), "text": None})
+                values = values.to_numpy(dtype=float, na_value=np.nan)
+                coded.append((question, np.where(np.isnan(values), packing.DONT_KNOW_CODE, values).astype(np.int64)))
             else:
-                for rid, v in zip(ids, series.tolist()):
-                    if v is None or (isinstance(v, float) and np.isnan(v)) or not str(v).strip():
-                        continue
-                    answers.append({"response_id": rid, "question_id": question.id, "value": None,
-                                    "text": str(v).strip()[:5000]})
+                text = [None if v is None or (isinstance(v, float) and np.isnan(v)) or not str(v).strip()
+                        else str(v).strip()[:5000] for v in series.tolist()]
+                texts.append((question, text))
+                if role == "segment":
+                    options = question.option_values
+                    coded.append((question, np.array([options.index(v) if v in options else -2 for v in text])))
+        blobs = packing.pack_matrix([q.id for q, _ in coded], np.column_stack([c for _, c in coded])) \
+            if coded else [b""] * n
+        ids = session.scalars(
+            sa.insert(Response).returning(Response.id, sort_by_parameter_order=True),
+            [{"survey_id": survey.id, "wave_id": wave_ids[int(w)], "created_at": now, "locale": "en",
+              "complete": True, "source": "import", "token_id": None, "packed": blob}
+             for w, blob in zip(wave_numbers, blobs)],
+        ).all()
+        answers = []
+        for question, codes in coded:
+            if question.kind == SCALE:
+                answers.extend({"response_id": rid, "question_id": question.id,
+                                "value": None if c == packing.DONT_KNOW_CODE else int(c), "text": None}
+                               for rid, c in zip(ids, codes.tolist()))
+        for question, text in texts:
+            answers.extend({"response_id": rid, "question_id": question.id, "value": None, "text": v}
+                           for rid, v in zip(ids, text) if v is not None)
         if answers:
             session.execute(sa.insert(Answer), answers)
         session.commit()

@@ -24,11 +24,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "print_hint": ("Use your browser's Print command to save it as PDF.", "可使用浏览器的“打印”功能另存为 PDF。"),
     "upload_data": ("Bring your own data", "导入外部数据"),
     "reason_missing_answer": ("a “don't know” or missing answer", "含“不知道”或缺失回答"),
+    "reason_no_answer": ("no rated item answered", "没有回答任何评分题"),
     "generated": ("Report on {n} responses, generated {at}", "基于 {n} 份答卷，生成于 {at}"),
     # headline
     "headline": ("Customer satisfaction index", "顾客满意度指数"),
     "ci95": ("95% confidence interval {lo}–{hi}", "95% 置信区间 {lo}–{hi}"),
-    "n_used": ("{n} complete responses used", "采用 {n} 份完整答卷"),
+    "n_used": ("{n} responses used", "采用 {n} 份答卷"),
     "n_dropped": ("{n} left out ({why})", "剔除 {n} 份（{why}）"),
     "change_vs": ("{change:+.1f} points vs wave {prev}", "较第 {prev} 期 {change:+.1f} 分"),
     "change_sig": ("statistically significant (p = {p})", "具有统计显著性（p = {p}）"),
@@ -143,9 +144,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "no_comments": ("No comments in this band.", "该区间暂无意见。"),
     # states
     "too_few_title": ("Not enough responses for the model yet", "答卷数量尚不足以估计模型"),
-    "too_few": ("The model needs {min} complete responses; there are {n}. {more} more are needed. "
+    "too_few": ("The model needs {min} responses with rated answers; there are {n}. {more} more are needed. "
                 "Until then, here are the plain average scores.",
-                "模型需要 {min} 份完整答卷，目前有 {n} 份，还需 {more} 份。在此之前，下面显示简单平均得分。"),
+                "模型需要 {min} 份含评分回答的答卷，目前有 {n} 份，还需 {more} 份。在此之前，下面显示简单平均得分。"),
     "fit_failed": ("The model could not be estimated on these data: {error}", "无法基于这些数据估计模型：{error}"),
     "descriptive": ("Average scores (equal weights)", "平均得分（等权重）"),
     "pending_title": ("Computing the report…", "正在计算报告……"),

@@ -299,7 +299,8 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
     entry["min_responses"] = need = model.min_responses(spec)
     if len(view) == 0:
         return _finish(entry, started)
-    complete = int(view[list(spec.observed)].notna().all(axis=1).sum())
+    # The engine uses full-information ML: every row with at least one rated answer counts.
+    complete = int(view[list(spec.observed)].notna().any(axis=1).sum())
     result = None
     if complete >= need:
         try:

@@ -129,7 +129,7 @@ def test_too_few_responses_show_descriptive_scores_and_how_many_more(client, man
     spec = reporting.spec_for(reporting.survey_info(demo_survey))
     need = model.min_responses(spec)
     assert MESSAGES["too_few_title"][0] in html
-    assert f"needs {need} complete responses; there are 5. {need - 5} more are needed" in html
+    assert f"needs {need} responses with rated answers; there are 5. {need - 5} more are needed" in html
     assert ">66.7<" in html  # answer 7 on 1-10 = 66.7 on 0-100
     assert client.get("/manage/surveys/csi/report.json").status_code == 409
 

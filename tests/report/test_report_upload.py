@@ -64,6 +64,14 @@ def test_upload_map_import_and_report(client, manager, db_session):
     assert [w.number for w in survey.waves] == [1, 2]
     assert {q.code for q in survey.questions} >= {"CE1", "CL2", "region", "comment"}
     assert "respondent_email" not in {q.code for q in survey.questions}
+    from survey import services
+
+    stored = services.responses_frame(db_session, survey)  # read back through response.packed
+    original = table()
+    for code in ("CE1", "PQ3", "CC1", "CL2"):
+        assert stored[code].tolist() == original[code].astype(float).tolist()
+    assert stored["region"].tolist() == original["Region"].tolist()
+    assert stored["wave"].tolist() == original["wave"].tolist()
     report = client.get(done.headers["Location"] + "?lang=en").get_data(as_text=True)
     assert "csi-value" in report and "path-diagram" in report
     assert "&lt;b&gt;good&lt;/b&gt;" in report
