@@ -13,13 +13,16 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
-## Debian's chromium for the browser tests (machines run as root); the tests skip visibly if it cannot be had.
+## Debian's chromium (and a CJK font, so Chinese renders) for the browser tests; the machines run as root.
+## The tests skip with the reason if chromium still cannot be had.
+BROWSER_PKGS := chromium fonts-droid-fallback
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
-	      || echo "note: could not install chromium; browser tests will skip"; \
-	  else echo "note: chromium missing and not root; browser tests will skip"; fi; }
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS)) >/dev/null 2>&1 \
+	      || echo "note: could not install $(BROWSER_PKGS); browser tests may skip"; \
+	  else echo "note: chromium or a CJK font is missing and this is not root; browser tests may skip"; fi; \
+	fi
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest

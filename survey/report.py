@@ -1,32 +1,20 @@
 """Report pages for quality managers: the index report, its downloads and bring-your-own-data upload."""
 import json
 
-import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 from flask_login import login_required
 
 from . import reporting
+from .services import get_survey_or_404
 from .db import db
 from .charts import fmt
 from .exports import csv_chunks
 from .report_stats import BANDS
 from .report_text import t
 from .report_view import context
-from .tables import Survey
 
 bp = Blueprint("report", __name__, url_prefix="/manage")
 EXPORT_WAIT_SECONDS = 600
-
-
-def get_survey_or_404(slug: str) -> Survey:
-    """Return the survey with this slug.
-
-    :raise 404: no such survey.
-    """
-    survey = db.session.scalar(sa.select(Survey).where(Survey.slug == slug))
-    if survey is None:
-        abort(404)
-    return survey
 
 
 def _filters(survey):
@@ -70,7 +58,6 @@ def _render(survey, state, wave, segment, notice, printable):
     return render_template("report/report.html", survey=survey, info=info, t=t, notice=notice,
                            printable=printable, args=args, wave=wave, segment=segment, fmt=fmt, pct=pct,
                            band=band if band in BANDS else None, min_segment_n=reporting.MIN_SEGMENT_N,
-                           has_upload="upload.start" in current_app.view_functions,
                            segment_options=reporting.segment_questions(info), **context(state.entry, info))
 
 
