@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .exceptions import ModelError, ModelWarning
 from .fit import fit
-from .io import read_table
+from .io import neutralize, read_table
 from .spec import CSISpec
 
 EXIT_BAD_INPUT = 2
@@ -73,7 +73,9 @@ def flat_rows(result) -> list[dict]:
     for e in d["effects"]:
         for key in ("direct", "indirect", "total", "impact_5pt"):
             rows.append(("effect", f"{e['from']} -> {e['to']}", key, e[key]))
-    return [dict(zip(("section", "name", "statistic", "value"), r)) for r in rows]
+    # names come from the analyst's column headers: defuse any that a spreadsheet would run
+    return [dict(zip(("section", "name", "statistic", "value"), (section, neutralize(name), stat, value)))
+            for section, name, stat, value in rows]
 
 
 def _run(args) -> int:
@@ -87,7 +89,7 @@ def _run(args) -> int:
             Path(args.json).write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2)
                                        + "\n", encoding="utf-8")
         if args.csv:
-            with open(args.csv, "w", newline="", encoding="utf-8") as fh:
+            with open(args.csv, "w", newline="", encoding="utf-8-sig") as fh:
                 writer = csv.DictWriter(fh, fieldnames=["section", "name", "statistic", "value"])
                 writer.writeheader()
                 writer.writerows(flat_rows(result))

@@ -11,6 +11,15 @@ import pandas as pd
 from .exceptions import DataError
 
 _EXCEL = (".xlsx", ".xlsm")
+# OWASP "CSV injection": a spreadsheet reads text starting with these as a formula (tab/CR too).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize(value):
+    """Prefix an apostrophe to text a spreadsheet would run as a formula; leave numbers alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 def read_table(path_or_file) -> pd.DataFrame:

@@ -15,22 +15,15 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+from model.io import neutralize
+
 from . import services
 from .db import db
 from .manage import require_login
 from .tables import utcnow
 
 BOM = "\ufeff"
-# OWASP "CSV injection": a spreadsheet reads text starting with these as a formula (tab/CR too).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MULTI_SEPARATOR = ";"
-
-
-def neutralize(value):
-    """Prefix an apostrophe to text a spreadsheet would run as a formula; leave everything else alone."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def plain_value(value):

@@ -19,9 +19,24 @@ def test_fit_prints_summary_and_writes_json_and_csv(tmp_path, capsys):
     d = json.loads(out_json.read_text())
     assert d["n_used"] == 250 and d["converged"] is True
     assert captured.out.count(f"{d['csi']:.1f}") >= 1
-    with out_csv.open(newline="") as fh:
+    assert out_csv.read_bytes().startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8
+    with out_csv.open(newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     assert {"section": "fit", "name": "cfi", "statistic": "value", "value": str(d["fit"]["cfi"])} in rows
+
+
+def test_csv_defuses_column_names_a_spreadsheet_would_run(tmp_path, capsys):
+    data = (DATA / "csi_custom_names.csv").read_text().replace("q13", "=HYPERLINK(1)", 1)
+    (tmp_path / "d.csv").write_text(data)
+    mapping = json.loads((DATA / "csi_custom_names.map.json").read_text())
+    mapping["CE"] = ["=HYPERLINK(1)" if c == "q13" else c for c in mapping["CE"]]
+    (tmp_path / "m.json").write_text(json.dumps(mapping))
+    out_csv = tmp_path / "r.csv"
+    assert main(["fit", str(tmp_path / "d.csv"), "--map", str(tmp_path / "m.json"), "--csv", str(out_csv)]) == 0
+    with out_csv.open(newline="", encoding="utf-8-sig") as fh:
+        names = {row["name"] for row in csv.DictReader(fh)}
+    assert "'=HYPERLINK(1)" in names and not any(n.startswith("=") for n in names)
+    assert "CE -> PQ" in names  # ordinary names untouched
 
 
 def test_map_and_scale_options(tmp_path, capsys):
