@@ -19,6 +19,7 @@ from .tables import SCALE, Wave
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
+bp.cli.help = "Manage API keys for kiosks and CRM integrations."
 
 BODY_FIELDS = ("locale", "wave", "token", "answers")
 MAX_PAGE = 500
