@@ -368,11 +368,16 @@ def responses_frame(session: Session, survey: Survey, wave: int | None = None, s
     postgresql = connection.dialect.name == "postgresql"
     # PostgreSQL: epoch seconds (a million aware datetimes take seconds to convert); SQLite: ISO text
     created = sa.cast(sa.extract("epoch", Response.created_at), sa.Float) if postgresql else Response.created_at
+    # No join to wave: SQLite would nest a wave scan inside the million-row scan; numbers are mapped below.
     rows = _fetch_raw(connection, (
-        sa.select(Response.id, created, Wave.number, Response.locale, Response.source, Response.packed)
-        .join(Wave, Wave.id == Response.wave_id).where(*clauses).order_by(Response.id)
+        sa.select(Response.id, created, Response.wave_id, Response.locale, Response.source, Response.packed)
+        .where(*clauses).order_by(Response.id)
     ))
     n = len(rows)
+    waves = session.execute(sa.select(Wave.id, Wave.number).where(Wave.survey_id == survey.id)).all()
+    wave_number = np.zeros(max((w for w, _ in waves), default=0) + 1, dtype=np.int64)
+    for wave_id, number in waves:
+        wave_number[wave_id] = number
     if postgresql:
         micros = np.round(np.fromiter((r[1] for r in rows), dtype=np.float64, count=n) * 1e6).astype(np.int64)
         created_at = pd.to_datetime(micros, unit="us", utc=True)
@@ -381,7 +386,7 @@ def responses_frame(session: Session, survey: Survey, wave: int | None = None, s
     frame = pd.DataFrame({  # column by column: much faster than zip(*rows) on a million tuples
         "response_id": np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
         "created_at": created_at,
-        "wave": np.fromiter((r[2] for r in rows), dtype=np.int64, count=n),
+        "wave": wave_number[np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)],
         "locale": np.array([r[3] for r in rows], dtype=object),
         "source": np.array([r[4] for r in rows], dtype=object),
     })
@@ -407,12 +412,16 @@ def responses_frame(session: Session, survey: Survey, wave: int | None = None, s
     if texts and n:
         where = {item.id: item.code for item in texts}
         ids = frame["response_id"].to_numpy()
-        for rid, qid, text in connection.execute(
-            sa.select(Answer.response_id, Answer.question_id, Answer.text)
-            .join(Response, Response.id == Answer.response_id)
-            .where(*clauses, Answer.question_id.in_(list(where)))
-        ):
-            data[where[qid]][np.searchsorted(ids, rid)] = text
+        # Questions belong to one survey, so no join: answers of responses outside the frame (incomplete,
+        # another wave) are dropped by looking their id up in the sorted ids.
+        found = _fetch_raw(connection, sa.select(Answer.response_id, Answer.question_id, Answer.text)
+                           .where(Answer.question_id.in_(list(where))))
+        if found:
+            rids = np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))
+            at = np.minimum(np.searchsorted(ids, rids), n - 1)
+            for (rid, qid, text), i, hit in zip(found, at.tolist(), (ids[at] == rids).tolist()):
+                if hit:
+                    data[where[qid]][i] = text
     frame = pd.concat([frame, pd.DataFrame(data, index=frame.index)], axis=1)
     if segment:
         code, value = next(iter(segment.items())) if isinstance(segment, Mapping) else segment
