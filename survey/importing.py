@@ -15,11 +15,12 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from model import CONSTRUCTS
+
 from . import packing
 from .exceptions import ServiceError
 from .tables import CLOSED, SCALE, Answer, Question, Response, Survey, Wave, utcnow
 
-CONSTRUCTS = ("CE", "PQ", "PV", "CS", "CC", "CL")
 ROLES = (*CONSTRUCTS, "segment", "comment", "wave", "ignore")
 PREFIX = re.compile(r"^\s*(CE|PQ|PV|CS|CC|CL)\s*_?\s*\d+\s*$", re.IGNORECASE)
 MAX_SEGMENT_VALUES = 20

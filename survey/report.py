@@ -4,6 +4,8 @@ import json
 from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
 from flask_login import login_required
 
+from model import CONSTRUCTS
+
 from . import reporting
 from .services import get_survey_or_404
 from .db import db
@@ -109,6 +111,6 @@ def scores_csv(slug):
     """Download 0–100 construct scores per respondent (UTF-8 with BOM)."""
     survey, wave, segment, entry = _ready_entry(slug)
     rows = list(reporting.respondent_rows(db.session, survey, entry, wave, segment))
-    columns = ["response_id", "wave", "created_at", *reporting.CONSTRUCT_CODES]
+    columns = ["response_id", "wave", "created_at", *CONSTRUCTS]
     return Response(csv_chunks(columns, rows, rows_per_chunk=2000), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{_filename(survey, wave, segment, "-scores.csv")}"'})

@@ -12,7 +12,6 @@ from .questionnaire import TEMPLATE
 from .report_text import ITEM_NAMES, MESSAGES, construct_name, is_zh, t, verdict_text, warning_text
 from .reporting import MIN_SEGMENT_N
 
-CODES = ("CE", "PQ", "PV", "CS", "CC", "CL")
 ITEMS_SHOWN = 8
 
 
@@ -58,7 +57,7 @@ def names_for(entry: dict, zh: bool) -> dict:
     """Construct names in the given language (from the result, else the model's table)."""
     constructs = (entry.get("result") or {}).get("constructs", {})
     out = {}
-    for code in CODES:
+    for code in CONSTRUCTS:
         if code in constructs:
             out[code] = construct_name(code, constructs[code], "zh" if zh else "en")
         else:
@@ -83,14 +82,14 @@ def render_charts(entry: dict, names: dict, zh: bool) -> dict:
                                         quadrants=(t("q_improve", loc), t("q_keep", loc), t("q_low", loc),
                                                    t("q_overkill", loc)))
         bars = [{"label": names[c], "value": result["constructs"][c]["index"],
-                 "ci": result["constructs"][c].get("index_ci")} for c in CODES if c in result["constructs"]]
+                 "ci": result["constructs"][c].get("index_ci")} for c in CONSTRUCTS if c in result["constructs"]]
     else:
         desc = (entry.get("descriptive") or {}).get("constructs", {})
-        bars = [{"label": names[c], "value": desc[c]["score"], "ci": desc[c]["ci"]} for c in CODES if c in desc]
+        bars = [{"label": names[c], "value": desc[c]["score"], "ci": desc[c]["ci"]} for c in CONSTRUCTS if c in desc]
     svg["scores"] = charts.bar_chart(bars, title=t("scores", loc))
     if len(entry.get("waves", [])) > 1:
         waves = [t("wave_n", loc, n=w["wave"]) for w in entry["waves"]]
-        series = [{"name": names[c], "values": [w["scores"][c]["mean"] for w in entry["waves"]]} for c in CODES]
+        series = [{"name": names[c], "values": [w["scores"][c]["mean"] for w in entry["waves"]]} for c in CONSTRUCTS]
         svg["trend"] = charts.trend_chart(waves, series, title=t("trend", loc))
     cache[lang] = svg
     return svg
@@ -183,7 +182,7 @@ def context(entry: dict, info: dict, locale=None) -> dict:
            "svg": render_charts(entry, names, zh), "segment_charts": segment_charts(entry, info, zh),
            "improve": improve_first(entry, info, zh), "warnings": warnings_for(entry, zh),
            "fit_rows": fit_rows(entry, zh), "rel_ok": reliability_flags(entry),
-           "dropped": dropped_text(entry, zh), "codes": [c for c in CODES],
+           "dropped": dropped_text(entry, zh), "codes": list(CONSTRUCTS),
            "item_label": lambda code: short_item(info, code, zh),
            "cause_label": lambda cause: t(f"cause_{cause}", "zh" if zh else "en")
            if f"cause_{cause}" in MESSAGES else cause}

@@ -35,7 +35,6 @@ from .tables import SCALE, Response, Survey
 
 log = logging.getLogger(__name__)
 
-CONSTRUCT_CODES = ("CE", "PQ", "PV", "CS", "CC", "CL")
 SEGMENT_SECTION = "about"
 MIN_SEGMENT_N = 30
 COMMENTS_PER_BAND = 100
@@ -143,7 +142,7 @@ def survey_info(survey: Survey) -> dict:
 def spec_for(info: dict) -> CSISpec | None:
     """The model spec from the questionnaire's construct items, or None when a construct has no item."""
     items = {code: [q["code"] for q in info["questions"] if q["construct"] == code and q["kind"] == SCALE]
-             for code in CONSTRUCT_CODES}
+             for code in model.CONSTRUCTS}
     if not all(items.values()):
         return None
     return CSISpec.from_mapping(items)
@@ -263,7 +262,7 @@ def _fit_quietly(frame: pd.DataFrame, spec: CSISpec, scale):
 def equal_weight_scores(frame: pd.DataFrame, spec: CSISpec, scale) -> pd.DataFrame:
     """0–100 construct scores per respondent with equal item weights (used before a model can be fitted)."""
     out = {}
-    for code in CONSTRUCT_CODES:
+    for code in model.CONSTRUCTS:
         values = frame[list(spec.items[code])].astype(float)
         out[code] = rs.to_100(values.mean(axis=1, skipna=True), scale)
     return pd.DataFrame(out, index=frame.index)
