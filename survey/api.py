@@ -89,8 +89,8 @@ def _answer_type_error(value) -> str | None:
     return "Must be a number, a string, a list of strings or null."
 
 
-def parse_submission(survey, body) -> dict:
-    """Check the JSON body's shape and return record_response's keyword arguments.
+def parse_submission(snap, body) -> dict:
+    """Check the JSON body's shape against a questionnaire snapshot and return services.submit's arguments.
 
     Shape errors (types, unknown fields) are 400; answers that do not fit the questionnaire are 422.
     """
@@ -117,7 +117,6 @@ def parse_submission(survey, body) -> dict:
     if fields:
         raise ApiError(400, "invalid_payload", "The request body does not have the documented shape.", fields)
 
-    snap = snapshot.take(survey)
     kinds = {item.code: item.kind for item in snap.items}
     unknown = {code: "Unknown question code." for code in answers if code not in kinds}
     # null means "don't know" on scale items; for any other question it simply means "not answered".
@@ -125,7 +124,7 @@ def parse_submission(survey, body) -> dict:
             if code in kinds and (value is not None or kinds[code] == SCALE) and value != []}
     if unknown:
         try:
-            services.validate_answers(survey, data)
+            services.validate_answers(snap, data)
         except services.InvalidResponse as err:
             raise invalid(err, unknown) from None
         raise invalid(None, unknown)
@@ -181,13 +180,32 @@ def int_arg(name: str, default: int | None, low: int, high: int | None = None) -
 
 @bp.post("/surveys/<slug>/responses")
 def submit(slug):
-    """Validate and store one response; 201 once it is committed."""
-    survey = authorized_survey(slug, apikeys.SUBMIT)
-    args = parse_submission(survey, request.get_json(force=True, silent=True))
+    """Validate and store one response; 201 once it is committed.
+
+    The key and the survey are checked by the INSERT itself (services.submit); authorized_survey runs only to
+    explain a refusal, and before any payload error, so a client without a valid key learns nothing else.
+    """
+    key = presented_key()
+    snap = services.survey_snapshot(db.session, slug) if key else None
+    if snap is None:
+        authorized_survey(slug, apikeys.SUBMIT)
+        raise ApiError(404, "not_found", f"No survey '{slug}'.")
+    body = request.get_json(force=True, silent=True)
     try:
-        response = services.record_response(db.session, survey, args["data"], locale=args["locale"],
-                                            token=args["token"], wave=args["wave"], source="api")
+        args = parse_submission(snap, body)
+    except ApiError:
+        fresh = snapshot.take(authorized_survey(slug, apikeys.SUBMIT))
+        if fresh.revision == snap.revision:
+            raise
+        args = parse_submission(fresh, body)
+    try:
+        response = services.submit(db.session, slug, args["data"], locale=args["locale"], token=args["token"],
+                                   wave=args["wave"], source="api", key_hash=apikeys.hash_key(key))
+    except (services.KeyRefused, services.SurveyNotFound):
+        authorized_survey(slug, apikeys.SUBMIT)
+        raise ApiError(403, "forbidden", f"This key may not submit responses to survey '{slug}'.") from None
     except services.InvalidResponse as err:
+        authorized_survey(slug, apikeys.SUBMIT)  # answers were checked before the key
         raise invalid(err) from None
     except services.SurveyClosed:
         raise ApiError(409, "survey_closed", f"Survey '{slug}' is closed and accepts no responses.") from None
@@ -197,8 +215,7 @@ def submit(slug):
     except services.TokenUnknown:
         raise ApiError(422, "token_unknown", "This invitation token does not belong to this survey.",
                        {"token": "Unknown token."}) from None
-    # the survey row is expired by the commit; the snapshot taken before it still maps wave ids to numbers
-    # (a wave opened in between is looked up)
+    # the snapshot maps wave ids to numbers; a wave opened since it was taken is looked up
     number = next((n for n, wave_id in args["snapshot"].waves.items() if wave_id == response.wave_id), None)
     if number is None:
         number = db.session.scalar(sa.select(Wave.number).where(Wave.id == response.wave_id))

@@ -1,54 +1,19 @@
-"""API keys: one table and the few services that issue and check them.
+"""API keys: the few services that issue and check them (the table is tables.ApiKey).
 
 A key is shown once when issued; only its SHA-256 is stored. Keys are 32 random bytes, so a plain hash
 (no salt, no slow KDF) is enough and lets the lookup be one indexed equality.
 """
 import hashlib
 import secrets
-from datetime import datetime
 
 import sqlalchemy as sa
-import sqlalchemy.orm as so
 
-from .db import db
 from .exceptions import InvalidInput
-from .tables import Survey, utcnow
+from .tables import KEY_KINDS, READ, SUBMIT, ApiKey, Survey, utcnow
 
-SUBMIT, READ = "submit", "read"
-KEY_KINDS = (SUBMIT, READ)
+__all__ = ["KEY_KINDS", "KEY_PREFIX", "READ", "SUBMIT", "ApiKey", "find_key", "hash_key", "issue_key",
+           "list_keys", "revoke_key"]
 KEY_PREFIX = "csi_"
-
-
-class ApiKey(db.Model):
-    """A survey's submit key (kiosks, CRM) or a manager's read key (all surveys, or one)."""
-
-    __tablename__ = "api_key"
-    id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    kind: so.Mapped[str] = so.mapped_column(sa.String(10))
-    key_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
-    survey_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("survey.id"), index=True)
-    manager_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
-    label: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
-    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
-    revoked_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
-
-    survey: so.Mapped[Survey | None] = so.relationship()
-
-    __table_args__ = (
-        sa.CheckConstraint("kind in ('submit', 'read')", name="kind"),
-        sa.CheckConstraint("kind = 'read' or survey_id is not null", name="submit_has_survey"),
-    )
-
-    def allows(self, survey: Survey, kind: str) -> bool:
-        """Say whether this key may do `kind` on `survey`."""
-        return (
-            self.revoked_at is None
-            and self.kind == kind
-            and (self.survey_id is None or self.survey_id == survey.id)
-        )
-
-    def __repr__(self) -> str:
-        return f"<ApiKey {self.id} {self.kind} survey={self.survey_id}>"
 
 
 def hash_key(key: str) -> str:

@@ -29,6 +29,14 @@ class InvalidResponse(ServiceError, ValueError):
         return {code: str(ERROR_MESSAGES.get(err, ERROR_MESSAGES["invalid"])) for code, err in self.codes.items()}
 
 
+class SurveyNotFound(ServiceError, LookupError):
+    """No survey has this address."""
+
+
+class KeyRefused(ServiceError):
+    """The API key is unknown, revoked, or not allowed to submit to this survey."""
+
+
 class SurveyClosed(ServiceError):
     """The survey no longer accepts responses."""
 

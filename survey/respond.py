@@ -1,7 +1,7 @@
 """Respondent pages: the questionnaire at /s/<slug> and the thank-you page."""
 from itertools import groupby
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from . import services
@@ -29,14 +29,14 @@ def render_form(survey, *, values=None, errors=None, token=None, status=200):
     ), status
 
 
-@bp.route("/<slug>", methods=("GET", "POST"))
+@bp.get("/<slug>")
 def form(slug):
-    """Show a survey and record one response.
+    """Show a survey (or why it cannot be answered).
 
     :raise 404: no such survey.
     """
     survey = services.get_survey_or_404(slug)
-    token = (request.form.get("t") if request.method == "POST" else request.args.get("t")) or None
+    token = request.args.get("t") or None
     if not survey.is_open:
         return render_template("respond/closed.html", survey=survey)
     if token:
@@ -46,18 +46,32 @@ def form(slug):
             return render_template("respond/token.html", survey=survey, used=False), 404
         if row.used_at is not None:
             return render_template("respond/token.html", survey=survey, used=True), 409
-    if request.method == "GET":
-        return render_form(survey, token=token)
+    return render_form(survey, token=token)
+
+
+@bp.post("/<slug>")
+def submit(slug):
+    """Record one response, then redirect to the thank-you page; the survey is loaded only to explain a refusal.
+
+    :raise 404: no such survey.
+    """
+    token = request.form.get("t") or None
     if request.form.get(HONEYPOT):
+        services.get_survey_or_404(slug)
         return redirect(url_for("respond.thanks", slug=slug))
     try:
-        services.record_response(db.session, survey, request.form, locale=current_locale(), token=token)
+        services.submit(db.session, slug, request.form, locale=current_locale(), token=token)
+    except services.SurveyNotFound:
+        abort(404)
     except services.InvalidResponse as err:
-        return render_form(survey, values=request.form, errors=err.errors, token=token, status=422)
+        return render_form(services.get_survey_or_404(slug), values=request.form, errors=err.errors, token=token,
+                           status=422)
     except services.SurveyClosed:
-        return render_template("respond/closed.html", survey=survey)
+        return render_template("respond/closed.html", survey=services.get_survey_or_404(slug))
+    except services.TokenUnknown:
+        return render_template("respond/token.html", survey=services.get_survey_or_404(slug), used=False), 404
     except services.TokenUsed:
-        return render_template("respond/token.html", survey=survey, used=True), 409
+        return render_template("respond/token.html", survey=services.get_survey_or_404(slug), used=True), 409
     return redirect(url_for("respond.thanks", slug=slug))
 
 

@@ -10,14 +10,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import packing, snapshot
-from .exceptions import InvalidResponse, ServiceError, SurveyClosed, TokenUnknown, TokenUsed
-from .tables import CHOICE, MULTI, SCALE, TEXT, YESNO, Answer, InvitationToken, Response, Survey, Wave, utcnow
+from .exceptions import (
+    InvalidResponse, KeyRefused, ServiceError, SurveyClosed, SurveyNotFound, TokenUnknown, TokenUsed,
+)
+from .tables import (
+    CHOICE, MULTI, OPEN, SCALE, SUBMIT, TEXT, YESNO, Answer, ApiKey, InvitationToken, Response, Survey, Wave, utcnow,
+)
 
 DONT_KNOW = "dk"
 MULTI_SEPARATOR = ";"
 MAX_TEXT = 5000
 YES_NO_ALIASES = {"yes": "yes", "no": "no", "true": "yes", "false": "no", "1": "yes", "0": "no"}
-RESPONSE_TABLE, ANSWER_TABLE = Response.__table__, Answer.__table__
+RESPONSE_TABLE, ANSWER_TABLE, SURVEY_TABLE, API_KEY_TABLE = (
+    Response.__table__, Answer.__table__, Survey.__table__, ApiKey.__table__)
 
 
 class InvalidRows(ServiceError, ValueError):
@@ -117,12 +122,12 @@ def _validate(snap: snapshot.Snapshot, data) -> list[tuple[snapshot.Item, int | 
     return answers
 
 
-def validate_answers(survey: Survey, data) -> list[tuple[snapshot.Item, int | None, str | None]]:
-    """Check a submission against the survey's active questions; return (item, value, text) to store.
+def validate_answers(snap: snapshot.Snapshot, data) -> list[tuple[snapshot.Item, int | None, str | None]]:
+    """Check a submission against a questionnaire snapshot's active questions; return (item, value, text).
 
     :raise InvalidResponse: with one error code per question code at fault.
     """
-    return _validate(snapshot.take(survey), data)
+    return _validate(snap, data)
 
 
 def _packed(answers) -> bytes:
@@ -135,11 +140,11 @@ def _packed(answers) -> bytes:
     return packing.pack(pairs)
 
 
-def _wave_id(session: Session, survey: Survey, snap: snapshot.Snapshot, number: int | None) -> int:
+def _wave_id(snap: snapshot.Snapshot, number: int | None) -> int:
     """Return the id of the wave with this number, or of the newest wave."""
     if number is None:
         if snap.current_wave_id is None:
-            raise ServiceError(f"survey {survey.slug} has no wave")
+            raise ServiceError(f"survey {snap.slug} has no wave")
         return snap.current_wave_id
     try:
         return snap.waves[int(number)]
@@ -165,25 +170,69 @@ def _answer_rows(response_id: int, answers) -> list[dict]:
             for item, value, text in answers]
 
 
-@functools.lru_cache(maxsize=64)
-def _answers_insert_sql(count: int) -> str:
-    """Return PostgreSQL's one multi-row INSERT for `count` answers (built once per count)."""
-    return "INSERT INTO answer (response_id, question_id, value, text) VALUES " + ", ".join(
-        ["(%s, %s, %s, %s)"] * count)
+# A submission validated against a cached snapshot is stored only if, at the moment of the INSERT, the survey
+# is still open at that snapshot's revision (and the API key, if any, may submit to it): the INSERT selects its
+# survey_id from the survey row under those conditions, so no survey or key query runs before it.
+_GUARD = "s.id = %(survey_id)s AND s.revision = %(revision)s AND s.status = 'open'"
+_KEY_GUARD = (" AND EXISTS (SELECT 1 FROM api_key k WHERE k.key_hash = %(key_hash)s AND k.kind = 'submit'"
+              " AND k.revoked_at IS NULL AND (k.survey_id = s.id OR k.survey_id IS NULL))")
 
 
-def _insert_answers(session: Session, response_id: int, answers) -> None:
-    """Insert one response's validated answers in the session's transaction: on PostgreSQL one multi-row INSERT
-    (psycopg's executemany sends a prepared INSERT per answer, 0.6 ms more CPU per submission; SQLAlchemy would
-    recompile a multi-VALUES insert every time), executemany elsewhere (cheaper than that on SQLite)."""
+@functools.cache
+def _pg_record_sql(guarded: bool, keyed: bool) -> str:
+    """Return PostgreSQL's statement that inserts a response and its answers in one round trip.
+
+    The answers travel as three arrays, so the text and its dozen parameters are the same for every submission
+    (psycopg caches the conversion and prepares it; a VALUES row per answer would be re-parsed every time).
+    """
+    source = ("SELECT s.id, %(wave_id)s, %(created_at)s, %(locale)s, %(complete)s, %(source)s, %(token_id)s, "
+              "%(packed)s FROM survey s WHERE " + _GUARD + (_KEY_GUARD if keyed else "")) if guarded else (
+        "VALUES (%(survey_id)s, %(wave_id)s, %(created_at)s, %(locale)s, %(complete)s, %(source)s, %(token_id)s, "
+        "%(packed)s)")
+    return (
+        "WITH r AS (INSERT INTO response (survey_id, wave_id, created_at, locale, complete, source, token_id, "
+        "packed) " + source + " RETURNING id), "
+        "a AS (INSERT INTO answer (response_id, question_id, value, text) SELECT r.id, u.q, u.v, u.t "
+        "FROM r, unnest(%(q)s::integer[], %(v)s::smallint[], %(t)s::text[]) AS u(q, v, t)) "
+        "SELECT id FROM r"
+    )
+
+
+@functools.cache
+def _guarded_response_insert(keyed: bool) -> sa.Insert:
+    """Return the Core INSERT ... SELECT of one response under the submission guard (for databases other than
+    PostgreSQL, where the answers follow in a second statement of the same transaction)."""
+    s = SURVEY_TABLE.alias("s")
+    columns = ("wave_id", "created_at", "locale", "complete", "source", "token_id", "packed")
+    source = sa.select(s.c.id, *(sa.bindparam(name, type_=RESPONSE_TABLE.c[name].type) for name in columns)).where(
+        s.c.id == sa.bindparam("survey_id"), s.c.revision == sa.bindparam("revision"), s.c.status == OPEN)
+    if keyed:
+        k = API_KEY_TABLE.alias("k")
+        source = source.where(sa.exists().where(
+            k.c.key_hash == sa.bindparam("key_hash"), k.c.kind == SUBMIT, k.c.revoked_at.is_(None),
+            sa.or_(k.c.survey_id == s.c.id, k.c.survey_id.is_(None))))
+    return RESPONSE_TABLE.insert().from_select(["survey_id", *columns], source).returning(RESPONSE_TABLE.c.id)
+
+
+def _insert_response(session: Session, values: dict, answers, guard: dict | None = None) -> int | None:
+    """Insert one response and its validated answers in the session's transaction; return the response id.
+
+    With a guard ({"revision", "key_hash"}) nothing is inserted and None is returned unless the guard holds.
+    """
     connection = session.connection()
+    keyed = guard is not None and guard.get("key_hash") is not None
     if connection.dialect.name == "postgresql":
-        params = []
-        for item, value, text in answers:
-            params += (response_id, item.id, value, text)
-        connection.exec_driver_sql(_answers_insert_sql(len(answers)), tuple(params))
+        params = {**values, **(guard or {}), "q": [item.id for item, _, _ in answers],
+                  "v": [value for _, value, _ in answers], "t": [text for _, _, text in answers]}
+        return connection.exec_driver_sql(_pg_record_sql(guard is not None, keyed), params).scalar_one_or_none()
+    if guard is None:
+        statement = RESPONSE_TABLE.insert().returning(RESPONSE_TABLE.c.id)
     else:
+        statement, values = _guarded_response_insert(keyed), {**values, **guard}
+    response_id = connection.execute(statement, values).scalar_one_or_none()
+    if response_id is not None and answers:
         connection.execute(ANSWER_TABLE.insert(), _answer_rows(response_id, answers))
+    return response_id
 
 
 def _copy_answers(session: Session, rows: list[tuple]) -> None:
@@ -218,7 +267,7 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
         raise TokenUsed(token)
     snap = snapshot.take(survey)
     answers = _validate(snap, data)
-    wave_id = _wave_id(session, survey, snap, wave)
+    wave_id = _wave_id(snap, wave)
     try:
         if token_row is not None:
             claimed = session.execute(
@@ -231,9 +280,7 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
         values = {"survey_id": survey.id, "wave_id": wave_id, "created_at": utcnow(), "locale": str(locale),
                   "complete": True, "source": source, "token_id": token_row.id if token_row is not None else None,
                   "packed": _packed(answers)}
-        response_id = session.execute(RESPONSE_TABLE.insert().returning(RESPONSE_TABLE.c.id), values).scalar_one()
-        if answers:
-            _insert_answers(session, response_id, answers)
+        response_id = _insert_response(session, values, answers)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -243,9 +290,57 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
     except BaseException:
         session.rollback()
         raise
+    return _detached(response_id, values)
+
+
+def _detached(response_id: int, values: dict) -> Response:
+    """Return the stored response as a detached object with its columns loaded (no query to read them)."""
     response = Response(id=response_id, **values)
     make_transient_to_detached(response)
     return response
+
+
+def submit(session: Session, slug: str, data, *, locale: str = "en", token: str | None = None, source: str = "web",
+           wave: int | None = None, key_hash: str | None = None) -> Response:
+    """Record one submission to the survey at `slug`: the respondent's and the API's path.
+
+    It is validated against this process's snapshot of the survey and stored by one INSERT that checks, as it
+    writes, that the survey is still open at that revision and that the API key (by hash, if given) may submit:
+    so the common case runs no other query. When that check fails, or an invitation token is involved, the survey
+    is loaded and record_response stores the response or says exactly why not. Returns the stored Response,
+    detached.
+
+    :raise SurveyNotFound, KeyRefused, SurveyClosed, TokenUnknown, TokenUsed, InvalidResponse: nothing is stored.
+    """
+    snap = snapshot.by_slug(session, slug)
+    if snap is not None and snap.is_open and not token:
+        try:
+            answers = _validate(snap, data)
+            wave_id = _wave_id(snap, wave)
+        except InvalidResponse:
+            if snapshot.by_slug(session, slug, fresh=True) is snap:
+                raise
+        else:
+            values = {"survey_id": snap.survey_id, "wave_id": wave_id, "created_at": utcnow(),
+                      "locale": str(locale), "complete": True, "source": source, "token_id": None,
+                      "packed": _packed(answers)}
+            try:
+                response_id = _insert_response(session, values, answers,
+                                               guard={"revision": snap.revision, "key_hash": key_hash})
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            if response_id is not None:
+                return _detached(response_id, values)
+    survey = session.scalar(sa.select(Survey).where(Survey.slug == slug))
+    if survey is None:
+        raise SurveyNotFound(slug)
+    if key_hash is not None:
+        key = session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == key_hash))
+        if key is None or not key.allows(survey, SUBMIT):
+            raise KeyRefused(slug)
+    return record_response(session, survey, data, locale=locale, token=token, source=source, wave=wave)
 
 
 def record_responses_bulk(session: Session, survey: Survey, rows: Iterable[Mapping], *, wave: int | None = None,
@@ -258,7 +353,7 @@ def record_responses_bulk(session: Session, survey: Survey, rows: Iterable[Mappi
     :raise InvalidRows: row index -> InvalidResponse for every bad row.
     """
     snap = snapshot.take(survey)
-    wave_id = _wave_id(session, survey, snap, wave)
+    wave_id = _wave_id(snap, wave)
     rows = list(rows)
     validated, bad = [], {}
     for index, row in enumerate(rows):
@@ -294,7 +389,7 @@ def _response_filter(snap: snapshot.Snapshot, survey: Survey, wave: int | None) 
     """Return WHERE clauses selecting the complete responses of a survey (and one wave)."""
     clauses = [Response.survey_id == survey.id, Response.complete.is_(True)]
     if wave is not None:
-        clauses.append(Response.wave_id == _wave_id(None, survey, snap, wave))
+        clauses.append(Response.wave_id == _wave_id(snap, wave))
     return clauses
 
 

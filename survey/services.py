@@ -6,14 +6,15 @@ return) and raise the errors in survey.exceptions.
 import sqlalchemy as sa
 from flask import abort
 
+from . import snapshot
 from .accounts import authenticate, create_manager, find_manager, get_manager, set_password
 from .db import db
 from .exceptions import (
-    InvalidInput, InvalidResponse, ServiceError, SurveyClosed, TokenUnknown, TokenUsed,
+    InvalidInput, InvalidResponse, KeyRefused, ServiceError, SurveyClosed, SurveyNotFound, TokenUnknown, TokenUsed,
 )
 from .responses import (
     InvalidRows, count_responses, find_token, iter_responses, record_response, record_responses_bulk,
-    responses_frame, validate_answers,
+    responses_frame, submit, validate_answers,
 )
 from .surveys import (
     add_item, create_survey, drop_item, generate_tokens, get_question, list_surveys, list_tokens, new_wave,
@@ -22,12 +23,19 @@ from .surveys import (
 from .tables import Survey
 
 __all__ = [
-    "InvalidInput", "InvalidResponse", "InvalidRows", "ServiceError", "SurveyClosed", "TokenUnknown", "TokenUsed",
+    "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "ServiceError", "SurveyClosed", "SurveyNotFound",
+    "TokenUnknown", "TokenUsed",
     "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "drop_item", "find_manager",
     "find_token", "generate_tokens", "get_manager", "get_question", "get_survey", "get_survey_or_404",
     "iter_responses", "list_surveys", "list_tokens", "new_wave", "record_response", "record_responses_bulk",
-    "responses_frame", "set_password", "set_status", "token_counts", "update_question", "validate_answers",
+    "responses_frame", "set_password", "set_status", "submit", "survey_snapshot", "token_counts", "update_question",
+    "validate_answers",
 ]
+
+
+def survey_snapshot(session, slug: str, *, fresh: bool = False):
+    """Return the questionnaire snapshot of the survey at `slug` (possibly stale unless fresh), or None."""
+    return snapshot.by_slug(session, slug, fresh=fresh)
 
 
 def get_survey(session, slug: str) -> Survey | None:

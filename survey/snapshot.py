@@ -1,13 +1,18 @@
-"""An immutable, per-process copy of a questionnaire, so a submission needs no Question/Wave queries.
+"""An immutable, per-process copy of a questionnaire, so a submission needs no Survey/Question/Wave queries.
 
-Keyed by survey.revision, a random token every questionnaire or wave change replaces, so workers never use a
-stale copy and a reused survey id (SQLite after deletes in tests) never matches an old entry.
+Keyed by survey.revision, a random token every change of questions, waves or open/closed status replaces, so
+workers never use a stale copy and a reused survey id (SQLite after deletes in tests) never matches an old entry.
+The copy by slug may be stale; whoever relies on it checks the revision in the same statement that writes
+(responses.submit does).
 """
 from dataclasses import dataclass
 
-from .tables import Survey
+import sqlalchemy as sa
+
+from .tables import OPEN, Survey
 
 _CACHE: dict[tuple[int, str], "Snapshot"] = {}
+_BY_SLUG: dict[str, "Snapshot"] = {}
 _CACHE_SIZE = 256
 
 
@@ -30,7 +35,9 @@ class Snapshot:
     """The active questions, scale and waves of one survey revision."""
 
     survey_id: int
+    slug: str
     revision: str
+    is_open: bool
     scale: tuple[int, int]
     items: tuple[Item, ...]
     waves: dict  # wave number -> wave id
@@ -51,9 +58,30 @@ def take(survey: Survey) -> Snapshot:
             for q in survey.active_questions
         )
         waves = {w.number: w.id for w in survey.waves}
-        snap = Snapshot(survey.id, survey.revision, (survey.scale_min, survey.scale_max), items, waves,
-                        waves[max(waves)] if waves else None)
+        snap = Snapshot(survey.id, survey.slug, survey.revision, survey.status == OPEN,
+                        (survey.scale_min, survey.scale_max), items, waves, waves[max(waves)] if waves else None)
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.clear()
         _CACHE[key] = snap
+    if len(_BY_SLUG) >= _CACHE_SIZE:
+        _BY_SLUG.clear()
+    _BY_SLUG[snap.slug] = snap
+    return snap
+
+
+def by_slug(session, slug: str, *, fresh: bool = False) -> Snapshot | None:
+    """Return the last snapshot this process took of the survey at `slug`, or load it (None: no such survey).
+
+    Possibly stale unless fresh=True (which costs one small query and reloads only when the revision changed).
+    """
+    snap = _BY_SLUG.get(slug)
+    if snap is not None and fresh:
+        if session.scalar(sa.select(Survey.revision).where(Survey.id == snap.survey_id)) != snap.revision:
+            snap = None
+    if snap is None:
+        survey = session.scalar(sa.select(Survey).where(Survey.slug == slug))
+        if survey is None:
+            _BY_SLUG.pop(slug, None)
+            return None
+        snap = take(survey)
     return snap

@@ -52,6 +52,7 @@ def set_status(session: Session, survey: Survey, status: str) -> Survey:
     if status not in (OPEN, CLOSED):
         raise InvalidInput(f"Unknown status '{status}'.")
     survey.status = status
+    survey.revision = new_revision()
     _commit(session)
     return survey
 

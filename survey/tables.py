@@ -12,6 +12,8 @@ SCALE, CHOICE, MULTI, TEXT, YESNO = "scale", "choice", "multi", "text", "yesno"
 KINDS = (SCALE, CHOICE, MULTI, TEXT, YESNO)
 OPEN, CLOSED = "open", "closed"
 SOURCES = ("web", "api", "import", "demo")
+SUBMIT, READ = "submit", "read"  # API key kinds
+KEY_KINDS = (SUBMIT, READ)
 
 
 def localized(locale, english, chinese):
@@ -57,7 +59,7 @@ class Survey(db.Model):
     scale_max: so.Mapped[int] = so.mapped_column(default=10)
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
     created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
-    # replaced on every change of questions or waves; keys the per-process questionnaire snapshot
+    # replaced on every change of questions, waves or status; keys the per-process questionnaire snapshot
     revision: so.Mapped[str] = so.mapped_column(sa.String(32), default=new_revision, server_default="initial")
 
     questions: so.Mapped[list["Question"]] = so.relationship(
@@ -220,3 +222,35 @@ class Answer(db.Model):
 
     def __repr__(self) -> str:
         return f"<Answer r={self.response_id} q={self.question_id} {self.value!r} {self.text!r}>"
+
+
+class ApiKey(db.Model):
+    """A survey's submit key (kiosks, CRM) or a manager's read key (all surveys, or one)."""
+
+    __tablename__ = "api_key"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(10))
+    key_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    survey_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("survey.id"), index=True)
+    manager_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
+    label: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+
+    survey: so.Mapped[Survey | None] = so.relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("kind in ('submit', 'read')", name="kind"),
+        sa.CheckConstraint("kind = 'read' or survey_id is not null", name="submit_has_survey"),
+    )
+
+    def allows(self, survey: Survey, kind: str) -> bool:
+        """Say whether this key may do `kind` on `survey`."""
+        return (
+            self.revoked_at is None
+            and self.kind == kind
+            and (self.survey_id is None or self.survey_id == survey.id)
+        )
+
+    def __repr__(self) -> str:
+        return f"<ApiKey {self.id} {self.kind} survey={self.survey_id}>"
