@@ -1,5 +1,6 @@
 """Responses: validate a submission, store it in one transaction, and read responses back as rows or pandas."""
 import functools
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 
@@ -174,7 +175,7 @@ def _answer_rows(response_id: int, answers) -> list[dict]:
 # is still open at that snapshot's revision (and the API key, if any, may submit to it): the INSERT selects its
 # survey_id from the survey row under those conditions, so no survey or key query runs before it.
 _GUARD = "s.id = %(survey_id)s AND s.revision = %(revision)s AND s.status = 'open'"
-_KEY_GUARD = (" AND EXISTS (SELECT 1 FROM api_key k WHERE k.key_hash = %(key_hash)s AND k.kind = 'submit'"
+_KEY_GUARD = (f" AND EXISTS (SELECT 1 FROM api_key k WHERE k.key_hash = %(key_hash)s AND k.kind = '{SUBMIT}'"
               " AND k.revoked_at IS NULL AND (k.survey_id = s.id OR k.survey_id IS NULL))")
 
 
@@ -182,8 +183,9 @@ _KEY_GUARD = (" AND EXISTS (SELECT 1 FROM api_key k WHERE k.key_hash = %(key_has
 def _pg_record_sql(guarded: bool, keyed: bool) -> str:
     """Return PostgreSQL's statement that inserts a response and its answers in one round trip.
 
-    The answers travel as three arrays, so the text and its dozen parameters are the same for every submission
-    (psycopg caches the conversion and prepares it; a VALUES row per answer would be re-parsed every time).
+    The answers travel as one JSON array of {q, v, t}, so the text and its dozen parameters are the same for every
+    submission (psycopg caches the conversion and prepares it; a VALUES row per answer would be re-parsed every
+    time, and three typed arrays cost more to send).
     """
     source = ("SELECT s.id, %(wave_id)s, %(created_at)s, %(locale)s, %(complete)s, %(source)s, %(token_id)s, "
               "%(packed)s FROM survey s WHERE " + _GUARD + (_KEY_GUARD if keyed else "")) if guarded else (
@@ -193,7 +195,7 @@ def _pg_record_sql(guarded: bool, keyed: bool) -> str:
         "WITH r AS (INSERT INTO response (survey_id, wave_id, created_at, locale, complete, source, token_id, "
         "packed) " + source + " RETURNING id), "
         "a AS (INSERT INTO answer (response_id, question_id, value, text) SELECT r.id, u.q, u.v, u.t "
-        "FROM r, unnest(%(q)s::integer[], %(v)s::smallint[], %(t)s::text[]) AS u(q, v, t)) "
+        "FROM r, json_to_recordset(%(answers)s::json) AS u(q integer, v smallint, t text)) "
         "SELECT id FROM r"
     )
 
@@ -222,8 +224,8 @@ def _insert_response(session: Session, values: dict, answers, guard: dict | None
     connection = session.connection()
     keyed = guard is not None and guard.get("key_hash") is not None
     if connection.dialect.name == "postgresql":
-        params = {**values, **(guard or {}), "q": [item.id for item, _, _ in answers],
-                  "v": [value for _, value, _ in answers], "t": [text for _, _, text in answers]}
+        params = {**values, **(guard or {}), "answers": json.dumps(
+            [{"q": item.id, "v": value, "t": text} for item, value, text in answers], ensure_ascii=False)}
         return connection.exec_driver_sql(_pg_record_sql(guard is not None, keyed), params).scalar_one_or_none()
     if guard is None:
         statement = RESPONSE_TABLE.insert().returning(RESPONSE_TABLE.c.id)

@@ -127,3 +127,12 @@ def test_api_sees_an_item_added_elsewhere(client, db_session, demo_survey):
     res = client.post(API, json={"locale": "en", "answers": answers}, headers=headers)
     assert res.status_code == 422 and res.json["error"]["reasons"] == {"CL3": "required"}
     assert len(stored(db_session)) == 2
+
+
+def test_text_answers_arrive_exactly(client, db_session, demo_survey, valid_answers):
+    comment = '送货慢了"两天" \\ back\\slash, {braces} [1, 2]\nnew line 😀 <b>&amp;</b>'
+    assert client.post("/s/csi", data=valid_answers(comment=comment, complained="yes", complaint_handling="3",
+                                                    complaint_cause=["employee", "quality"])).status_code == 302
+    texts = dict(db_session.execute(sa.select(Question.code, Answer.text).join(Answer).where(
+        Question.code.in_(("comment", "complaint_cause", "complained")))).all())
+    assert texts == {"comment": comment, "complaint_cause": "quality;employee", "complained": "yes"}
