@@ -1,5 +1,11 @@
 """Storage: the SQLAlchemy handle, migrations and the database commands."""
+import contextlib
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's own busy wait alone
+    fcntl = None
 
 import click
 from flask.cli import with_appcontext
@@ -38,6 +44,24 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+
+@contextlib.contextmanager
+def writer_turn(session):
+    """Hold the SQLite writers' lock (a file beside the database) for one write transaction; elsewhere, nothing.
+
+    SQLite lets one writer in at a time and makes the others sleep and retry (1, 2, 5, 10 ... ms), which under
+    several gunicorn workers leaves the database idle between writers; waiting on flock() instead hands the turn
+    over at once (bench/submit_bench.py: about 10-15% more submissions a second, p95 latency halved). The kernel
+    drops the lock if the process dies.
+    """
+    url = session.get_bind().url
+    if fcntl is None or url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        yield
+        return
+    with open(url.database + ".writer-lock", "a") as lock:  # a file of its own per call: excludes threads too
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def upgrade_db() -> None:

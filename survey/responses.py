@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import packing, snapshot
+from .db import writer_turn
 from .exceptions import (
     InvalidResponse, KeyRefused, ServiceError, SurveyClosed, SurveyNotFound, TokenUnknown, TokenUsed,
 )
@@ -270,28 +271,29 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
     snap = snapshot.take(survey)
     answers = _validate(snap, data)
     wave_id = _wave_id(snap, wave)
-    try:
-        if token_row is not None:
-            claimed = session.execute(
-                sa.update(InvitationToken)
-                .where(InvitationToken.id == token_row.id, InvitationToken.used_at.is_(None))
-                .values(used_at=utcnow())
-            )
-            if claimed.rowcount != 1:
-                raise TokenUsed(token)
-        values = {"survey_id": survey.id, "wave_id": wave_id, "created_at": utcnow(), "locale": str(locale),
-                  "complete": True, "source": source, "token_id": token_row.id if token_row is not None else None,
-                  "packed": _packed(answers)}
-        response_id = _insert_response(session, values, answers)
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        if token_row is not None:
-            raise TokenUsed(token) from None
-        raise
-    except BaseException:
-        session.rollback()
-        raise
+    with writer_turn(session):  # before the first write of the transaction (the token's UPDATE)
+        try:
+            if token_row is not None:
+                claimed = session.execute(
+                    sa.update(InvitationToken)
+                    .where(InvitationToken.id == token_row.id, InvitationToken.used_at.is_(None))
+                    .values(used_at=utcnow())
+                )
+                if claimed.rowcount != 1:
+                    raise TokenUsed(token)
+            values = {"survey_id": survey.id, "wave_id": wave_id, "created_at": utcnow(), "locale": str(locale),
+                      "complete": True, "source": source,
+                      "token_id": token_row.id if token_row is not None else None, "packed": _packed(answers)}
+            response_id = _insert_response(session, values, answers)
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            if token_row is not None:
+                raise TokenUsed(token) from None
+            raise
+        except BaseException:
+            session.rollback()
+            raise
     return _detached(response_id, values)
 
 
@@ -326,13 +328,14 @@ def submit(session: Session, slug: str, data, *, locale: str = "en", token: str 
             values = {"survey_id": snap.survey_id, "wave_id": wave_id, "created_at": utcnow(),
                       "locale": str(locale), "complete": True, "source": source, "token_id": None,
                       "packed": _packed(answers)}
-            try:
-                response_id = _insert_response(session, values, answers,
-                                               guard={"revision": snap.revision, "key_hash": key_hash})
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+            with writer_turn(session):
+                try:
+                    response_id = _insert_response(session, values, answers,
+                                                   guard={"revision": snap.revision, "key_hash": key_hash})
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
             if response_id is not None:
                 return _detached(response_id, values)
     survey = session.scalar(sa.select(Survey).where(Survey.slug == slug))
@@ -368,22 +371,23 @@ def record_responses_bulk(session: Session, survey: Survey, rows: Iterable[Mappi
     if not rows:
         return 0
     now = utcnow()
-    try:
-        ids = session.execute(
-            RESPONSE_TABLE.insert().returning(RESPONSE_TABLE.c.id, sort_by_parameter_order=True),
-            [
-                {"survey_id": survey.id, "wave_id": wave_id, "created_at": row.get("created_at") or now,
-                 "locale": str(row.get("locale") or locale), "complete": True, "source": source,
-                 "token_id": None, "packed": _packed(answers)}
-                for row, answers in zip(rows, validated)
-            ],
-        ).scalars().all()
-        _copy_answers(session, [(rid, item.id, value, text) for rid, answers in zip(ids, validated)
-                                for item, value, text in answers])
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+    with writer_turn(session):
+        try:
+            ids = session.execute(
+                RESPONSE_TABLE.insert().returning(RESPONSE_TABLE.c.id, sort_by_parameter_order=True),
+                [
+                    {"survey_id": survey.id, "wave_id": wave_id, "created_at": row.get("created_at") or now,
+                     "locale": str(row.get("locale") or locale), "complete": True, "source": source,
+                     "token_id": None, "packed": _packed(answers)}
+                    for row, answers in zip(rows, validated)
+                ],
+            ).scalars().all()
+            _copy_answers(session, [(rid, item.id, value, text) for rid, answers in zip(ids, validated)
+                                    for item, value, text in answers])
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
     return len(ids)
 
 

@@ -136,3 +136,30 @@ def test_text_answers_arrive_exactly(client, db_session, demo_survey, valid_answ
     texts = dict(db_session.execute(sa.select(Question.code, Answer.text).join(Answer).where(
         Question.code.in_(("comment", "complaint_cause", "complained")))).all())
     assert texts == {"comment": comment, "complaint_cause": "quality;employee", "complained": "yes"}
+
+
+def test_sqlite_writers_take_turns_on_a_lock_file(app, client, db_session, demo_survey, valid_answers):
+    """A submission waits while another process holds the writers' lock, and is stored once it is released."""
+    import fcntl
+    import threading
+
+    from survey.db import writer_turn
+
+    if app.config["CSI_BACKEND"] != "sqlite":
+        with writer_turn(db_session):  # nothing to wait for elsewhere
+            assert client.post("/s/csi", data=valid_answers()).status_code == 302
+        return
+    lock_path = db_session.get_bind().url.database + ".writer-lock"
+    holder = open(lock_path, "a")
+    fcntl.flock(holder, fcntl.LOCK_EX)  # what another worker's submission holds for its INSERT and COMMIT
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(status=client.post("/s/csi", data=valid_answers())
+                                                           .status_code))
+    worker.start()
+    worker.join(0.5)
+    try:
+        assert worker.is_alive() and not result and stored(db_session) == []
+    finally:
+        holder.close()  # releases the lock
+    worker.join(10)
+    assert result == {"status": 302} and len(stored(db_session)) == 1
