@@ -11,8 +11,9 @@ For each database the script prepares a fresh database with one open survey, sta
 
 It prints accepted responses per second, p50/p95 latency, responses stored versus acknowledged (must be
 equal: every acknowledgement means a committed row), and each submission path's throughput as a ratio of
-the trivial endpoint's. The phases run in --rounds interleaved rounds, so a change in machine load (other
-processes) hits all three alike. Bounded: at most --requests and --seconds per phase. The PostgreSQL
+the trivial endpoint's. Every path is first warmed in every worker (8 requests a worker, not counted); then
+the phases run in --rounds interleaved rounds, so a change in machine load (other processes) hits all three
+alike. Bounded: at most --requests and --seconds per phase. The PostgreSQL
 database is throwaway (csi_bench_<pid>_<hex>), created and dropped here; PostgreSQL is skipped with a
 message when 127.0.0.1:5432 is not reachable. This is a benchmark, not a test: it asserts nothing.
 """
@@ -301,7 +302,10 @@ def bench_backend(label: str, database_url: str, args, log) -> list[dict]:
     per_round = max(1, args.requests // args.rounds)
     try:
         phases: dict[str, list[dict]] = {"trivial": [], "form": [], "api": []}
-        run_phase("trivial", port, job, 2 * args.clients, args.clients, args.seconds, proc.pid)  # warm up
+        # warm every path in every worker (connections, snapshots, compiled and prepared statements) so the
+        # first round measures the same steady state as the others; warm-up submissions are not counted
+        for kind in phases:
+            run_phase(kind, port, job, 8 * args.workers, args.clients, args.seconds, proc.pid)
         for _ in range(args.rounds):
             for kind in phases:
                 before = count_stored(database_url, job["slug"])
