@@ -190,13 +190,13 @@ def make_app(url):
 
 def time_report(app, slug):
     """(cold seconds, load seconds inside cold, cached seconds) for one report open."""
-    from survey import reporting, responses
+    from survey import reading, reporting
 
     reporting.CACHE.clear()
     client = app.test_client()
     assert client.post("/auth/login", data={"email": EMAIL, "password": PASSWORD}).status_code == 302
     loads = []
-    real = responses.responses_frame
+    real = reading.responses_frame
 
     def timed(*args, **kwargs):
         t0 = time.perf_counter()

@@ -124,7 +124,7 @@ def parse_submission(snap, body) -> dict:
             if code in kinds and (value is not None or kinds[code] == SCALE) and value != []}
     if unknown:
         try:
-            services.validate_answers(snap, data)
+            services.validate(snap, data)
         except services.InvalidResponse as err:
             raise invalid(err, unknown) from None
         raise invalid(None, unknown)

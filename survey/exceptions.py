@@ -51,3 +51,12 @@ class TokenUsed(ServiceError):
 
 class InvalidInput(ServiceError, ValueError):
     """A manager action got bad input; the message is fit to show."""
+
+
+class InvalidRows(ServiceError, ValueError):
+    """Some rows of a bulk import failed validation; rows maps row index -> InvalidResponse."""
+
+    def __init__(self, rows: dict[int, InvalidResponse]):
+        self.rows = rows
+        first = next(iter(rows.items()))
+        super().__init__(f"{len(rows)} invalid row(s); first: row {first[0]}: {first[1]}")

@@ -21,9 +21,9 @@ from . import services
 from .db import db
 from .manage import require_login
 from .tables import utcnow
+from .validation import MULTI_SEPARATOR
 
 BOM = "\ufeff"
-MULTI_SEPARATOR = ";"
 
 
 def plain_value(value):

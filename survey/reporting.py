@@ -30,7 +30,7 @@ from model.exceptions import ModelWarning
 from . import report_stats as rs
 from .db import db
 from .exceptions import ServiceError
-from .responses import responses_frame
+from .reading import responses_frame
 from .tables import SCALE, Response, Survey
 
 log = logging.getLogger(__name__)

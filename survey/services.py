@@ -10,17 +10,17 @@ from . import snapshot
 from .accounts import authenticate, create_manager, find_manager, get_manager, set_password
 from .db import db
 from .exceptions import (
-    InvalidInput, InvalidResponse, KeyRefused, ServiceError, SurveyClosed, SurveyNotFound, TokenUnknown, TokenUsed,
+    InvalidInput, InvalidResponse, InvalidRows, KeyRefused, ServiceError, SurveyClosed, SurveyNotFound, TokenUnknown,
+    TokenUsed,
 )
-from .responses import (
-    InvalidRows, count_responses, find_token, iter_responses, record_response, record_responses_bulk,
-    responses_frame, submit, validate_answers,
-)
+from .reading import count_responses, iter_responses, responses_frame
+from .responses import find_token, record_response, record_responses_bulk, submit
 from .surveys import (
     add_item, create_survey, drop_item, generate_tokens, get_question, list_surveys, list_tokens, new_wave,
     set_status, token_counts, update_question,
 )
 from .tables import Survey
+from .validation import validate
 
 __all__ = [
     "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "ServiceError", "SurveyClosed", "SurveyNotFound",
@@ -29,7 +29,7 @@ __all__ = [
     "find_token", "generate_tokens", "get_manager", "get_question", "get_survey", "get_survey_or_404",
     "iter_responses", "list_surveys", "list_tokens", "new_wave", "record_response", "record_responses_bulk",
     "responses_frame", "set_password", "set_status", "submit", "survey_snapshot", "token_counts", "update_question",
-    "validate_answers",
+    "validate",
 ]
 
 

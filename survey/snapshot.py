@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from .exceptions import InvalidResponse, ServiceError
 from .tables import OPEN, Survey
 
 _CACHE: dict[tuple[int, str], "Snapshot"] = {}
@@ -45,6 +46,20 @@ class Snapshot:
 
     def item(self, code: str) -> Item | None:
         return next((i for i in self.items if i.code == code), None)
+
+    def wave_id(self, number: int | None) -> int:
+        """Return the id of the wave with this number, or of the newest wave.
+
+        :raise InvalidResponse: no such wave.
+        """
+        if number is None:
+            if self.current_wave_id is None:
+                raise ServiceError(f"survey {self.slug} has no wave")
+            return self.current_wave_id
+        try:
+            return self.waves[int(number)]
+        except (KeyError, TypeError, ValueError):
+            raise InvalidResponse({"wave": "invalid_choice"}) from None
 
 
 def take(survey: Survey) -> Snapshot:
