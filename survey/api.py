@@ -15,7 +15,7 @@ from .cli import fail
 from .db import db
 from .extensions import csrf
 from .openapi import document
-from .tables import SCALE, Wave
+from .tables import MAX_ID, SCALE, Wave
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -159,8 +159,8 @@ def response_json(row: dict) -> dict:
     }
 
 
-def int_arg(name: str, default: int | None, low: int, high: int | None = None) -> int | None:
-    """Read an integer query parameter within [low, high].
+def int_arg(name: str, default: int | None, low: int, high: int = MAX_ID) -> int | None:
+    """Read an integer query parameter within [low, high] (never beyond what the database can compare).
 
     :raise ApiError: 400 naming the parameter.
     """
@@ -171,8 +171,8 @@ def int_arg(name: str, default: int | None, low: int, high: int | None = None) -
         value = int(raw)
     except ValueError:
         value = None
-    if value is None or value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+    if value is None or value < low or value > high:
+        bounds = f"between {low} and {high}"
         raise ApiError(400, "invalid_parameter", f"'{name}' must be an integer {bounds}.",
                        {name: f"Must be an integer {bounds}."})
     return value
@@ -242,7 +242,7 @@ def list_responses(slug):
     })
 
 
-@bp.get("/surveys/<slug>/responses/<int:response_id>")
+@bp.get(f"/surveys/<slug>/responses/<int(max={MAX_ID}):response_id>")
 def get_response(slug, response_id):
     """Return one stored response."""
     survey = authorized_survey(slug, apikeys.READ)

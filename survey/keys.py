@@ -6,6 +6,7 @@ from flask_login import current_user
 from . import apikeys, services
 from .db import db
 from .manage import require_login
+from .tables import MAX_ID
 
 bp = Blueprint("keys", __name__, url_prefix="/manage")
 bp.before_request(require_login)
@@ -30,7 +31,7 @@ def index(slug):
     return page, status, {"Cache-Control": "no-store"}
 
 
-@bp.post("/surveys/<slug>/api-keys/<int:key_id>/revoke")
+@bp.post(f"/surveys/<slug>/api-keys/<int(max={MAX_ID}):key_id>/revoke")
 def revoke(slug, key_id):
     """Revoke one of the survey's keys.
 

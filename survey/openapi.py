@@ -1,6 +1,8 @@
 """The OpenAPI 3.1 description of /api/v1, written by hand so it reads as documentation."""
 import copy
 
+from .tables import MAX_ID
+
 ITEM_ANSWERS = {
     "CE1": 8, "CE2": 7, "CE3": 9,
     "PQ1": 8, "PQ2": 8, "PQ3": 7,
@@ -227,7 +229,7 @@ _DOCUMENT = {
                     {"name": "limit", "in": "query",
                      "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
                     {"name": "after", "in": "query", "description": "Return responses with id > after.",
-                     "schema": {"type": "integer", "minimum": 0}},
+                     "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}},
                     {"name": "wave", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                 ],
                 "responses": {
@@ -250,7 +252,8 @@ _DOCUMENT = {
         "/api/v1/surveys/{slug}/responses/{response_id}": {
             "parameters": [
                 {"$ref": "#/components/parameters/slug"},
-                {"name": "response_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                {"name": "response_id", "in": "path", "required": True,
+                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}},
             ],
             "get": {
                 "operationId": "getResponse",

@@ -58,5 +58,6 @@ def test_cannot_revoke_another_surveys_key(client, db_session, demo_survey, mana
     key_id = db_session.scalar(sa.select(apikeys.ApiKey.id))
     assert client.post(f"{PAGE}/{key_id}/revoke").status_code == 404
     assert client.post("/manage/surveys/csi/api-keys/999999/revoke").status_code == 404
+    assert client.post(f"/manage/surveys/csi/api-keys/{2**64}/revoke").status_code == 404  # not a 500
     db_session.expire_all()
     assert db_session.get(apikeys.ApiKey, key_id).revoked_at is None

@@ -18,7 +18,7 @@ def app_rules(app) -> dict[str, set[str]]:
     rules: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/"):
-            plain = re.sub(r"<(?:\w+:)?(\w+)>", r"<\1>", rule.rule)
+            plain = re.sub(r"<(?:[^:>]+:)?(\w+)>", r"<\1>", rule.rule)
             rules.setdefault(plain, set()).update(m.lower() for m in rule.methods - {"HEAD", "OPTIONS"})
     return rules
 
