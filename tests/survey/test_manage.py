@@ -23,7 +23,8 @@ def test_login_required_on_every_manager_route(app, client, demo_survey):
     for rule in rules:
         url = rule.rule
         for name in rule.arguments:
-            url = url.replace(f"<{name}>", SAMPLE_ARGS.get(name, "x")).replace(f"<int:{name}>", "1")
+            url = url.replace(f"<{name}>", SAMPLE_ARGS.get(name, "x"))
+            url = re.sub(rf"<int(\([^)]*\))?:{name}>", "1", url)
             url = re.sub(rf"<[^>]*:{name}>", SAMPLE_ARGS.get(name, "x"), url)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             response = client.open(url, method=method)
