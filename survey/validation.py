@@ -41,7 +41,10 @@ def _scale_value(value, scale: tuple[int, int], item: snapshot.Item):
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, str) and value.lstrip("-").isdigit():
-        value = int(value)
+        try:  # full-width digits (Chinese input methods) count; superscripts pass isdigit() but are not numbers
+            value = int(value)
+        except ValueError:
+            return None, "not_a_number"
     if not isinstance(value, int):
         return None, "not_a_number"
     if not scale[0] <= value <= scale[1]:

@@ -126,6 +126,8 @@ def test_body_that_is_not_a_json_object_is_400(client, db_session, submit_key, d
         ({"CE1": 0, "CL2": -3}, {"CE1": "out_of_range", "CL2": "out_of_range"}),
         ({"CS1": 7.5}, {"CS1": "not_a_number"}),
         ({"CS1": "seven"}, {"CS1": "not_a_number"}),
+        ({"CS1": "²"}, {"CS1": "not_a_number"}),  # isdigit() but not a number: was a 500
+        ({"CS1": "１２"}, {"CS1": "out_of_range"}),  # full-width digits are read as numbers
         ({"CS1": True}, {"CS1": "not_a_number"}),
         ({"CS1": "absent"}, {"CS1": "required"}),
         ({"complained": "absent"}, {"complained": "required"}),
@@ -194,6 +196,7 @@ FORM_CASES = [
     {"complained": "yes", "complaint_handling": "4", "complaint_cause": ["employee"]},
     {"PV2": "dk", "comment": "好"},
     {"region": "atlantis"},
+    {"CS1": "²"},  # a superscript passes isdigit(): was a 500 on both paths
 ]
 
 
