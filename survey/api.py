@@ -24,6 +24,7 @@ bp.cli.help = "Manage API keys for kiosks and CRM integrations."
 BODY_FIELDS = ("locale", "wave", "token", "answers")
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
+NUL_PROBLEM = "Must not contain NUL characters (they cannot be stored)."
 
 
 class ApiError(Exception):
@@ -82,6 +83,9 @@ def authorized_survey(slug: str, kind: str):
 
 def _answer_type_error(value) -> str | None:
     """Say what is wrong with one answer's JSON type, or None if it is a type answers can have."""
+    if isinstance(value, str) and "\x00" in value or isinstance(value, list) and any(
+            isinstance(v, str) and "\x00" in v for v in value):
+        return NUL_PROBLEM
     if value is None or isinstance(value, (bool, int, float, str)):
         return None
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -106,6 +110,8 @@ def parse_submission(snap, body) -> dict:
     token = body.get("token")
     if token is not None and (not isinstance(token, str) or not token.strip()):
         fields["token"] = "Must be a non-empty string."
+    elif token is not None and "\x00" in token:
+        fields["token"] = NUL_PROBLEM
     answers = body.get("answers")
     if not isinstance(answers, dict):
         fields["answers"] = "Required: an object mapping question codes to answers."

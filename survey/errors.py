@@ -1,5 +1,5 @@
 """Error pages: HTML for people, JSON under /api/; a failed request's transaction is rolled back."""
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, abort, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -24,6 +24,15 @@ def error_response(status: int, message: str):
         body = {"status": status, "code": CODES.get(status, "error"), "message": message}
         return jsonify({"error": body}), status
     return render_template("errors/error.html", status=status, message=message), status
+
+
+@bp.before_app_request
+def refuse_nul_characters():
+    """Refuse a NUL character in the address, query or form fields with a 400: PostgreSQL can neither store nor
+    compare one (the driver raises), and no person types one."""
+    if "\x00" in request.path or any("\x00" in key or "\x00" in value
+                                      for key, value in request.values.items(multi=True)):
+        abort(400)
 
 
 @bp.app_errorhandler(CSRFError)

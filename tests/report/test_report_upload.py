@@ -139,3 +139,14 @@ def test_excel_upload(client, manager, db_session):
                            content_type="multipart/form-data")
     assert response.status_code == 302
     assert 'value="PV" selected' in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_csv_with_nul_characters_is_refused_as_binary(client, manager, db_session):
+    """PostgreSQL cannot store NUL; a CSV holding one is refused up front with the reason, nothing stored."""
+    before = counts(db_session)
+    frame = table()
+    frame.loc[0, "comment"] = "bad\x00 delivery"
+    response = upload(client, frame)
+    assert response.status_code == 400
+    assert "looks binary" in response.get_data(as_text=True)
+    assert counts(db_session) == before

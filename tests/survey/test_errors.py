@@ -41,3 +41,28 @@ def test_public_pages(client, path):
     response = client.get(path)
     response.close()
     assert response.status_code == 200
+
+
+def test_nul_characters_are_a_400_before_any_query(client, db_session, demo_survey, valid_answers):
+    """PostgreSQL can neither store nor compare a NUL character (the driver raises); such requests are refused."""
+    from survey import apikeys
+    from survey.tables import Response
+
+    assert client.get("/s/%00").status_code == 400
+    assert client.get("/s/csi?t=%00").status_code == 400
+    page = client.post("/s/csi", data=valid_answers(comment="a\x00b"))
+    assert page.status_code == 400 and page.mimetype == "text/html"
+    assert client.post("/auth/login", data={"email": "a\x00@example.com", "password": "x"}).status_code == 400
+    api = client.get("/api/v1/surveys/%00/responses")
+    assert api.status_code == 400 and api.is_json
+    key = apikeys.issue_key(db_session, apikeys.SUBMIT, survey=demo_survey)
+    answers = {code: 6 for code in ("CE1", "CE2", "CE3", "PQ1", "PQ2", "PQ3", "PV1", "PV2", "CS1", "CS2", "CS3",
+                                    "CC1", "CL1", "CL2")}
+    for body, field in (({"locale": "en", "answers": {**answers, "complained": "no", "comment": "a\x00b"}},
+                         "comment"),
+                        ({"locale": "en", "token": "\x00", "answers": {**answers, "complained": "no"}}, "token")):
+        res = client.post("/api/v1/surveys/csi/responses", json=body, headers={"X-API-Key": key})
+        assert res.status_code == 400 and res.json["error"]["code"] == "invalid_payload"
+        assert "NUL" in res.json["error"]["fields"][field]
+    db_session.expire_all()
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Response)) == 0
