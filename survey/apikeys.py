@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from .exceptions import InvalidInput
 from .tables import KEY_KINDS, READ, SUBMIT, ApiKey, Survey, utcnow
 
-__all__ = ["KEY_KINDS", "KEY_PREFIX", "READ", "SUBMIT", "ApiKey", "find_key", "hash_key", "issue_key",
-           "list_keys", "revoke_key"]
+__all__ = ["KEY_KINDS", "KEY_PREFIX", "READ", "SUBMIT", "ApiKey", "find_key", "find_key_by_hash", "hash_key",
+           "issue_key", "list_keys", "revoke_key"]
 KEY_PREFIX = "csi_"
 
 
@@ -39,9 +39,12 @@ def issue_key(session, kind: str, *, survey: Survey | None = None, manager=None,
 
 def find_key(session, key: str | None) -> ApiKey | None:
     """Return the live key matching the clear key, or None."""
-    if not key:
-        return None
-    found = session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+    return find_key_by_hash(session, hash_key(key)) if key else None
+
+
+def find_key_by_hash(session, key_hash: str) -> ApiKey | None:
+    """Return the live key with this hash, or None."""
+    found = session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == key_hash))
     return found if found is not None and found.revoked_at is None else None
 
 

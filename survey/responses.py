@@ -10,10 +10,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import packing, snapshot
+from .apikeys import find_key_by_hash
 from .db import writer_turn
 from .exceptions import (
     InvalidResponse, InvalidRows, KeyRefused, SurveyClosed, SurveyNotFound, TokenUnknown, TokenUsed,
 )
+from .surveys import get_survey
 from .tables import OPEN, SUBMIT, Answer, ApiKey, InvitationToken, Response, Survey, utcnow
 from .validation import validate
 
@@ -226,11 +228,11 @@ def submit(session: Session, slug: str, data, *, locale: str = "en", token: str 
                     raise
             if response_id is not None:
                 return _receipt(response_id, values)
-    survey = session.scalar(sa.select(Survey).where(Survey.slug == slug))
+    survey = get_survey(session, slug)
     if survey is None:
         raise SurveyNotFound(slug)
     if key_hash is not None:
-        key = session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == key_hash))
+        key = find_key_by_hash(session, key_hash)
         if key is None or not key.allows(survey, SUBMIT):
             raise KeyRefused(slug)
     return record_response(session, survey, data, locale=locale, token=token, source=source, wave=wave)

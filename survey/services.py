@@ -3,7 +3,6 @@
 Functions take a SQLAlchemy session and plain values, own their transaction (commit or roll back before they
 return) and raise the errors in survey.exceptions.
 """
-import sqlalchemy as sa
 from flask import abort
 
 from . import snapshot
@@ -16,8 +15,8 @@ from .exceptions import (
 from .reading import count_responses, iter_responses, responses_frame
 from .responses import find_token, record_response, record_responses_bulk, submit
 from .surveys import (
-    add_item, create_survey, drop_item, generate_tokens, get_question, list_surveys, list_tokens, new_wave,
-    set_status, token_counts, update_question,
+    add_item, create_survey, drop_item, generate_tokens, get_question, get_survey, list_surveys, list_tokens,
+    new_wave, set_status, token_counts, update_question,
 )
 from .tables import Survey
 from .validation import validate
@@ -36,11 +35,6 @@ __all__ = [
 def survey_snapshot(session, slug: str, *, fresh: bool = False):
     """Return the questionnaire snapshot of the survey at `slug` (possibly stale unless fresh), or None."""
     return snapshot.by_slug(session, slug, fresh=fresh)
-
-
-def get_survey(session, slug: str) -> Survey | None:
-    """Return the survey with this slug, or None."""
-    return session.scalar(sa.select(Survey).where(Survey.slug == slug))
 
 
 def get_survey_or_404(slug: str, session=None) -> Survey:

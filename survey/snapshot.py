@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from .exceptions import InvalidResponse, ServiceError
+from .surveys import get_survey
 from .tables import OPEN, Survey
 
 _CACHE: dict[tuple[int, str], "Snapshot"] = {}
@@ -94,7 +95,7 @@ def by_slug(session, slug: str, *, fresh: bool = False) -> Snapshot | None:
         if session.scalar(sa.select(Survey.revision).where(Survey.id == snap.survey_id)) != snap.revision:
             snap = None
     if snap is None:
-        survey = session.scalar(sa.select(Survey).where(Survey.slug == slug))
+        survey = get_survey(session, slug)
         if survey is None:
             _BY_SLUG.pop(slug, None)
             return None

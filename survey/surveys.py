@@ -23,6 +23,11 @@ def _commit(session: Session) -> None:
         raise
 
 
+def get_survey(session: Session, slug: str) -> Survey | None:
+    """Return the survey with this slug, or None."""
+    return session.scalar(sa.select(Survey).where(Survey.slug == slug))
+
+
 def create_survey(session: Session, *, slug: str, title_en: str = "", title_zh: str = "",
                   created_by: Manager | None = None) -> Survey:
     """Create a survey from the standard CSI template, with wave 1 open.
