@@ -64,6 +64,19 @@ def writer_turn(session):
         yield
 
 
+@contextlib.contextmanager
+def write_transaction(session):
+    """One write transaction that takes the SQLite writers' turn before its first write, commits at the end of
+    the block, and on any error rolls back and re-raises (nothing half-stored)."""
+    with writer_turn(session):
+        try:
+            yield
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
 def upgrade_db() -> None:
     """Bring the schema to the newest migration (creates it on an empty database)."""
     upgrade(directory=MIGRATIONS)

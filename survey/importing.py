@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from model import CONSTRUCTS
 
 from . import packing
-from .db import writer_turn
+from .db import write_transaction
 from .exceptions import ServiceError
 from .tables import CLOSED, SCALE, Answer, Question, Response, Survey, Wave, utcnow
 
@@ -164,50 +164,44 @@ def import_survey(session: Session, frame: pd.DataFrame, mapping: dict[str, str]
                     else np.ones(len(frame), dtype=int))
     survey.questions = [q for _, _, q in questions]
     survey.waves = [Wave(number=int(n), label=f"Wave {int(n)}") for n in sorted(set(wave_numbers.tolist()))]
-    with writer_turn(session):  # submissions wait their turn instead of retrying against the lock
-        try:
-            session.add(survey)
-            session.flush()
-            wave_ids = {w.number: w.id for w in survey.waves}
-            now = utcnow()
-            n = len(frame)
-            # Coded values per question (what response.packed holds) and the answer rows; ids come after the INSERT.
-            coded, texts = [], []
-            for name, role, question in questions:
-                series = frame[columns[name]]
-                if role in CONSTRUCTS:
-                    values = pd.to_numeric(series.astype("string").str.strip().replace("", pd.NA), errors="coerce")
-                    values = values.to_numpy(dtype=float, na_value=np.nan)
-                    coded.append((question, np.where(np.isnan(values), packing.DONT_KNOW_CODE, values)
-                                  .astype(np.int64)))
-                else:
-                    text = [None if v is None or (isinstance(v, float) and np.isnan(v)) or not str(v).strip()
-                            else str(v).strip()[:5000] for v in series.tolist()]
-                    texts.append((question, text))
-                    if role == "segment":
-                        options = question.option_values
-                        coded.append((question, np.array([options.index(v) if v in options else -2 for v in text])))
-            blobs = packing.pack_matrix([q.id for q, _ in coded], np.column_stack([c for _, c in coded])) \
-                if coded else [b""] * n
-            ids = session.scalars(
-                sa.insert(Response).returning(Response.id, sort_by_parameter_order=True),
-                [{"survey_id": survey.id, "wave_id": wave_ids[int(w)], "created_at": now, "locale": "en",
-                  "complete": True, "source": "import", "token_id": None, "packed": blob}
-                 for w, blob in zip(wave_numbers, blobs)],
-            ).all()
-            answers = []
-            for question, codes in coded:
-                if question.kind == SCALE:
-                    answers.extend({"response_id": rid, "question_id": question.id,
-                                    "value": None if c == packing.DONT_KNOW_CODE else int(c), "text": None}
-                                   for rid, c in zip(ids, codes.tolist()))
-            for question, text in texts:
-                answers.extend({"response_id": rid, "question_id": question.id, "value": None, "text": v}
-                               for rid, v in zip(ids, text) if v is not None)
-            if answers:
-                session.execute(sa.insert(Answer), answers)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with write_transaction(session):  # submissions wait their turn instead of retrying against the lock
+        session.add(survey)
+        session.flush()
+        wave_ids = {w.number: w.id for w in survey.waves}
+        now = utcnow()
+        n = len(frame)
+        # Coded values per question (what response.packed holds) and the answer rows; ids come after the INSERT.
+        coded, texts = [], []
+        for name, role, question in questions:
+            series = frame[columns[name]]
+            if role in CONSTRUCTS:
+                values = pd.to_numeric(series.astype("string").str.strip().replace("", pd.NA), errors="coerce")
+                values = values.to_numpy(dtype=float, na_value=np.nan)
+                coded.append((question, np.where(np.isnan(values), packing.DONT_KNOW_CODE, values).astype(np.int64)))
+            else:
+                text = [None if v is None or (isinstance(v, float) and np.isnan(v)) or not str(v).strip()
+                        else str(v).strip()[:5000] for v in series.tolist()]
+                texts.append((question, text))
+                if role == "segment":
+                    options = question.option_values
+                    coded.append((question, np.array([options.index(v) if v in options else -2 for v in text])))
+        blobs = packing.pack_matrix([q.id for q, _ in coded], np.column_stack([c for _, c in coded])) \
+            if coded else [b""] * n
+        ids = session.scalars(
+            sa.insert(Response).returning(Response.id, sort_by_parameter_order=True),
+            [{"survey_id": survey.id, "wave_id": wave_ids[int(w)], "created_at": now, "locale": "en",
+              "complete": True, "source": "import", "token_id": None, "packed": blob}
+             for w, blob in zip(wave_numbers, blobs)],
+        ).all()
+        answers = []
+        for question, codes in coded:
+            if question.kind == SCALE:
+                answers.extend({"response_id": rid, "question_id": question.id,
+                                "value": None if c == packing.DONT_KNOW_CODE else int(c), "text": None}
+                               for rid, c in zip(ids, codes.tolist()))
+        for question, text in texts:
+            answers.extend({"response_id": rid, "question_id": question.id, "value": None, "text": v}
+                           for rid, v in zip(ids, text) if v is not None)
+        if answers:
+            session.execute(sa.insert(Answer), answers)
     return survey

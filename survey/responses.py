@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from . import packing, snapshot
 from .apikeys import find_key_by_hash
-from .db import writer_turn
+from .db import write_transaction
 from .exceptions import (
     InvalidResponse, InvalidRows, KeyRefused, SurveyClosed, SurveyNotFound, TokenUnknown, TokenUsed,
 )
@@ -163,8 +163,8 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
     snap = snapshot.take(survey)
     answers = validate(snap, data)
     wave_id = snap.wave_id(wave)
-    with writer_turn(session):  # before the first write of the transaction (the token's UPDATE)
-        try:
+    try:
+        with write_transaction(session):  # the writers' turn comes before the token's UPDATE
             if token_row is not None:
                 claimed = session.execute(
                     sa.update(InvitationToken)
@@ -177,15 +177,10 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
                       "complete": True, "source": source,
                       "token_id": token_row.id if token_row is not None else None, "packed": _packed(answers)}
             response_id = _insert_response(session, values, answers)
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            if token_row is not None:
-                raise TokenUsed(token) from None
-            raise
-        except BaseException:
-            session.rollback()
-            raise
+    except IntegrityError:
+        if token_row is not None:
+            raise TokenUsed(token) from None
+        raise
     return _receipt(response_id, values)
 
 
@@ -218,14 +213,9 @@ def submit(session: Session, slug: str, data, *, locale: str = "en", token: str 
             values = {"survey_id": snap.survey_id, "wave_id": wave_id, "created_at": utcnow(),
                       "locale": str(locale), "complete": True, "source": source, "token_id": None,
                       "packed": _packed(answers)}
-            with writer_turn(session):
-                try:
-                    response_id = _insert_response(session, values, answers,
-                                                   guard={"revision": snap.revision, "key_hash": key_hash})
-                    session.commit()
-                except BaseException:
-                    session.rollback()
-                    raise
+            with write_transaction(session):
+                response_id = _insert_response(session, values, answers,
+                                               guard={"revision": snap.revision, "key_hash": key_hash})
             if response_id is not None:
                 return _receipt(response_id, values)
     survey = get_survey(session, slug)
@@ -261,21 +251,16 @@ def record_responses_bulk(session: Session, survey: Survey, rows: Iterable[Mappi
     if not rows:
         return 0
     now = utcnow()
-    with writer_turn(session):
-        try:
-            ids = session.execute(
-                RESPONSE_TABLE.insert().returning(RESPONSE_TABLE.c.id, sort_by_parameter_order=True),
-                [
-                    {"survey_id": survey.id, "wave_id": wave_id, "created_at": row.get("created_at") or now,
-                     "locale": str(row.get("locale") or locale), "complete": True, "source": source,
-                     "token_id": None, "packed": _packed(answers)}
-                    for row, answers in zip(rows, validated)
-                ],
-            ).scalars().all()
-            _copy_answers(session, [(rid, item.id, value, text) for rid, answers in zip(ids, validated)
-                                    for item, value, text in answers])
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with write_transaction(session):
+        ids = session.execute(
+            RESPONSE_TABLE.insert().returning(RESPONSE_TABLE.c.id, sort_by_parameter_order=True),
+            [
+                {"survey_id": survey.id, "wave_id": wave_id, "created_at": row.get("created_at") or now,
+                 "locale": str(row.get("locale") or locale), "complete": True, "source": source,
+                 "token_id": None, "packed": _packed(answers)}
+                for row, answers in zip(rows, validated)
+            ],
+        ).scalars().all()
+        _copy_answers(session, [(rid, item.id, value, text) for rid, answers in zip(ids, validated)
+                                for item, value, text in answers])
     return len(ids)
