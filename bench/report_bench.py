@@ -78,8 +78,8 @@ def populate(app, n: int, slug: str, rng) -> tuple[int, pd.DataFrame]:
     Returns the answer row count and the same item answers as a wide frame (what the CLI gets as CSV).
     """
     from survey import services
-    from survey.db import db
-    from survey.tables import Survey
+    from survey.storage.db import db
+    from survey.storage.tables import Survey
 
     with app.app_context():
         survey = services.create_survey(db.session, slug=slug, title_en=f"Bench {n}", title_zh=f"基准 {n}")
@@ -112,7 +112,7 @@ def populate(app, n: int, slug: str, rng) -> tuple[int, pd.DataFrame]:
 
 def packed_rows(n: int, answers: pd.DataFrame, kinds: dict) -> list[bytes]:
     """response.packed for every row, as the app writes it (survey.packing), so the fast load path is used."""
-    from survey.packing import pack_matrix
+    from survey.storage.packing import pack_matrix
 
     qids = [qid for qid, (kind, _) in kinds.items() if kind != "text"]
     codes = np.full((n, len(qids)), -2, dtype=np.int64)  # < -1 = unanswered
@@ -178,7 +178,7 @@ def _insert_sqlite(engine, table, frame, chunk=500_000):
 
 def make_app(url):
     from survey import create_app, services
-    from survey.db import db, upgrade_db
+    from survey.storage.db import db, upgrade_db
 
     app = create_app({"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url,
                       "WTF_CSRF_ENABLED": False, "REPORT_WAIT_SECONDS": 3600})
@@ -190,7 +190,8 @@ def make_app(url):
 
 def time_report(app, slug):
     """(cold seconds, load seconds inside cold, cached seconds) for one report open."""
-    from survey import reading, reporting
+    from survey.services import reading
+    from survey.report import cache as reporting
 
     reporting.CACHE.clear()
     client = app.test_client()
@@ -278,7 +279,7 @@ def main(argv=None):
                           f"{cached * 1000:>10.1f}{cli:>8.2f}{cold / cli:>9.2f}  {verdict}", flush=True)
                     rows.append((backend, n, cold, load, cached, cli))
                 with app.app_context():
-                    from survey.db import db
+                    from survey.storage.db import db
                     db.engine.dispose()
             finally:
                 if drop:

@@ -68,8 +68,9 @@ def prepare_database(database_url: str) -> dict:
 
     Returns what the clients need: paths, a complete form submission and the equivalent JSON body.
     """
-    from survey import apikeys, create_app, services
-    from survey.db import db, upgrade_db
+    from survey.services import apikeys
+    from survey import create_app, services
+    from survey.storage.db import db, upgrade_db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": secrets.token_hex(16)})
     with app.app_context():

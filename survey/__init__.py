@@ -9,8 +9,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(test_config=None):
     """Build the Flask app: Config defaults, environment, instance config.py, then test_config (a mapping) wins."""
-    from . import cli, config, db, i18n
-    from .extensions import csrf, login_manager
+    from survey import commands as cli, config, i18n
+    from survey.storage import db
+    from survey.extensions import csrf, login_manager
 
     app = Flask(
         __name__,
@@ -33,10 +34,9 @@ def create_app(test_config=None):
     i18n.init_app(app)
     cli.init_app(app)
 
-    from . import api, auth, errors, exports, keys, manage, report, respond, upload
+    from survey.web import register_blueprints
 
-    for module in (errors, auth, respond, manage, keys, exports, report, upload, api):
-        app.register_blueprint(module.bp)
+    register_blueprints(app)
 
     @app.get("/")
     def index():

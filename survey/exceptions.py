@@ -1,4 +1,6 @@
 """Domain errors raised by the services; views and the API map them to pages and status codes."""
+from dataclasses import dataclass
+
 from flask_babel import lazy_gettext as _l
 
 ERROR_MESSAGES = {
@@ -60,3 +62,35 @@ class InvalidRows(ServiceError, ValueError):
         self.rows = rows
         first = next(iter(rows.items()))
         super().__init__(f"{len(rows)} invalid row(s); first: row {first[0]}: {first[1]}")
+
+
+class ApiError(Exception):
+    """An error answered as {"error": {"code", "message", "fields"}} with an HTTP status (the API's one shape)."""
+
+    def __init__(self, status: int, code: str, message: str, fields: dict | None = None, **extra):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields, self.extra = status, code, message, fields, extra
+
+
+class BadFilter(ServiceError, ValueError):
+    """The ?wave= or ?segment= filter names nothing in this survey; message_id says which."""
+
+    def __init__(self, message_id: str, value: str):
+        self.message_id, self.value = message_id, value
+        super().__init__(f"{message_id}: {value}")
+
+
+@dataclass
+class Problem:
+    """One thing wrong with the upload: a message id of the report wording plus its fields."""
+
+    message_id: str
+    fields: dict
+
+
+class ImportRejected(ServiceError, ValueError):
+    """The upload failed its checks; problems lists them (at most MAX_ERRORS, total counts all)."""
+
+    def __init__(self, problems: list[Problem], total: int):
+        self.problems, self.total = problems, total
+        super().__init__(f"{total} problem(s) in the upload")

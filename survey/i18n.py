@@ -4,7 +4,7 @@ import functools
 from babel import Locale
 from flask import current_app, has_request_context, request, session
 
-from .extensions import babel
+from survey.extensions import babel
 
 ALIASES = {"zh": "zh_CN", "zh_cn": "zh_CN", "zh-cn": "zh_CN", "zh_hans": "zh_CN", "zh-hans": "zh_CN", "en": "en"}
 

@@ -25,7 +25,7 @@ def _base_config(url: str) -> dict:
 def _migrate(url: str) -> None:
     """Build the schema by running the real migrations (proves they work on this backend)."""
     from survey import create_app
-    from survey.db import db, upgrade_db
+    from survey.storage.db import db, upgrade_db
 
     app = create_app(_base_config(url))
     with app.app_context():
@@ -62,7 +62,7 @@ def _postgresql_url():
 
 def _clean(engine) -> None:
     """Empty every table (cheap DELETEs, children first) so each test starts from a blank database."""
-    from survey.db import db
+    from survey.storage.db import db
 
     with engine.begin() as conn:
         for table in reversed(db.metadata.sorted_tables):
@@ -73,7 +73,7 @@ def _clean(engine) -> None:
 def app(request):
     """The app on a freshly emptied, migrated database; parametrized over SQLite and PostgreSQL."""
     from survey import create_app
-    from survey.db import db
+    from survey.storage.db import db
 
     url = request.getfixturevalue(f"_{request.param}_url")
     app = create_app(_base_config(url))
@@ -101,7 +101,7 @@ def db_session(app):
 
     Do not keep an app context pushed while using `client`: Flask reuses it for requests (shared g/session).
     """
-    from survey.db import db
+    from survey.storage.db import db
 
     with app.app_context():
         engine = db.engine

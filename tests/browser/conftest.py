@@ -20,8 +20,8 @@ def live_server():
     from werkzeug.serving import make_server
 
     from survey import create_app, services
-    from survey.db import db, upgrade_db
-    from survey.demo import create_demo
+    from survey.storage.db import db, upgrade_db
+    from survey.services.demo import create_demo
 
     folder = tempfile.mkdtemp(prefix="csi-browser-")
     app = create_app({"TESTING": False, "SECRET_KEY": "browser-test-secret",

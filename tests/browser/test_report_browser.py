@@ -14,16 +14,16 @@ SEGMENT_CHOICES = {"customer_type": "business", "key_account": "no", "customer_s
 
 
 def stored_responses(app):
-    from survey.db import db
-    from survey.tables import Response
+    from survey.storage.db import db
+    from survey.storage.tables import Response
 
     with app.app_context():
         return db.session.scalar(sa.select(sa.func.count()).select_from(Response))
 
 
 def newest_locale(app):
-    from survey.db import db
-    from survey.tables import Response
+    from survey.storage.db import db
+    from survey.storage.tables import Response
 
     with app.app_context():
         return db.session.scalar(sa.select(Response.locale).order_by(Response.id.desc()).limit(1))

@@ -5,7 +5,7 @@ import pytest
 @pytest.fixture(autouse=True)
 def cold_cache(request):
     """Start every test with an empty report cache; let cold fits finish inline unless a test says otherwise."""
-    from survey.reporting import CACHE
+    from survey.report.cache import CACHE
 
     CACHE.clear()
     if "app" in request.fixturenames:
@@ -17,6 +17,6 @@ def cold_cache(request):
 @pytest.fixture
 def demo(app, db_session):
     """The demo survey (slug 'demo', two waves, 400 simulated responses)."""
-    from survey.demo import create_demo
+    from survey.services.demo import create_demo
 
     return create_demo(db_session, n=400, seed=7)

@@ -3,7 +3,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from survey import charts
+from survey.report import charts
 
 from .sample_result import NAMES_ZH, PATHS, make_result
 

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 import model
-from survey import reporting, services
-from survey.report_text import MESSAGES
+from survey.report import cache, compute
+from survey import services
+from survey.report.wording import MESSAGES
 
 SVG = "{http://www.w3.org/2000/svg}"
 URL = "/manage/surveys/demo/report"
@@ -54,7 +55,7 @@ def test_report_shows_the_fitted_index_charts_and_words(client, manager, demo):
     for w in result["warnings"]:
         assert f'data-code="{w["code"]}"' in html
     # The improve-first list speaks plain words: the priority-1 item's short name, score and 5-point impact.
-    from survey.report_text import ITEM_NAMES
+    from survey.report.wording import ITEM_NAMES
 
     top = min(result["ipma_items"], key=lambda r: r["priority"])
     first = html.split('<ol class="improve">')[1].split("</li>")[0]
@@ -72,8 +73,8 @@ def test_report_in_chinese(client, manager, demo):
 def test_wave_change_is_tested_against_the_previous_wave(client, manager, demo, db_session, app):
     client.get(URL)
     with app.app_context():
-        key = next(iter(reporting.CACHE.entries))
-        entry = reporting.CACHE.entries[key]
+        key = next(iter(cache.CACHE.entries))
+        entry = cache.CACHE.entries[key]
     change = entry["change"]
     w1, w2 = entry["waves"][0]["scores"]["CS"], entry["waves"][1]["scores"]["CS"]
     assert change["diff"] == pytest.approx(w2["mean"] - w1["mean"])
@@ -86,8 +87,8 @@ def test_wave_change_is_tested_against_the_previous_wave(client, manager, demo, 
 
 def test_cache_reuses_the_fit_until_a_response_arrives(client, manager, demo, db_session, monkeypatch):
     calls = []
-    real = reporting.compute_report
-    monkeypatch.setattr(reporting, "compute_report", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = compute.compute_report
+    monkeypatch.setattr(compute, "compute_report", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert client.get(URL).status_code == 200
     assert client.get(URL).status_code == 200
     assert client.get(URL + ".json").status_code == 200
@@ -103,13 +104,13 @@ def test_cache_reuses_the_fit_until_a_response_arrives(client, manager, demo, db
 
 def test_slow_fit_shows_a_self_refreshing_progress_page(client, manager, demo, app, monkeypatch):
     release = threading.Event()
-    real = reporting.compute_report
+    real = compute.compute_report
 
     def slow(*args, **kwargs):
         release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(reporting, "compute_report", slow)
+    monkeypatch.setattr(compute, "compute_report", slow)
     app.config["REPORT_WAIT_SECONDS"] = 0.05
     pending = client.get(URL + "?wave=2")
     assert pending.status_code == 202
@@ -126,7 +127,7 @@ def test_too_few_responses_show_descriptive_scores_and_how_many_more(client, man
                    for k in range(1, n + 1)} | {"CC1": 3, "complained": "no"} for _ in range(5)]
     services.record_responses_bulk(db_session, demo_survey, frame_rows)
     html = client.get("/manage/surveys/csi/report?lang=en").get_data(as_text=True)
-    spec = reporting.spec_for(reporting.survey_info(demo_survey))
+    spec = compute.spec_for(compute.survey_info(demo_survey))
     need = model.min_responses(spec)
     assert MESSAGES["too_few_title"][0] in html
     assert f"needs {need} responses with rated answers; there are 5. {need - 5} more are needed" in html
@@ -143,19 +144,19 @@ def test_empty_survey_and_bad_filters(client, manager, demo_survey):
 
 def test_segments_below_minimum_are_suppressed(client, manager, demo):
     client.get(URL)
-    entry = next(iter(reporting.CACHE.entries.values()))
+    entry = next(iter(cache.CACHE.entries.values()))
     region = {r["value"]: r for r in entry["segments"]["region"]}
     frame_counts = pd.Series([r["n"] for r in region.values()], index=list(region))
     assert frame_counts.sum() == entry["n"]
     for r in region.values():
-        assert r["suppressed"] == (r["n"] < reporting.MIN_SEGMENT_N)
+        assert r["suppressed"] == (r["n"] < compute.MIN_SEGMENT_N)
         assert (r["mean"] is None) == r["suppressed"]
     assert any(not r["suppressed"] for r in region.values())
 
 
 def test_segment_filter_restricts_the_respondents(client, manager, demo, db_session):
     client.get(URL + "?segment=channel:online")
-    entry = next(iter(reporting.CACHE.entries.values()))
+    entry = next(iter(cache.CACHE.entries.values()))
     frame = services.responses_frame(db_session, demo)
     assert entry["n"] == int((frame["channel"] == "online").sum())
     assert "channel" not in entry["segments"]
@@ -214,7 +215,7 @@ def test_every_engine_warning_code_has_words_and_advice():
     import re
     from pathlib import Path
 
-    from survey.report_text import WARNINGS
+    from survey.report.wording import WARNINGS
 
     source = (Path(model.__file__).parent / "verdicts.py").read_text()
     codes = set(re.findall(r'add\("(\w+)"', source))
@@ -226,11 +227,11 @@ def test_every_engine_warning_code_has_words_and_advice():
 def test_responses_to_another_survey_keep_the_report_cached(client, manager, demo, demo_survey, db_session,
                                                             valid_answers, monkeypatch):
     calls = []
-    real = reporting.compute_report
-    monkeypatch.setattr(reporting, "compute_report", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = compute.compute_report
+    monkeypatch.setattr(compute, "compute_report", lambda *a, **k: calls.append(1) or real(*a, **k))
     client.get(URL)
     services.record_response(db_session, demo_survey, valid_answers())
     client.get(URL)
     assert len(calls) == 1
-    entry = next(iter(reporting.CACHE.entries.values()))
+    entry = next(iter(cache.CACHE.entries.values()))
     assert entry["version"].count == 400

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from survey import report_stats as rs
+from survey.report import figures as rs
 
 
 def frame():

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from survey import importing
-from survey.tables import Answer, Response, Survey
+from survey.services import importing
+from survey.storage.tables import Answer, Response, Survey
 
 ITEMS = {"CE": 3, "PQ": 3, "PV": 2, "CS": 3, "CC": 1, "CL": 2}
 

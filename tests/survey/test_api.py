@@ -2,8 +2,9 @@
 import pytest
 import sqlalchemy as sa
 
-from survey import apikeys, services
-from survey.tables import Response
+from survey.services import apikeys
+from survey import services
+from survey.storage.tables import Response
 
 ITEMS = ("CE1", "CE2", "CE3", "PQ1", "PQ2", "PQ3", "PV1", "PV2", "CS1", "CS2", "CS3", "CC1", "CL1", "CL2")
 URL = "/api/v1/surveys/csi/responses"

@@ -4,7 +4,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from survey import apikeys, services
+from survey.services import apikeys
+from survey import services
 
 PAGE = "/manage/surveys/csi/api-keys"
 BODY = {"locale": "en", "answers": {"CE1": 5, "complained": "no"}}

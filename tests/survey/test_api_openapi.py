@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from survey import apikeys
-from survey.openapi import document
+from survey.services import apikeys
+from survey.web.openapi import document
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 

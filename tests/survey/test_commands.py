@@ -2,7 +2,7 @@
 import sqlalchemy as sa
 
 from survey import services
-from survey.tables import Manager, Response
+from survey.storage.tables import Manager, Response
 
 
 def test_create_manager_with_password_option(runner, db_session):

@@ -2,8 +2,8 @@
 import pytest
 import sqlalchemy as sa
 
-from survey.db import db
-from survey.tables import Manager
+from survey.storage.db import db
+from survey.storage.tables import Manager
 
 
 def test_404_is_html(client):
@@ -45,8 +45,8 @@ def test_public_pages(client, path):
 
 def test_nul_characters_are_a_400_before_any_query(client, db_session, demo_survey, valid_answers):
     """PostgreSQL can neither store nor compare a NUL character (the driver raises); such requests are refused."""
-    from survey import apikeys
-    from survey.tables import Response
+    from survey.services import apikeys
+    from survey.storage.tables import Response
 
     assert client.get("/s/%00").status_code == 400
     assert client.get("/s/csi?t=%00").status_code == 400

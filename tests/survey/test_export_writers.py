@@ -8,7 +8,7 @@ import pytest
 from openpyxl import load_workbook
 
 from model.io import neutralize
-from survey.exports import BOM, csv_cell, csv_chunks, write_xlsx
+from survey.services.exporting import BOM, csv_cell, csv_chunks, write_xlsx
 
 COLUMNS = ["response_id", "created_at", "wave", "locale", "CS1", "CS2", "complaint_cause", "comment"]
 ROWS = [

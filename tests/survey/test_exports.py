@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from survey import apikeys, services
+from survey.services import apikeys
+from survey import services
 
 EXPORTS = ("export.csv", "export.xlsx", "tokens.csv")
 ITEMS = ["CE1", "CE2", "CE3", "PQ1", "PQ2", "PQ3", "PV1", "PV2", "CS1", "CS2", "CS3", "CC1", "CL1", "CL2"]
@@ -105,7 +106,7 @@ def test_xlsx_round_trip(client, submitted):
 
 
 def test_csv_is_a_generator_and_xlsx_a_passed_through_file(app, submitted):
-    from survey import exports
+    from survey.web.manage import exports
 
     with app.test_request_context("/manage/surveys/csi/export.csv"):
         res = exports.export_csv("csi")

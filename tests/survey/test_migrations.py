@@ -1,7 +1,7 @@
 """The migrations build the same schema the ORM declares, on both databases."""
 import sqlalchemy as sa
 
-from survey.db import db
+from survey.storage.db import db
 
 
 def test_migrated_schema_matches_tables(app):

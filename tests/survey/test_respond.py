@@ -4,7 +4,7 @@ import re
 import sqlalchemy as sa
 
 from survey import services
-from survey.tables import Answer, Response
+from survey.storage.tables import Answer, Response
 
 
 def stored(db_session):

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from survey import services
-from survey.tables import Answer, InvitationToken, Response
+from survey.storage.tables import Answer, InvitationToken, Response
 
 
 
@@ -176,7 +176,7 @@ def test_questionnaire_changes_reach_the_next_submission(db_session, demo_survey
 
 
 def test_pack_matrix_matches_row_packing():
-    from survey import packing
+    from survey.storage import packing
 
     codes = np.array([[7, -1, 2], [-2, 10, 0], [-2, -2, -2]])
     blobs = packing.pack_matrix([11, 12, 13], codes)

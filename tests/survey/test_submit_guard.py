@@ -4,9 +4,10 @@ which does not refresh the snapshot the app holds)."""
 import pytest
 import sqlalchemy as sa
 
-from survey import apikeys, services
-from survey.db import db
-from survey.tables import Answer, Question, Response, Survey, Wave
+from survey.services import apikeys
+from survey import services
+from survey.storage.db import db
+from survey.storage.tables import Answer, Question, Response, Survey, Wave
 
 API = "/api/v1/surveys/csi/responses"
 
@@ -143,7 +144,7 @@ def test_sqlite_writers_take_turns_on_a_lock_file(app, client, db_session, demo_
     import fcntl
     import threading
 
-    from survey.db import writer_turn
+    from survey.storage.db import writer_turn
 
     if app.config["CSI_BACKEND"] != "sqlite":
         with writer_turn(db_session):  # nothing to wait for elsewhere

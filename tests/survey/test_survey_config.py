@@ -42,7 +42,7 @@ def test_environment_configures_the_app(monkeypatch):
 def test_migrations_downgrade_and_upgrade_again(tmp_path):
     from flask_migrate import downgrade
 
-    from survey.db import MIGRATIONS, db, upgrade_db
+    from survey.storage.db import MIGRATIONS, db, upgrade_db
 
     app = create_app({"TESTING": True, "SECRET_KEY": "x",
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'roundtrip.sqlite3'}"})

@@ -1,0 +1,16 @@
+"""The index report: compute (model fit and figures), cache (one shared entry per survey view), figures
+(descriptive statistics), present (what the page shows, in the active language), charts (server-side SVG).
+
+Views use this facade: open a report, read its downloads, and turn an entry into the template's context.
+"""
+from survey.report.cache import CACHE, ReportState, open_report
+from survey.report.charts import fmt
+from survey.report.compute import (
+    MIN_SEGMENT_N, estimate_rows, parse_filters, respondent_rows, segment_questions, survey_info,
+)
+from survey.report.figures import BANDS
+from survey.report.present import context
+from survey.report.wording import is_zh, t
+
+__all__ = ["BANDS", "CACHE", "MIN_SEGMENT_N", "ReportState", "context", "estimate_rows", "fmt", "is_zh",
+           "open_report", "parse_filters", "respondent_rows", "segment_questions", "survey_info", "t"]

@@ -1,0 +1,227 @@
+"""The report computation: a responses frame → model fit → every figure the report shows (plain data).
+
+Runs without a request (in the cache's background thread): it reads nothing from Flask or the ORM session,
+only the frame and the questionnaire description that ``survey_info`` makes.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+import model
+from model import CSISpec, ModelError
+from model.exceptions import ModelWarning
+
+from survey.exceptions import BadFilter
+from survey.report import figures as rs
+from survey.services.reading import responses_frame
+from survey.storage.tables import SCALE, Survey
+
+SEGMENT_SECTION = "about"
+MIN_SEGMENT_N = 30
+COMMENTS_PER_BAND = 100
+
+
+
+def survey_info(survey: Survey) -> dict:
+    """Plain description of the questionnaire a background thread can use without the ORM session."""
+    questions = [{"code": q.code, "construct": q.construct, "kind": q.kind, "section": q.section,
+                  "text_en": q.text_en, "text_zh": q.text_zh, "options": q.options or []}
+                 for q in survey.active_questions]
+    return {"id": survey.id, "slug": survey.slug, "scale": (survey.scale_min, survey.scale_max),
+            "questions": questions, "waves": [w.number for w in survey.waves]}
+
+
+def spec_for(info: dict) -> CSISpec | None:
+    """The model spec from the questionnaire's construct items, or None when a construct has no item."""
+    items = {code: [q["code"] for q in info["questions"] if q["construct"] == code and q["kind"] == SCALE]
+             for code in model.CONSTRUCTS}
+    if not all(items.values()):
+        return None
+    return CSISpec.from_mapping(items)
+
+
+def segment_questions(info: dict) -> list[dict]:
+    """Choice questions that split respondents into groups (the questionnaire's 'about you' section)."""
+    return [q for q in info["questions"]
+            if q["kind"] in ("choice", "yesno") and q["section"] == SEGMENT_SECTION and q["options"]]
+
+
+def parse_filters(survey: Survey, wave: str | None, segment: str | None) -> tuple[int | None, tuple | None]:
+    """Turn ?wave=<number> and ?segment=<code>:<value> into checked filter values.
+
+    :raise BadFilter: the wave or the segment does not exist in this survey.
+    """
+    wave_number = None
+    if wave not in (None, "", "all"):
+        try:
+            wave_number = int(wave)
+        except ValueError:
+            raise BadFilter("bad_wave", wave) from None
+        if wave_number not in [w.number for w in survey.waves]:
+            raise BadFilter("bad_wave", wave)
+    seg = None
+    if segment:
+        code, _, value = segment.partition(":")
+        question = next((q for q in survey.active_questions if q.code == code), None)
+        if question is None or not value or value not in question.option_values:
+            raise BadFilter("bad_segment", segment)
+        seg = (code, value)
+    return wave_number, seg
+
+
+def _fit_quietly(frame: pd.DataFrame, spec: CSISpec, scale):
+    """Fit the model; engine warnings are already in result.warnings, so they are not re-raised here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelWarning)
+        return model.fit(frame, spec=spec, scale=scale)
+
+
+def equal_weight_scores(frame: pd.DataFrame, spec: CSISpec, scale) -> pd.DataFrame:
+    """0–100 construct scores per respondent with equal item weights (used before a model can be fitted)."""
+    out = {}
+    for code in model.CONSTRUCTS:
+        values = frame[list(spec.items[code])].astype(float)
+        out[code] = rs.to_100(values.mean(axis=1, skipna=True), scale)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def wave_scores(scores: pd.DataFrame, waves: pd.Series) -> list[dict]:
+    """Mean construct scores with 95% CIs per wave number, in wave order."""
+    out = []
+    for number, part in scores.groupby(waves.to_numpy(), sort=True):
+        out.append({"wave": int(number), "n": int(len(part)),
+                    "scores": {code: rs.mean_ci(part[code]) for code in scores.columns}})
+    return out
+
+
+def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
+                   segment: tuple | None = None) -> dict:
+    """Compute everything the report shows from the responses frame of all waves (already segment-filtered).
+
+    The fit uses the selected wave (or all); trend and wave change apply that fit's weights to every wave,
+    so waves are compared on one yardstick.
+    """
+    started = time.perf_counter()
+    scale = tuple(info["scale"])
+    spec = spec_for(info)
+    view = frame[frame["wave"] == wave] if wave is not None else frame
+    entry = {"n": int(len(view)), "n_all_waves": int(len(frame)), "wave": wave, "segment": segment,
+             "scale": list(scale), "result": None, "result_obj": None, "descriptive": None,
+             "error": None, "min_responses": None, "needed": 0, "state": "empty",
+             "computed_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}
+    if spec is None:
+        entry.update(state="fit_failed", error="every construct needs at least one scale item")
+        return entry
+    entry["min_responses"] = need = model.min_responses(spec)
+    if len(view) == 0:
+        return _finish(entry, started)
+    # The engine uses full-information ML: every row with at least one rated answer counts.
+    complete = int(view[list(spec.observed)].notna().any(axis=1).sum())
+    result = None
+    if complete >= need:
+        try:
+            result = _fit_quietly(view, spec, scale)
+        except ModelError as err:
+            entry.update(state="fit_failed", error=str(err))
+    else:
+        entry.update(state="too_few", needed=need - complete, complete=complete)
+    if result is not None:
+        entry.update(state="fitted", result=result.to_dict(), result_obj=result)
+        scores_all = model.respondent_scores(frame, result)
+    else:
+        entry["descriptive"] = model.descriptive_scores(view, spec, scale)
+        scores_all = equal_weight_scores(frame, spec, scale)
+    scores_view = scores_all.loc[view.index]
+    entry["waves"] = wave_scores(scores_all, frame["wave"])
+    entry["change"] = _change(entry["waves"], wave)
+    levels = rs.satisfaction_level_per_row(view, spec.items["CE"], spec.items["PQ"])
+    entry["levels"] = rs.satisfaction_levels(levels)
+    entry["complaints"] = rs.complaints(view, levels, scale)
+    entry["intent"] = rs.intent(view, spec.items["CL"], scale)
+    entry["segments"] = {}
+    for q in segment_questions(info):
+        if q["code"] in view and (segment is None or segment[0] != q["code"]):
+            entry["segments"][q["code"]] = rs.segment_scores(scores_view["CS"], view[q["code"]], MIN_SEGMENT_N)
+    entry["comments"] = rs.comments_by_band(view, scores_view["CS"], COMMENTS_PER_BAND)
+    return _finish(entry, started)
+
+
+def _finish(entry: dict, started: float) -> dict:
+    entry.setdefault("waves", [])
+    entry.setdefault("change", None)
+    entry["seconds"] = time.perf_counter() - started
+    return entry
+
+
+def _change(waves: list[dict], wave: int | None) -> dict | None:
+    """CS change of the shown wave (or the newest one) against the wave before it, with its z test."""
+    if len(waves) < 2:
+        return None
+    numbers = [w["wave"] for w in waves]
+    pos = numbers.index(wave) if wave in numbers else len(waves) - 1
+    if pos == 0:
+        return None
+    cur, prev = waves[pos]["scores"]["CS"], waves[pos - 1]["scores"]["CS"]
+    test = rs.wave_change({"index": cur["mean"], "index_ci": cur["ci"]},
+                          {"index": prev["mean"], "index_ci": prev["ci"]})
+    if test is None:
+        return None
+    return {**test, "wave": numbers[pos], "previous": numbers[pos - 1]}
+
+
+def respondent_rows(session, survey: Survey, entry: dict, wave=None, segment=None):
+    """Yield one dict per respondent with 0–100 construct scores (fitted weights, or equal weights)."""
+    info = survey_info(survey)
+    frame = responses_frame(session, survey, wave, segment)
+    spec = spec_for(info)
+    if spec is None or frame.empty:
+        return
+    if entry.get("result_obj") is not None:
+        scores = model.respondent_scores(frame, entry["result_obj"])
+    else:
+        scores = equal_weight_scores(frame, spec, tuple(info["scale"]))
+    out = pd.concat([frame[["response_id", "wave", "created_at"]], scores.round(4)], axis=1)
+    out = out.replace({np.nan: None})
+    yield from out.to_dict("records")
+
+
+def estimate_rows(entry: dict):
+    """Yield tidy (section, name, statistic, value) rows of every estimate and score in the entry."""
+    result = entry.get("result")
+    if result is None:
+        desc = entry.get("descriptive") or {"constructs": {}}
+        for code, c in desc["constructs"].items():
+            yield {"section": "construct", "name": code, "statistic": "score", "value": c["score"]}
+            for item, s in c["items"].items():
+                yield {"section": "item", "name": item, "statistic": "score", "value": s["score"]}
+        return
+    for code, c in result["constructs"].items():
+        for stat in ("index", "r2", "alpha", "cr", "ave"):
+            yield {"section": "construct", "name": code, "statistic": stat, "value": c.get(stat)}
+        lo, hi = c.get("index_ci") or (None, None)
+        yield {"section": "construct", "name": code, "statistic": "index_ci_low", "value": lo}
+        yield {"section": "construct", "name": code, "statistic": "index_ci_high", "value": hi}
+        for item, score in (c.get("item_scores") or {}).items():
+            yield {"section": "item", "name": item, "statistic": "score", "value": score}
+            yield {"section": "item", "name": item, "statistic": "weight", "value": c["weights"].get(item)}
+    for p in result["paths"]:
+        name = f"{p['from']}->{p['to']}"
+        for stat in ("estimate", "std_estimate", "se", "z", "p_value"):
+            yield {"section": "path", "name": name, "statistic": stat, "value": p.get(stat)}
+    for e in result.get("effects", []):
+        name = f"{e['from']}->{e['to']}"
+        for stat in ("direct", "indirect", "total", "impact_5pt"):
+            yield {"section": "effect", "name": name, "statistic": stat, "value": e.get(stat)}
+    for stat, value in result["fit"].items():
+        if isinstance(value, (int, float)) or value is None:
+            yield {"section": "fit", "name": stat, "statistic": "value", "value": value}
+    for row in result.get("ipma_items", []):
+        yield {"section": "ipma_item", "name": row["item"], "statistic": "priority", "value": row["priority"]}
+
+
+__all__ = ["compute_report", "estimate_rows", "parse_filters", "respondent_rows", "segment_questions", "spec_for",
+           "survey_info"]

@@ -1,0 +1,189 @@
+"""Turn a cached report entry into what the template shows, in the active language.
+
+Everything here is words and layout: the numbers were computed in ``reporting``. Charts are rendered
+once per language and kept on the entry, so a cached report does not redraw its SVGs.
+"""
+from __future__ import annotations
+
+from model.spec import CONSTRUCTS
+
+from survey.report import charts
+from survey.services.questionnaire import TEMPLATE
+from survey.report.wording import ITEM_NAMES, MESSAGES, construct_name, is_zh, t, verdict_text, warning_text
+from survey.report.compute import MIN_SEGMENT_N
+
+ITEMS_SHOWN = 8
+
+
+def question_text(info: dict, code: str, zh: bool) -> str:
+    """The wording of a question in the given language, or its code."""
+    q = next((q for q in info["questions"] if q["code"] == code), None)
+    if q is None:
+        return code
+    return (q["text_zh"] if zh else q["text_en"]) or code
+
+
+def short_item(info: dict, code: str, zh: bool, limit=70) -> str:
+    """A short name for an item: the template's name while the wording is the template's, else the
+    wording cut to fit a list line."""
+    text = question_text(info, code, zh)
+    template = next((q for q in TEMPLATE if q["code"] == code), None)
+    if code in ITEM_NAMES and template and text == (template["text_zh"] if zh else template["text_en"]):
+        return ITEM_NAMES[code][1 if zh else 0]
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def option_label(info: dict, code: str, value: str, zh: bool) -> str:
+    """Label of a choice option in the given language, or the stored value."""
+    q = next((q for q in info["questions"] if q["code"] == code), None)
+    for opt in (q or {}).get("options", []):
+        if opt["value"] == value:
+            return opt["zh"] if zh else opt["en"]
+    return value
+
+
+def priority_level(rank: int, total: int) -> str:
+    """Words for an improvement rank: the first is top, then the first third high, the rest medium/low."""
+    if rank == 1:
+        return "priority_top"
+    if rank <= max(2, round(total / 3)):
+        return "priority_high"
+    if rank <= max(3, round(2 * total / 3)):
+        return "priority_medium"
+    return "priority_low"
+
+
+def names_for(entry: dict, zh: bool) -> dict:
+    """Construct names in the given language (from the result, else the model's table)."""
+    constructs = (entry.get("result") or {}).get("constructs", {})
+    out = {}
+    for code in CONSTRUCTS:
+        if code in constructs:
+            out[code] = construct_name(code, constructs[code], "zh" if zh else "en")
+        else:
+            out[code] = CONSTRUCTS[code][1 if zh else 0]
+    return out
+
+
+def render_charts(entry: dict, names: dict, zh: bool) -> dict:
+    """SVG strings of every chart, drawn once per language and kept on the entry."""
+    lang = "zh" if zh else "en"
+    cache = entry.setdefault("svg", {})
+    if lang in cache:
+        return cache[lang]
+    loc = lang
+    svg = {}
+    result = entry.get("result")
+    if result:
+        svg["path"] = charts.path_diagram(result, names=names, title=t("path_model", loc),
+                                          legend=(t("legend_sig", loc), t("legend_ns", loc)))
+        svg["ipma"] = charts.ipma_chart(result.get("ipma", []), names=names, title=t("ipma", loc),
+                                        x_label=t("ipma_x", loc), y_label=t("ipma_y", loc),
+                                        quadrants=(t("q_improve", loc), t("q_keep", loc), t("q_low", loc),
+                                                   t("q_overkill", loc)))
+        bars = [{"label": names[c], "value": result["constructs"][c]["index"],
+                 "ci": result["constructs"][c].get("index_ci")} for c in CONSTRUCTS if c in result["constructs"]]
+    else:
+        desc = (entry.get("descriptive") or {}).get("constructs", {})
+        bars = [{"label": names[c], "value": desc[c]["score"], "ci": desc[c]["ci"]} for c in CONSTRUCTS if c in desc]
+    svg["scores"] = charts.bar_chart(bars, title=t("scores", loc))
+    if len(entry.get("waves", [])) > 1:
+        waves = [t("wave_n", loc, n=w["wave"]) for w in entry["waves"]]
+        series = [{"name": names[c], "values": [w["scores"][c]["mean"] for w in entry["waves"]]} for c in CONSTRUCTS]
+        svg["trend"] = charts.trend_chart(waves, series, title=t("trend", loc))
+    cache[lang] = svg
+    return svg
+
+
+def segment_charts(entry: dict, info: dict, zh: bool) -> list[dict]:
+    """One bar chart per segment question (suppressed groups shown as a note, without numbers)."""
+    lang = "zh" if zh else "en"
+    key = f"segments_{lang}"
+    if key in entry.setdefault("svg", {}):
+        return entry["svg"][key]
+    out = []
+    for code, rows in entry.get("segments", {}).items():
+        if not rows:
+            continue
+        q = next((q for q in info["questions"] if q["code"] == code), {})
+        order = {o["value"]: k for k, o in enumerate(q.get("options") or [])}
+        rows = sorted(rows, key=lambda r: (order.get(r["value"], len(order)), r["value"]))
+        bars = [{"label": option_label(info, code, r["value"], zh), "value": r["mean"], "ci": r["ci"],
+                 "note": t("suppressed", lang, n=MIN_SEGMENT_N)} for r in rows]
+        out.append({"code": code, "title": question_text(info, code, zh), "rows": rows,
+                    "svg": charts.bar_chart(bars, title=question_text(info, code, zh))})
+    entry["svg"][key] = out
+    return out
+
+
+def improve_first(entry: dict, info: dict, zh: bool) -> list[str]:
+    """Plain-language lines for the items to improve first, e.g. 'Reliability …: score 68, impact 1.9: top'."""
+    result = entry.get("result") or {}
+    rows = sorted(result.get("ipma_items", []), key=lambda r: r["priority"])
+    lang = "zh" if zh else "en"
+    lines = []
+    for r in rows[:ITEMS_SHOWN]:
+        impact = r.get("impact_5pt", r["importance"] * 5 if r.get("importance") is not None else None)
+        lines.append(t("priority_line", lang, item=short_item(info, r["item"], zh),
+                       score=charts.fmt(r["performance"], 0), impact=charts.fmt(impact, 1),
+                       level=t(priority_level(r["priority"], len(rows)), lang)))
+    return lines
+
+
+def warnings_for(entry: dict, zh: bool) -> list[dict]:
+    """Engine warnings in plain language with what to do, plus the engine's own technical message."""
+    out = []
+    for w in (entry.get("result") or {}).get("warnings", []):
+        meaning, todo = warning_text(w.get("code", ""), "zh" if zh else "en")
+        out.append({"code": w.get("code"), "meaning": meaning, "todo": todo, "detail": w.get("message", "")})
+    return out
+
+
+FIT_SIGNS = {"chi2": "≥", "cfi": "≥", "tli": "≥", "rmsea": "≤", "srmr": "≤"}
+
+
+def fit_rows(entry: dict, zh: bool) -> list[dict]:
+    """Fit indices with value, threshold (with its direction) and translated verdict; χ² is judged by p."""
+    fit = (entry.get("result") or {}).get("fit", {})
+    lang = "zh" if zh else "en"
+    rows = []
+    for name, v in (fit.get("verdicts") or {}).items():
+        value = fit.get("p_value") if name == "chi2" else v.get("value")
+        label = t("chi2_p", lang) if name == "chi2" else name.upper()
+        threshold = v.get("threshold")
+        rows.append({"name": label, "value": value, "ok": v.get("ok"),
+                     "threshold": f"{FIT_SIGNS.get(name, '')} {charts.fmt(threshold)}" if threshold is not None else "",
+                     "verdict": verdict_text(v.get("verdict") or "–", lang)})
+    return rows
+
+
+def reliability_flags(entry: dict) -> dict:
+    """{CODE: {alpha|cr|ave: ok}} from the engine's reliability verdicts (None = not rated)."""
+    verdicts = (entry.get("result") or {}).get("reliability_verdicts") or {}
+    return {code: {k: r.get("ok") for k, r in row.items()} for code, row in verdicts.items() if code != "ok"}
+
+
+def dropped_text(entry: dict, zh: bool) -> str:
+    """Why responses were left out, in words."""
+    reasons = (entry.get("result") or {}).get("dropped_reasons") or {}
+    lang = "zh" if zh else "en"
+    parts = []
+    for reason, count in reasons.items():
+        key = f"reason_{reason}"
+        parts.append(f"{t(key, lang) if key in MESSAGES else reason}: {count}")
+    return ", ".join(parts)
+
+
+def context(entry: dict, info: dict, locale=None) -> dict:
+    """Everything report/report.html needs, in the active language."""
+    zh = is_zh(locale)
+    names = names_for(entry, zh)
+    ctx = {"entry": entry, "result": entry.get("result"), "names": names, "zh": zh,
+           "svg": render_charts(entry, names, zh), "segment_charts": segment_charts(entry, info, zh),
+           "improve": improve_first(entry, info, zh), "warnings": warnings_for(entry, zh),
+           "fit_rows": fit_rows(entry, zh), "rel_ok": reliability_flags(entry),
+           "dropped": dropped_text(entry, zh), "codes": list(CONSTRUCTS),
+           "item_label": lambda code: short_item(info, code, zh),
+           "cause_label": lambda cause: t(f"cause_{cause}", "zh" if zh else "en")
+           if f"cause_{cause}" in MESSAGES else cause}
+    return ctx

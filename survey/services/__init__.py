@@ -1,0 +1,61 @@
+"""The service layer that views, the API, the CLI and the report call: one import for every storage operation.
+
+Functions take a SQLAlchemy session and plain values, own their transaction (commit or roll back before they
+return) and raise the errors in survey.exceptions. Views hand them ``db_session``, the request's unit of work,
+so the web layer never imports storage itself.
+"""
+import sqlalchemy as sa
+from flask import abort
+
+from survey.exceptions import (
+    InvalidInput, InvalidResponse, InvalidRows, KeyRefused, ServiceError, SurveyClosed, SurveyNotFound, TokenUnknown,
+    TokenUsed,
+)
+from survey.services import snapshot
+from survey.services.accounts import authenticate, create_manager, find_manager, get_manager, set_password
+from survey.services.questionnaire import CONSTRUCTS, SECTIONS
+from survey.services.reading import count_responses, iter_responses, responses_frame
+from survey.services.responses import find_token, record_response, record_responses_bulk, submit
+from survey.services.surveys import (
+    add_item, create_survey, drop_item, generate_tokens, get_question, get_survey, list_surveys, list_tokens,
+    new_wave, set_status, token_counts, update_question,
+)
+from survey.services.validation import validate
+from survey.storage.db import db
+from survey.storage.tables import MAX_ID, SCALE, Survey, Wave, utcnow
+
+db_session = db.session  # Flask-SQLAlchemy's scoped session: the current request's (or CLI command's) session
+
+__all__ = [
+    "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "ServiceError", "SurveyClosed", "SurveyNotFound",
+    "TokenUnknown", "TokenUsed", "CONSTRUCTS", "SECTIONS", "MAX_ID", "SCALE",
+    "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "db_session", "drop_item",
+    "find_manager", "find_token", "generate_tokens", "get_manager", "get_question", "get_survey",
+    "get_survey_or_404", "iter_responses", "list_surveys", "list_tokens", "new_wave", "record_response",
+    "record_responses_bulk", "responses_frame", "set_password", "set_status", "submit", "survey_snapshot",
+    "token_counts", "update_question", "utcnow", "validate", "wave_number",
+]
+
+
+def survey_snapshot(session, slug: str, *, fresh: bool = False):
+    """Return the questionnaire snapshot of the survey at `slug` (possibly stale unless fresh), or None."""
+    return snapshot.by_slug(session, slug, fresh=fresh)
+
+
+def wave_number(session, snap, wave_id: int) -> int | None:
+    """The number of a wave: from the snapshot, or looked up for a wave opened since it was taken."""
+    number = next((n for n, known in snap.waves.items() if known == wave_id), None)
+    if number is None:
+        number = session.scalar(sa.select(Wave.number).where(Wave.id == wave_id))
+    return number
+
+
+def get_survey_or_404(slug: str, session=None) -> Survey:
+    """Return the survey with this slug from the request's session.
+
+    :raise 404: no such survey.
+    """
+    survey = get_survey(session if session is not None else db.session, slug)
+    if survey is None:
+        abort(404)
+    return survey

@@ -1,0 +1,68 @@
+"""Manager accounts: create, authenticate, load; passwords hashed with werkzeug."""
+import re
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from survey.exceptions import InvalidInput
+from survey.storage.tables import Manager
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 8
+_DUMMY_HASH = generate_password_hash("timing-equaliser")
+
+
+def create_manager(session: Session, email: str, password: str, *, method: str = "scrypt") -> Manager:
+    """Create a manager with a hashed password (method: a werkzeug hash method; tests use a cheap one).
+
+    :raise InvalidInput: bad email, short password, or email already registered.
+    """
+    email = (email or "").strip().lower()
+    if not EMAIL_RE.match(email):
+        raise InvalidInput(f"'{email}' is not an email address.")
+    if len(password or "") < MIN_PASSWORD:
+        raise InvalidInput(f"The password must have at least {MIN_PASSWORD} characters.")
+    manager = Manager(email=email, password_hash=generate_password_hash(password, method=method))
+    session.add(manager)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise InvalidInput(f"A manager with the email {email} already exists.") from None
+    return manager
+
+
+def set_password(session: Session, manager: Manager, password: str, *, method: str = "scrypt") -> Manager:
+    """Replace a manager's password.
+
+    :raise InvalidInput: short password.
+    """
+    if len(password or "") < MIN_PASSWORD:
+        raise InvalidInput(f"The password must have at least {MIN_PASSWORD} characters.")
+    manager.password_hash = generate_password_hash(password, method=method)
+    session.commit()
+    return manager
+
+
+def authenticate(session: Session, email: str, password: str) -> Manager | None:
+    """Return the manager if the password matches, else None (same work either way)."""
+    manager = session.scalar(sa.select(Manager).where(Manager.email == (email or "").strip().lower()))
+    if manager is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    return manager if check_password_hash(manager.password_hash, password or "") else None
+
+
+def get_manager(session: Session, manager_id) -> Manager | None:
+    """Return the manager with this id, or None."""
+    try:
+        return session.get(Manager, int(manager_id))
+    except (TypeError, ValueError):
+        return None
+
+
+def find_manager(session: Session, email: str) -> Manager | None:
+    """Return the manager with this email, or None."""
+    return session.scalar(sa.select(Manager).where(Manager.email == (email or "").strip().lower()))

@@ -1,0 +1,211 @@
+"""Reading stored responses back: row dicts for the API and exports, a pandas frame for the report, counts."""
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from survey.storage import packing
+from survey.services import snapshot
+from survey.exceptions import InvalidResponse
+from survey.storage.tables import MULTI, SCALE, TEXT, Answer, Response, Survey, Wave
+from survey.services.validation import MULTI_SEPARATOR
+
+
+def _response_filter(snap: snapshot.Snapshot, survey: Survey, wave: int | None) -> list:
+    """Return WHERE clauses selecting the complete responses of a survey (and one wave)."""
+    clauses = [Response.survey_id == survey.id, Response.complete.is_(True)]
+    if wave is not None:
+        clauses.append(Response.wave_id == snap.wave_id(wave))
+    return clauses
+
+
+def _aware(moment: datetime) -> datetime:
+    """Return the time as aware UTC (SQLite hands back naive datetimes)."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _fetch_raw(connection, statement) -> list[tuple]:
+    """Run a SELECT on the DBAPI cursor of this transaction and return plain tuples (no Row objects or result
+    processing: a million rows come back twice as fast)."""
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    if compiled.positional:
+        params = tuple(params[name] for name in compiled.positiontup)
+    if connection.dialect.name == "postgresql":  # psycopg binary rows: bytea and numbers without text parsing
+        cursor = connection.connection.driver_connection.cursor(binary=True)
+    else:
+        cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def _unpacked_from_answers(session: Session, snap: snapshot.Snapshot, ids: np.ndarray) -> list[bytes]:
+    """Pack the answers of rows stored without `packed` (written by other loaders) from the answer table."""
+    items = {i.id: i for i in snap.items if i.kind != TEXT}
+    pairs: dict[int, list] = {int(rid): [] for rid in ids}
+    for start in range(0, len(ids), 5000):
+        chunk = [int(r) for r in ids[start:start + 5000]]
+        for rid, qid, value, text in session.execute(
+            sa.select(Answer.response_id, Answer.question_id, Answer.value, Answer.text)
+            .where(Answer.response_id.in_(chunk), Answer.question_id.in_(list(items)))
+        ):
+            code = packing.answer_code(items[qid].kind, items[qid].options, value, text)
+            if code is not None:
+                pairs[rid].append((qid, code))
+    return [packing.pack(pairs[int(rid)]) for rid in ids]
+
+
+def _decoded_column(item: snapshot.Item, codes: np.ndarray):
+    """Turn one column of int codes (missing = a sentinel below -1) into floats or option strings."""
+    if item.kind == SCALE:
+        return np.where(codes < 0, np.nan, codes.astype("float64"))
+    if item.kind == MULTI:
+        present = np.unique(codes[codes >= 0])
+        labels = [MULTI_SEPARATOR.join(o for i, o in enumerate(item.options) if int(m) >> i & 1) or None
+                  for m in present]
+        lookup = np.array(labels + [None], dtype=object)
+        where = np.searchsorted(present, codes)
+        found = (codes >= 0) & (where < len(present))
+        found[found] = present[where[found]] == codes[found]
+        return lookup[np.where(found, where, len(present))]
+    options = np.array(item.options + (None,), dtype=object)
+    valid = (codes >= 0) & (codes < len(item.options))
+    return options[np.where(valid, codes, len(item.options))]
+
+
+def responses_frame(session: Session, survey: Survey, wave: int | None = None, segment=None) -> pd.DataFrame:
+    """Return one row per complete response: response_id, created_at (UTC), wave, locale, source, then one
+    column per active question code in questionnaire order (scale items float with NaN for don't know or
+    unanswered; other questions str or None; multi choices joined with ';').
+
+    wave is a wave number; segment is {code: value} or (code, value) on a choice or yes/no question.
+    """
+    snap = snapshot.take(survey)
+    clauses = _response_filter(snap, survey, wave)
+    connection = session.connection()
+    postgresql = connection.dialect.name == "postgresql"
+    # PostgreSQL: epoch seconds (a million aware datetimes take seconds to convert); SQLite: ISO text
+    created = sa.cast(sa.extract("epoch", Response.created_at), sa.Float) if postgresql else Response.created_at
+    # No join to wave: SQLite would nest a wave scan inside the million-row scan; numbers are mapped below.
+    rows = _fetch_raw(connection, (
+        sa.select(Response.id, created, Response.wave_id, Response.locale, Response.source, Response.packed)
+        .where(*clauses).order_by(Response.id)
+    ))
+    n = len(rows)
+    waves = session.execute(sa.select(Wave.id, Wave.number).where(Wave.survey_id == survey.id)).all()
+    wave_number = np.zeros(max((w for w, _ in waves), default=0) + 1, dtype=np.int64)
+    for wave_id, number in waves:
+        wave_number[wave_id] = number
+    if postgresql:
+        micros = np.round(np.fromiter((r[1] for r in rows), dtype=np.float64, count=n) * 1e6).astype(np.int64)
+        created_at = pd.to_datetime(micros, unit="us", utc=True)
+    else:
+        created_at = pd.to_datetime(pd.Series([r[1] for r in rows], dtype=object), utc=True, format="ISO8601")
+    frame = pd.DataFrame({  # column by column: much faster than zip(*rows) on a million tuples
+        "response_id": np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        "created_at": created_at,
+        "wave": wave_number[np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)],
+        "locale": np.array([r[3] for r in rows], dtype=object),
+        "source": np.array([r[4] for r in rows], dtype=object),
+    })
+    blobs = [r[5] for r in rows]
+    del rows
+    legacy = [i for i, blob in enumerate(blobs) if blob is None]
+    if legacy:
+        for i, blob in zip(legacy, _unpacked_from_answers(session, snap, frame["response_id"].to_numpy()[legacy])):
+            blobs[i] = blob
+    row_index, qids, codes = packing.unpack(blobs)
+    position = {item.id: j for j, item in enumerate(snap.items)}
+    lookup = np.full(max(max(position, default=0), int(qids.max(initial=0))) + 1, -1, dtype=np.int64)
+    for qid, j in position.items():
+        lookup[qid] = j
+    col = lookup[qids]  # -1: a dropped question
+    keep = col >= 0
+    matrix = np.full((len(snap.items), n), -2, dtype=np.int16)  # one row per question; -2: unanswered
+    matrix.reshape(-1)[col[keep] * n + row_index[keep]] = codes[keep]
+    data = {}
+    for j, item in enumerate(snap.items):
+        data[item.code] = _decoded_column(item, matrix[j]) if item.kind != TEXT else np.full(n, None, object)
+    texts = [item for item in snap.items if item.kind == TEXT]
+    if texts and n:
+        where = {item.id: item.code for item in texts}
+        ids = frame["response_id"].to_numpy()
+        # Questions belong to one survey, so no join: answers of responses outside the frame (incomplete,
+        # another wave) are dropped by looking their id up in the sorted ids.
+        found = _fetch_raw(connection, sa.select(Answer.response_id, Answer.question_id, Answer.text)
+                           .where(Answer.question_id.in_(list(where))))
+        if found:
+            rids = np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))
+            at = np.minimum(np.searchsorted(ids, rids), n - 1)
+            for (rid, qid, text), i, hit in zip(found, at.tolist(), (ids[at] == rids).tolist()):
+                if hit:
+                    data[where[qid]][i] = text
+    frame = pd.concat([frame, pd.DataFrame(data, index=frame.index)], axis=1)
+    if segment:
+        code, value = next(iter(segment.items())) if isinstance(segment, Mapping) else segment
+        if snap.item(code) is None:
+            raise InvalidResponse({code: "invalid_choice"})
+        frame = frame[frame[code] == str(value)].reset_index(drop=True)
+    return frame
+
+
+def iter_responses(session: Session, survey: Survey, *, wave: int | None = None, after_id: int | None = None,
+                   limit: int | None = None, batch_size: int = 500) -> Iterator[dict]:
+    """Yield complete responses as plain dicts in id order, a batch at a time (for exports and paging).
+
+    Keys: response_id, created_at (aware UTC), wave, locale, source, and every active question code (scale ->
+    int or None, multi -> list of str, others -> str or None). The questionnaire is read when this is called,
+    so the iterator can be consumed later (a streamed download).
+    """
+    snap = snapshot.take(survey)
+    return _iter_batches(session, snap, _response_filter(snap, survey, wave), after_id or 0, limit, batch_size)
+
+
+def _iter_batches(session, snap, clauses, last, remaining, batch_size) -> Iterator[dict]:
+    items = {i.id: i for i in snap.items}
+    codes = [i.code for i in snap.items]
+    while remaining is None or remaining > 0:
+        size = batch_size if remaining is None else min(batch_size, remaining)
+        meta = session.execute(
+            sa.select(Response.id, Response.created_at, Wave.number, Response.locale, Response.source)
+            .join(Wave, Wave.id == Response.wave_id).where(*clauses, Response.id > last)
+            .order_by(Response.id).limit(size)
+        ).all()
+        if not meta:
+            return
+        rows = {}
+        for rid, created_at, number, locale, source in meta:
+            row = {"response_id": rid, "created_at": _aware(created_at), "wave": number, "locale": locale,
+                   "source": source}
+            row.update(dict.fromkeys(codes))
+            rows[rid] = row
+        for rid, qid, value, text in session.execute(
+            sa.select(Answer.response_id, Answer.question_id, Answer.value, Answer.text)
+            .where(Answer.response_id.in_(list(rows)), Answer.question_id.in_(list(items)))
+        ):
+            item = items[qid]
+            if item.kind == SCALE:
+                rows[rid][item.code] = value
+            elif item.kind == MULTI:
+                rows[rid][item.code] = text.split(MULTI_SEPARATOR) if text else []
+            else:
+                rows[rid][item.code] = text
+        yield from rows.values()
+        last = meta[-1][0]
+        if remaining is not None:
+            remaining -= len(meta)
+
+
+def count_responses(session: Session, survey: Survey) -> dict[int, int]:
+    """Return wave number -> number of complete responses (every wave, zero included)."""
+    return dict(session.execute(
+        sa.select(Wave.number, sa.func.count(Response.id))
+        .select_from(Wave).outerjoin(Response, sa.and_(Response.wave_id == Wave.id, Response.complete.is_(True)))
+        .where(Wave.survey_id == survey.id).group_by(Wave.number).order_by(Wave.number)
+    ).all())

@@ -1,0 +1,203 @@
+"""Survey administration: create from the template, edit items, open/close, waves and invitation tokens."""
+import re
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from survey.services import questionnaire
+from survey.exceptions import InvalidInput
+from survey.storage.tables import CLOSED, OPEN, InvitationToken, Manager, Question, Response, Survey, Wave, new_revision, utcnow
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+ITEM_RE = re.compile(r"^([A-Z]{2})(\d+)$")
+EDITABLE = ("text_en", "text_zh", "low_en", "low_zh", "high_en", "high_zh")
+
+
+def _commit(session: Session) -> None:
+    """Commit, or roll back and re-raise, so each service call is one transaction."""
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def get_survey(session: Session, slug: str) -> Survey | None:
+    """Return the survey with this slug, or None."""
+    return session.scalar(sa.select(Survey).where(Survey.slug == slug))
+
+
+def create_survey(session: Session, *, slug: str, title_en: str = "", title_zh: str = "",
+                  created_by: Manager | None = None) -> Survey:
+    """Create a survey from the standard CSI template, with wave 1 open.
+
+    :raise InvalidInput: bad or taken slug.
+    """
+    slug = (slug or "").strip().lower()
+    if not SLUG_RE.match(slug):
+        raise InvalidInput("The address must be 2-63 lowercase letters, digits or hyphens.")
+    if session.scalar(sa.select(Survey.id).where(Survey.slug == slug)) is not None:
+        raise InvalidInput(f"A survey with the address '{slug}' already exists.")
+    survey = Survey(
+        slug=slug, title_en=(title_en or "").strip() or questionnaire.TITLE[0],
+        title_zh=(title_zh or "").strip() or questionnaire.TITLE[1],
+        intro_en=questionnaire.INTRO[0], intro_zh=questionnaire.INTRO[1], status=OPEN,
+        scale_min=1, scale_max=10, created_by_id=created_by.id if created_by else None,
+    )
+    survey.questions = [Question(position=i, **dict(item)) for i, item in enumerate(questionnaire.TEMPLATE, 1)]
+    survey.waves = [Wave(number=1, label="Wave 1")]
+    session.add(survey)
+    _commit(session)
+    return survey
+
+
+def set_status(session: Session, survey: Survey, status: str) -> Survey:
+    """Open or close a survey."""
+    if status not in (OPEN, CLOSED):
+        raise InvalidInput(f"Unknown status '{status}'.")
+    survey.status = status
+    survey.revision = new_revision()
+    _commit(session)
+    return survey
+
+
+def new_wave(session: Session, survey: Survey, label: str = "") -> Wave:
+    """Start the next wave; new responses go to it."""
+    number = (survey.current_wave.number if survey.current_wave else 0) + 1
+    wave = Wave(survey_id=survey.id, number=number, label=(label or "").strip()[:100] or f"Wave {number}")
+    session.add(wave)
+    survey.revision = new_revision()
+    _commit(session)
+    session.refresh(survey)
+    return wave
+
+
+def get_question(survey: Survey, code: str) -> Question | None:
+    """Return the survey's active question with this code, or None."""
+    return next((q for q in survey.active_questions if q.code == code), None)
+
+
+def update_question(session: Session, question: Question, fields) -> Question:
+    """Change the wording of a question (both languages, scale end labels).
+
+    :raise InvalidInput: a question text left empty.
+    """
+    values = {name: (fields.get(name) or "").strip() for name in EDITABLE if name in fields}
+    if not values.get("text_en", question.text_en) or not values.get("text_zh", question.text_zh):
+        raise InvalidInput("The question needs wording in both languages.")
+    for name, value in values.items():
+        if name.startswith(("low", "high")):
+            value = value or None
+        setattr(question, name, value)
+    question.survey.revision = new_revision()
+    _commit(session)
+    return question
+
+
+def _construct_items(survey: Survey, construct: str, *, active_only: bool = True) -> list[Question]:
+    """Return the model items of one construct in questionnaire order."""
+    return [q for q in survey.questions if q.construct == construct and (q.active or not active_only)]
+
+
+def add_item(session: Session, survey: Survey, construct: str, fields) -> Question:
+    """Add an item to a construct with the next free code <CODE><n> (codes are never reused).
+
+    :raise InvalidInput: unknown construct or missing wording.
+    """
+    if construct not in questionnaire.CONSTRUCTS:
+        raise InvalidInput(f"Unknown construct '{construct}'.")
+    text_en, text_zh = (fields.get("text_en") or "").strip(), (fields.get("text_zh") or "").strip()
+    if not text_en or not text_zh:
+        raise InvalidInput("The question needs wording in both languages.")
+    every = _construct_items(survey, construct, active_only=False)
+    number = max((int(ITEM_RE.match(q.code).group(2)) for q in every if ITEM_RE.match(q.code)), default=0) + 1
+    active = _construct_items(survey, construct)
+    after = active[-1].position if active else max((q.position for q in survey.questions), default=0)
+    for question in survey.questions:
+        if question.position > after:
+            question.position += 1
+    question = Question(
+        survey_id=survey.id, position=after + 1, code=f"{construct}{number}", construct=construct,
+        section=questionnaire.CONSTRUCT_SECTION[construct], kind="scale", text_en=text_en, text_zh=text_zh,
+        low_en=(fields.get("low_en") or "").strip() or None, low_zh=(fields.get("low_zh") or "").strip() or None,
+        high_en=(fields.get("high_en") or "").strip() or None, high_zh=(fields.get("high_zh") or "").strip() or None,
+        required=True, allow_dont_know=True,
+    )
+    session.add(question)
+    survey.revision = new_revision()
+    _commit(session)
+    session.refresh(survey)
+    return question
+
+
+def drop_item(session: Session, question: Question) -> Question:
+    """Drop a model item from the questionnaire; its stored answers are kept.
+
+    :raise InvalidInput: not a model item, or the last item of its construct.
+    """
+    if question.construct is None:
+        raise InvalidInput("Only items of the six constructs can be dropped.")
+    if len(_construct_items(question.survey, question.construct)) <= 1:
+        raise InvalidInput("Each construct needs at least one item.")
+    question.active = False
+    question.survey.revision = new_revision()
+    _commit(session)
+    return question
+
+
+def _token() -> str:
+    """Return a random URL-safe token that starts with a letter or digit (a spreadsheet reads '-' as a formula)."""
+    while True:
+        token = secrets.token_urlsafe(12)
+        if token[0].isalnum():
+            return token
+
+
+def generate_tokens(session: Session, survey: Survey, count: int, *, limit: int = 10_000) -> list[str]:
+    """Create count single-use invitation tokens in one transaction and return them.
+
+    :raise InvalidInput: count not between 1 and limit.
+    """
+    if not 1 <= int(count) <= limit:
+        raise InvalidInput(f"Choose between 1 and {limit} invitations.")
+    tokens = [_token() for _ in range(int(count))]
+    now = utcnow()
+    try:
+        session.execute(sa.insert(InvitationToken), [
+            {"survey_id": survey.id, "token": token, "created_at": now} for token in tokens
+        ])
+    except BaseException:
+        session.rollback()
+        raise
+    _commit(session)
+    return tokens
+
+
+def token_counts(session: Session, survey: Survey) -> tuple[int, int]:
+    """Return (invitations generated, invitations used)."""
+    total, used = session.execute(
+        sa.select(sa.func.count(InvitationToken.id), sa.func.count(InvitationToken.used_at))
+        .where(InvitationToken.survey_id == survey.id)
+    ).one()
+    return total, used
+
+
+def list_tokens(session: Session, survey: Survey) -> list[InvitationToken]:
+    """Return the survey's invitation tokens, oldest first."""
+    return list(session.scalars(
+        sa.select(InvitationToken).where(InvitationToken.survey_id == survey.id).order_by(InvitationToken.id)
+    ))
+
+
+def list_surveys(session: Session) -> list[tuple[Survey, dict[int, int]]]:
+    """Return every survey, newest first, with its wave number -> complete response count."""
+    surveys = list(session.scalars(sa.select(Survey).order_by(Survey.created_at.desc(), Survey.id.desc())))
+    counts: dict[int, dict[int, int]] = {s.id: {} for s in surveys}
+    for survey_id, number, n in session.execute(
+        sa.select(Wave.survey_id, Wave.number, sa.func.count(Response.id))
+        .select_from(Wave).outerjoin(Response, sa.and_(Response.wave_id == Wave.id, Response.complete.is_(True)))
+        .group_by(Wave.survey_id, Wave.number).order_by(Wave.survey_id, Wave.number)
+    ):
+        counts[survey_id][number] = n
+    return [(s, counts[s.id]) for s in surveys]

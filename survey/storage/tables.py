@@ -1,0 +1,257 @@
+"""ORM tables (called tables, not models: "model" means the SEM in this project)."""
+import secrets
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask_login import UserMixin
+
+from survey.storage.db import db
+
+SCALE, CHOICE, MULTI, TEXT, YESNO = "scale", "choice", "multi", "text", "yesno"
+KINDS = (SCALE, CHOICE, MULTI, TEXT, YESNO)
+OPEN, CLOSED = "open", "closed"
+SOURCES = ("web", "api", "import", "demo")
+MAX_ID = 2**31 - 1  # ids are INTEGER (32-bit on PostgreSQL): larger numbers from URLs are refused, not sent
+SUBMIT, READ = "submit", "read"  # API key kinds
+KEY_KINDS = (SUBMIT, READ)
+
+
+def localized(locale, english, chinese):
+    """Return the Chinese text for a zh locale (when there is one), else the English."""
+    return chinese if str(locale).startswith("zh") and chinese else english
+
+
+def new_revision() -> str:
+    """Return a fresh questionnaire revision token."""
+    return secrets.token_hex(8)
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(timezone.utc)
+
+
+class Manager(UserMixin, db.Model):
+    """A quality manager who may log in and run surveys."""
+
+    __tablename__ = "manager"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
+    password_hash: so.Mapped[str] = so.mapped_column(sa.String(256))
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Manager {self.email}>"
+
+
+class Survey(db.Model):
+    """One questionnaire with its waves and responses; slug is its public address /s/<slug>."""
+
+    __tablename__ = "survey"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    slug: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    title_en: so.Mapped[str] = so.mapped_column(sa.String(200))
+    title_zh: so.Mapped[str] = so.mapped_column(sa.String(200))
+    intro_en: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    intro_zh: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    status: so.Mapped[str] = so.mapped_column(sa.String(10), default=OPEN)
+    scale_min: so.Mapped[int] = so.mapped_column(default=1)
+    scale_max: so.Mapped[int] = so.mapped_column(default=10)
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
+    # replaced on every change of questions, waves or status; keys the per-process questionnaire snapshot
+    revision: so.Mapped[str] = so.mapped_column(sa.String(32), default=new_revision, server_default="initial")
+
+    questions: so.Mapped[list["Question"]] = so.relationship(
+        back_populates="survey", order_by="Question.position", cascade="all, delete-orphan"
+    )
+    waves: so.Mapped[list["Wave"]] = so.relationship(
+        back_populates="survey", order_by="Wave.number", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (sa.CheckConstraint("status in ('open', 'closed')", name="status"),)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == OPEN
+
+    @property
+    def active_questions(self) -> list["Question"]:
+        return [q for q in self.questions if q.active]
+
+    @property
+    def current_wave(self) -> "Wave | None":
+        return self.waves[-1] if self.waves else None
+
+    def title(self, locale: str) -> str:
+        return localized(locale, self.title_en, self.title_zh)
+
+    def intro(self, locale: str) -> str:
+        return localized(locale, self.intro_en, self.intro_zh)
+
+    def __repr__(self) -> str:
+        return f"<Survey {self.slug} {self.status}>"
+
+
+class Question(db.Model):
+    """One item of a questionnaire; model items have a construct and a <CODE><n> code."""
+
+    __tablename__ = "question"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"), index=True)
+    position: so.Mapped[int]
+    code: so.Mapped[str] = so.mapped_column(sa.String(40))
+    construct: so.Mapped[str | None] = so.mapped_column(sa.String(4))
+    section: so.Mapped[str] = so.mapped_column(sa.String(40))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(10))
+    text_en: so.Mapped[str] = so.mapped_column(sa.Text)
+    text_zh: so.Mapped[str] = so.mapped_column(sa.Text)
+    low_en: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    low_zh: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    high_en: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    high_zh: so.Mapped[str | None] = so.mapped_column(sa.String(120))
+    options: so.Mapped[list | None] = so.mapped_column(sa.JSON)  # [{"value", "en", "zh"}, ...]
+    required: so.Mapped[bool] = so.mapped_column(default=True)
+    allow_dont_know: so.Mapped[bool] = so.mapped_column(default=False)
+    only_if: so.Mapped[str | None] = so.mapped_column(sa.String(80))  # "complained=yes"
+    active: so.Mapped[bool] = so.mapped_column(default=True)  # dropped items stay for old answers
+
+    survey: so.Mapped[Survey] = so.relationship(back_populates="questions")
+
+    __table_args__ = (
+        sa.UniqueConstraint("survey_id", "code", name="uq_question_survey_code"),
+        sa.CheckConstraint("kind in ('scale', 'choice', 'multi', 'text', 'yesno')", name="kind"),
+    )
+
+    def text(self, locale: str) -> str:
+        return localized(locale, self.text_en, self.text_zh)
+
+    def low(self, locale: str) -> str | None:
+        return localized(locale, self.low_en, self.low_zh)
+
+    def high(self, locale: str) -> str | None:
+        return localized(locale, self.high_en, self.high_zh)
+
+    def option_label(self, option: dict, locale: str) -> str:
+        return localized(locale, option["en"], option["zh"])
+
+    @property
+    def option_values(self) -> list[str]:
+        return [o["value"] for o in self.options or ()]
+
+    @property
+    def condition(self) -> tuple[str, str] | None:
+        """The (code, value) another answer must have for this question to apply, or None."""
+        if not self.only_if:
+            return None
+        code, _, value = self.only_if.partition("=")
+        return code, value
+
+    def __repr__(self) -> str:
+        return f"<Question {self.code} {self.kind}>"
+
+
+class Wave(db.Model):
+    """A survey period; new responses go to the newest wave."""
+
+    __tablename__ = "wave"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"), index=True)
+    number: so.Mapped[int]
+    label: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
+    opened_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    survey: so.Mapped[Survey] = so.relationship(back_populates="waves")
+
+    __table_args__ = (sa.UniqueConstraint("survey_id", "number", name="uq_wave_survey_number"),)
+
+    def __repr__(self) -> str:
+        return f"<Wave {self.number} of survey {self.survey_id}>"
+
+
+class InvitationToken(db.Model):
+    """A one-response invitation; kept in clear so managers can download the list again."""
+
+    __tablename__ = "invitation_token"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"), index=True)
+    token: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    used_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<InvitationToken {self.token[:6]}… used={self.used_at is not None}>"
+
+
+class Response(db.Model):
+    """One submitted questionnaire; never edited or deleted once written."""
+
+    __tablename__ = "response"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"))
+    wave_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("wave.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    locale: so.Mapped[str] = so.mapped_column(sa.String(10), default="en")
+    complete: so.Mapped[bool] = so.mapped_column(default=True)
+    token_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("invitation_token.id"), unique=True)
+    source: so.Mapped[str] = so.mapped_column(sa.String(10), default="web")
+    # coded non-text answers for fast loading (survey/packing.py); NULL for rows written without it
+    packed: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary)
+
+    answers: so.Mapped[list["Answer"]] = so.relationship(back_populates="response")
+
+    __table_args__ = (sa.Index("ix_response_survey_wave", "survey_id", "wave_id", "id"),)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.id} survey={self.survey_id}>"
+
+
+class Answer(db.Model):
+    """One answer: value for scale items (NULL = don't know), text for choices, yes/no and comments."""
+
+    __tablename__ = "answer"
+    response_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("response.id"), primary_key=True)
+    question_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("question.id"), primary_key=True)
+    value: so.Mapped[int | None] = so.mapped_column(sa.SmallInteger)
+    text: so.Mapped[str | None] = so.mapped_column(sa.Text)
+
+    response: so.Mapped[Response] = so.relationship(back_populates="answers")
+    question: so.Mapped[Question] = so.relationship()
+
+    __table_args__ = (sa.Index("ix_answer_question_id", "question_id"),)
+
+    def __repr__(self) -> str:
+        return f"<Answer r={self.response_id} q={self.question_id} {self.value!r} {self.text!r}>"
+
+
+class ApiKey(db.Model):
+    """A survey's submit key (kiosks, CRM) or a manager's read key (all surveys, or one)."""
+
+    __tablename__ = "api_key"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(10))
+    key_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    survey_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("survey.id"), index=True)
+    manager_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
+    label: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+
+    survey: so.Mapped[Survey | None] = so.relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("kind in ('submit', 'read')", name="kind"),
+        sa.CheckConstraint("kind = 'read' or survey_id is not null", name="submit_has_survey"),
+    )
+
+    def allows(self, survey: Survey, kind: str) -> bool:
+        """Say whether this key may do `kind` on `survey`."""
+        return (
+            self.revoked_at is None
+            and self.kind == kind
+            and (self.survey_id is None or self.survey_id == survey.id)
+        )
+
+    def __repr__(self) -> str:
+        return f"<ApiKey {self.id} {self.kind} survey={self.survey_id}>"

@@ -1,0 +1,51 @@
+"""Manager login and logout."""
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_user, logout_user
+
+from survey import services
+from survey.extensions import login_manager
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+login_manager.login_view = "auth.login"
+login_manager.login_message = _l("Please log in to open this page.")
+
+
+@login_manager.user_loader
+def load_manager(manager_id):
+    """Load the logged-in manager for Flask-Login."""
+    return services.get_manager(services.db_session, manager_id)
+
+
+def safe_next(target: str | None) -> str:
+    """Return target if it is a path on this site, else the survey list (no open redirects)."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("manage.surveys.index")
+
+
+@bp.route("/login", methods=("GET", "POST"))
+def login():
+    """Log a manager in with email and password."""
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next")))
+    status = 200
+    if request.method == "POST":
+        manager = services.authenticate(services.db_session, request.form.get("email", ""), request.form.get("password", ""))
+        if manager is not None:
+            login_user(manager, remember=False)
+            return redirect(safe_next(request.args.get("next") or request.form.get("next")))
+        flash(_("Wrong email or password."), "error")
+        status = 401
+    return render_template("auth/login.html", email=request.form.get("email", "")), status
+
+
+@bp.post("/logout")
+def logout():
+    """Log the manager out."""
+    logout_user()
+    flash(_("You are logged out."), "info")
+    return redirect(url_for("auth.login"))

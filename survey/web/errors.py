@@ -1,0 +1,64 @@
+"""Error pages: HTML for people, JSON under /api/; a failed request's transaction is rolled back."""
+from flask import Blueprint, abort, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from survey import services
+
+
+bp = Blueprint("errors", __name__)
+
+
+def wants_json() -> bool:
+    """Answer API clients in JSON, everyone else in HTML."""
+    return request.path.startswith("/api/")
+
+
+CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+         410: "gone", 413: "too_large", 500: "internal_error"}
+
+
+def error_response(status: int, message: str):
+    """Render one error as a JSON body (the API's shape: code, message) or an HTML page with this status."""
+    if wants_json():
+        body = {"status": status, "code": CODES.get(status, "error"), "message": message}
+        return jsonify({"error": body}), status
+    return render_template("errors/error.html", status=status, message=message), status
+
+
+@bp.before_app_request
+def refuse_nul_characters():
+    """Refuse a NUL character in the address, query or form fields with a 400: PostgreSQL can neither store nor
+    compare one (the driver raises), and no person types one."""
+    if "\x00" in request.path or any("\x00" in key or "\x00" in value
+                                      for key, value in request.values.items(multi=True)):
+        abort(400)
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(error):
+    """Refuse a form sent without a valid CSRF token; nothing was stored."""
+    return error_response(400, _("This form has expired or was not sent from this site. "
+                                 "Please go back, reload the page and send it again."))
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(error):
+    """Show a plain page for 4xx errors."""
+    messages = {
+        400: _("The request could not be understood."),
+        403: _("You may not open this page."),
+        404: _("This page does not exist."),
+        405: _("This address does not accept that kind of request."),
+        413: _("The upload is too large."),
+    }
+    return error_response(error.code or 500, messages.get(error.code, error.description or ""))
+
+
+@bp.app_errorhandler(InternalServerError)
+def internal_error(error):
+    """Roll back the failed transaction and apologise."""
+    services.db_session.rollback()
+    return error_response(500, _("Something went wrong on our side. Nothing you sent was half-stored; "
+                                 "please try again."))

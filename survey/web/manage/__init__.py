@@ -1,0 +1,29 @@
+"""Everything under /manage: one parent blueprint whose single login guard covers every nested manager page.
+
+The nested blueprints (surveys, keys, exports, report, upload) declare no guard of their own, so a new manager
+page is protected by being registered here; tests/survey/test_manage.py sweeps every /manage route.
+"""
+from flask import Blueprint
+from flask_login import current_user
+
+from survey.extensions import login_manager
+
+bp = Blueprint("manage", __name__, url_prefix="/manage")
+
+
+@bp.before_request
+def require_login():
+    """Send anyone not logged in to the login page, for every nested manager blueprint."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    return None
+
+
+def _register_children():
+    from survey.web.manage import exports, keys, report, surveys, upload
+
+    for child in (surveys, keys, exports, report, upload):
+        bp.register_blueprint(child.bp)
+
+
+_register_children()

@@ -1,0 +1,107 @@
+"""Report pages for quality managers: the index report, its downloads and bring-your-own-data upload."""
+import json
+
+from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
+
+from model import CONSTRUCTS
+
+from survey import report as reports
+from survey import services
+from survey.exceptions import BadFilter
+from survey.report import BANDS, context, fmt, t
+from survey.services.exporting import csv_chunks
+
+bp = Blueprint("report", __name__)
+EXPORT_WAIT_SECONDS = 600
+
+
+def _filters(survey):
+    """Parse ?wave and ?segment; a bad one falls back to everything with a notice."""
+    try:
+        wave, segment = reports.parse_filters(survey, request.args.get("wave"), request.args.get("segment"))
+        return wave, segment, None
+    except BadFilter as err:
+        return None, None, t(err.message_id, segment=err.value)
+
+
+@bp.get("/surveys/<slug>/report")
+def show(slug):
+    """Show the index report of a survey (all waves, one wave or one segment)."""
+    survey = services.get_survey_or_404(slug)
+    wave, segment, notice = _filters(survey)
+    state = reports.open_report(services.db_session, survey, wave, segment)
+    return _render(survey, state, wave, segment, notice, printable=False)
+
+
+@bp.get("/surveys/<slug>/report/print")
+def printable(slug):
+    """Show the report laid out for paper / PDF (everything expanded, no navigation)."""
+    survey = services.get_survey_or_404(slug)
+    wave, segment, notice = _filters(survey)
+    state = reports.open_report(services.db_session, survey, wave, segment, wait=EXPORT_WAIT_SECONDS)
+    return _render(survey, state, wave, segment, notice, printable=True)
+
+
+def _render(survey, state, wave, segment, notice, printable):
+    args = {k: v for k, v in (("wave", wave), ("segment", ":".join(segment) if segment else None)) if v}
+    if state.status == "pending":
+        return render_template("manage/report/pending.html", survey=survey, state=state, t=t,
+                               refresh_url=url_for(request.endpoint, slug=survey.slug, **args)), 202
+    if state.status == "failed":
+        return render_template("manage/report/pending.html", survey=survey, state=state, t=t, refresh_url=None), 500
+    info = reports.survey_info(survey)
+    band = request.args.get("band")
+    return render_template("manage/report/report.html", survey=survey, info=info, t=t, notice=notice,
+                           printable=printable, args=args, wave=wave, segment=segment, fmt=fmt, pct=pct,
+                           band=band if band in BANDS else None, min_segment_n=reports.MIN_SEGMENT_N,
+                           segment_options=reports.segment_questions(info), **context(state.entry, info))
+
+
+def pct(share) -> str:
+    """A share as a whole percentage, or an en dash when unknown."""
+    return "–" if share is None else f"{share * 100:.0f}%"
+
+
+def _ready_entry(slug):
+    survey = services.get_survey_or_404(slug)
+    wave, segment, _ = _filters(survey)
+    state = reports.open_report(services.db_session, survey, wave, segment, wait=EXPORT_WAIT_SECONDS)
+    if state.status != "ready":
+        abort(503)
+    return survey, wave, segment, state.entry
+
+
+def _filename(survey, wave, segment, suffix):
+    parts = [survey.slug] + ([f"wave{wave}"] if wave else []) + (["-".join(segment)] if segment else [])
+    return "-".join(parts) + suffix
+
+
+@bp.get("/surveys/<slug>/report.json")
+def result_json(slug):
+    """Download the full model result in the command line's JSON schema (409 when there is no fit)."""
+    survey, wave, segment, entry = _ready_entry(slug)
+    if entry["result"] is None:
+        return jsonify(error="no_fit", state=entry["state"], n=entry["n"], needed=entry["needed"],
+                       message=entry["error"] or t("too_few_title", "en")), 409
+    body = json.dumps(entry["result"], ensure_ascii=False, indent=2)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="{_filename(survey, wave, segment, "-result.json")}"'})
+
+
+@bp.get("/surveys/<slug>/report/estimates.csv")
+def estimates_csv(slug):
+    """Download every estimate and score as tidy CSV (UTF-8 with BOM)."""
+    survey, wave, segment, entry = _ready_entry(slug)
+    rows = list(reports.estimate_rows(entry))
+    return Response(csv_chunks(["section", "name", "statistic", "value"], rows), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{_filename(survey, wave, segment, "-estimates.csv")}"'})
+
+
+@bp.get("/surveys/<slug>/report/scores.csv")
+def scores_csv(slug):
+    """Download 0–100 construct scores per respondent (UTF-8 with BOM)."""
+    survey, wave, segment, entry = _ready_entry(slug)
+    rows = list(reports.respondent_rows(services.db_session, survey, entry, wave, segment))
+    columns = ["response_id", "wave", "created_at", *CONSTRUCTS]
+    return Response(csv_chunks(columns, rows, rows_per_chunk=2000), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{_filename(survey, wave, segment, "-scores.csv")}"'})
