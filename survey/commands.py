@@ -66,7 +66,7 @@ def demo_command(if_empty, responses, seed):
     if services.get_survey(services.db_session, demo.SLUG) is not None:
         if if_empty:
             click.echo(f"Demo survey already exists; nothing to do. Manager login: {DEMO_EMAIL} (forgot the "
-                       f"password? flask --app survey set-password {DEMO_EMAIL})")
+                       f"password? .venv/bin/flask --app survey set-password {DEMO_EMAIL})")
             return
         fail("the demo survey already exists (responses are never deleted); use --if-empty")
     survey = demo.create_demo(services.db_session, n=responses, seed=seed)

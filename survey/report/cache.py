@@ -35,7 +35,7 @@ class Job:
     n: int
     started: float = field(default_factory=time.monotonic)
     done: threading.Event = field(default_factory=threading.Event)
-    entry: dict | None = None
+    entry: compute.ReportEntry | None = None
     error: BaseException | None = None
 
 
@@ -104,7 +104,7 @@ class ReportState:
     """What the report view renders: ready data, a computation under way, or a failure."""
 
     status: str  # "ready" | "pending" | "failed"
-    entry: dict | None = None
+    entry: compute.ReportEntry | None = None
     n: int = 0
     elapsed: float = 0.0
     error: str | None = None
@@ -158,13 +158,14 @@ def open_report(session, survey: Survey, wave: int | None = None, segment: tuple
     key = cache_key(survey, wave, segment)
     entry = CACHE.get(key)
     if entry is not None:
-        seen = entry["version"]
+        seen = entry.version
         if response_count(session, survey, seen.tail_start) == seen.tail_count:
             return ReportState("ready", entry, n=entry["n"])
     version = data_version(session, survey)
-    if entry is not None and entry["version"].count == version.count:
-        entry["version"] = version  # same data; move the probe window forward
-        return ReportState("ready", entry, n=entry["n"])
+    if entry is not None and entry.version.count == version.count:
+        entry = entry.with_version(version)  # same data; a new entry with the probe window moved forward
+        CACHE.put(key, entry)
+        return ReportState("ready", entry, n=entry.n)
     app = current_app._get_current_object()
     info = compute.survey_info(survey)
 
@@ -172,7 +173,7 @@ def open_report(session, survey: Survey, wave: int | None = None, segment: tuple
         with app.app_context():
             target = db.session.get(Survey, info["id"])
             frame = responses_frame(db.session, target, None, segment)
-            return {**compute.compute_report(frame, info, wave=wave, segment=segment), "version": version}
+            return compute.compute_report(frame, info, wave=wave, segment=segment).with_version(version)
 
     job = CACHE.start((key, version.count), version.count, run, store_key=key)
     if wait is None:

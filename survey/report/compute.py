@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +23,83 @@ from survey.exceptions import BadFilter
 from survey.report import figures as rs
 from survey.services.reading import responses_frame
 from survey.storage.tables import SCALE, Survey
+
+def freeze(value):
+    """A read-only deep copy of JSON-like data: dicts become mapping proxies, lists tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value):
+    """A plain, JSON-serialisable copy of frozen data."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thaw(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class ReportEntry(Mapping):
+    """One computed survey view, read by any number of request threads at once and never changed.
+
+    The figures are plain, read-only data (``freeze``); ``result_obj`` is the frozen CSIResult behind
+    ``result``. Read it as attributes or as a mapping (templates and the presenter use ``entry["waves"]``).
+    A newer data version is a new entry (``dataclasses.replace``), never an edit of this one.
+    """
+
+    state: str
+    n: int
+    n_all_waves: int
+    wave: int | None
+    segment: tuple | None
+    scale: tuple
+    computed_at: str
+    seconds: float = 0.0
+    result: Mapping | None = None
+    result_obj: Any = None
+    descriptive: Mapping | None = None
+    error: str | None = None
+    min_responses: int | None = None
+    needed: int = 0
+    complete: int | None = None
+    waves: tuple = ()
+    change: Mapping | None = None
+    levels: Mapping | None = None
+    complaints: Mapping | None = None
+    intent: Mapping | None = None
+    segments: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    comments: Mapping | None = None
+    version: Any = None
+
+    @classmethod
+    def build(cls, figures: dict) -> "ReportEntry":
+        """Freeze a dict of computed figures (the CSIResult itself is already frozen)."""
+        return cls(**{k: v if k in ("result_obj", "version") else freeze(v) for k, v in figures.items()})
+
+    def with_version(self, version) -> "ReportEntry":
+        """The same figures, known to be current at ``version``."""
+        return replace(self, version=version)
+
+    def __getitem__(self, key):
+        if key not in _ENTRY_FIELDS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self):
+        return iter(_ENTRY_FIELDS)
+
+    def __len__(self):
+        return len(_ENTRY_FIELDS)
+
+    __eq__ = object.__eq__  # identity, as eq=False intends (Mapping would compare contents)
+    __hash__ = object.__hash__
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(ReportEntry))
 
 SEGMENT_SECTION = "about"
 MIN_SEGMENT_N = 30
@@ -99,7 +180,7 @@ def wave_scores(scores: pd.DataFrame, waves: pd.Series) -> list[dict]:
 
 
 def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
-                   segment: tuple | None = None) -> dict:
+                   segment: tuple | None = None) -> ReportEntry:
     """Compute everything the report shows from the responses frame of all waves (already segment-filtered).
 
     The fit uses the selected wave (or all); trend and wave change apply that fit's weights to every wave,
@@ -115,7 +196,7 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
              "computed_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}
     if spec is None:
         entry.update(state="fit_failed", error="every construct needs at least one scale item")
-        return entry
+        return _finish(entry, started)
     entry["min_responses"] = need = model.min_responses(spec)
     if len(view) == 0:
         return _finish(entry, started)
@@ -150,11 +231,9 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
     return _finish(entry, started)
 
 
-def _finish(entry: dict, started: float) -> dict:
-    entry.setdefault("waves", [])
-    entry.setdefault("change", None)
+def _finish(entry: dict, started: float) -> ReportEntry:
     entry["seconds"] = time.perf_counter() - started
-    return entry
+    return ReportEntry.build(entry)
 
 
 def _change(waves: list[dict], wave: int | None) -> dict | None:
@@ -223,5 +302,5 @@ def estimate_rows(entry: dict):
         yield {"section": "ipma_item", "name": row["item"], "statistic": "priority", "value": row["priority"]}
 
 
-__all__ = ["compute_report", "estimate_rows", "parse_filters", "respondent_rows", "segment_questions", "spec_for",
+__all__ = ["ReportEntry", "compute_report", "freeze", "thaw", "estimate_rows", "parse_filters", "respondent_rows", "segment_questions", "spec_for",
            "survey_info"]

@@ -1,9 +1,13 @@
 """Turn a cached report entry into what the template shows, in the active language.
 
-Everything here is words and layout: the numbers were computed in ``reporting``. Charts are rendered
-once per language and kept on the entry, so a cached report does not redraw its SVGs.
+Everything here is words and layout: the numbers were computed in ``compute``. Charts are rendered
+once per entry and language and kept beside the entry (a weak-keyed table, so they go when the entry goes),
+never written into it: the cached entry is frozen and read by many request threads at once.
 """
 from __future__ import annotations
+
+import threading
+import weakref
 
 from model.spec import CONSTRUCTS
 
@@ -65,12 +69,28 @@ def names_for(entry: dict, zh: bool) -> dict:
     return out
 
 
-def render_charts(entry: dict, names: dict, zh: bool) -> dict:
-    """SVG strings of every chart, drawn once per language and kept on the entry."""
+_DRAWN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # entry -> {(chart set, lang): svg}
+_DRAWN_LOCK = threading.Lock()
+
+
+def _drawn(entry, key, draw):
+    """The charts `key` of an entry, drawn once (two threads may both draw; either result is the same)."""
+    with _DRAWN_LOCK:
+        found = _DRAWN.get(entry, {}).get(key)
+    if found is None:
+        found = draw()
+        with _DRAWN_LOCK:
+            _DRAWN.setdefault(entry, {})[key] = found
+    return found
+
+
+def render_charts(entry, names: dict, zh: bool) -> dict:
+    """SVG strings of every chart, drawn once per entry and language."""
     lang = "zh" if zh else "en"
-    cache = entry.setdefault("svg", {})
-    if lang in cache:
-        return cache[lang]
+    return _drawn(entry, ("charts", lang), lambda: _draw_charts(entry, names, lang))
+
+
+def _draw_charts(entry, names: dict, lang: str) -> dict:
     loc = lang
     svg = {}
     result = entry.get("result")
@@ -91,16 +111,16 @@ def render_charts(entry: dict, names: dict, zh: bool) -> dict:
         waves = [t("wave_n", loc, n=w["wave"]) for w in entry["waves"]]
         series = [{"name": names[c], "values": [w["scores"][c]["mean"] for w in entry["waves"]]} for c in CONSTRUCTS]
         svg["trend"] = charts.trend_chart(waves, series, title=t("trend", loc))
-    cache[lang] = svg
     return svg
 
 
-def segment_charts(entry: dict, info: dict, zh: bool) -> list[dict]:
+def segment_charts(entry, info: dict, zh: bool) -> list[dict]:
     """One bar chart per segment question (suppressed groups shown as a note, without numbers)."""
+    return _drawn(entry, ("segments", "zh" if zh else "en"), lambda: _draw_segment_charts(entry, info, zh))
+
+
+def _draw_segment_charts(entry, info: dict, zh: bool) -> list[dict]:
     lang = "zh" if zh else "en"
-    key = f"segments_{lang}"
-    if key in entry.setdefault("svg", {}):
-        return entry["svg"][key]
     out = []
     for code, rows in entry.get("segments", {}).items():
         if not rows:
@@ -112,7 +132,6 @@ def segment_charts(entry: dict, info: dict, zh: bool) -> list[dict]:
                  "note": t("suppressed", lang, n=MIN_SEGMENT_N)} for r in rows]
         out.append({"code": code, "title": question_text(info, code, zh), "rows": rows,
                     "svg": charts.bar_chart(bars, title=question_text(info, code, zh))})
-    entry["svg"][key] = out
     return out
 
 

@@ -235,3 +235,34 @@ def test_responses_to_another_survey_keep_the_report_cached(client, manager, dem
     assert len(calls) == 1
     entry = next(iter(cache.CACHE.entries.values()))
     assert entry["version"].count == 400
+
+
+def test_cached_entry_is_frozen_and_unchanged_by_rendering(client, manager, demo):
+    """Request threads share the cached entry: rendering it in both languages, from several threads at once,
+    must neither write into it nor be able to."""
+    assert client.get(URL + "?lang=en").status_code == 200
+    entry = next(iter(cache.CACHE.entries.values()))
+    before = compute.thaw(dict(entry))
+    with pytest.raises(AttributeError):
+        entry.state = "empty"
+    with pytest.raises(TypeError):
+        entry["result"]["constructs"]["CS"]["index"] = 0.0
+    with pytest.raises(AttributeError):
+        entry["waves"].append({})
+    pages = []
+    with client.session_transaction() as sess:
+        cookie = dict(sess)
+    threads = []
+    for lang in ("en", "zh", "en", "zh"):
+        tc = client.application.test_client()
+        with tc.session_transaction() as sess:
+            sess.update(cookie)
+        threads.append(threading.Thread(target=lambda tc=tc, lang=lang: pages.append(tc.get(URL + f"?lang={lang}"))))
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert len(pages) == 4 and all(p.status_code == 200 for p in pages)
+    assert next(iter(cache.CACHE.entries.values())) is entry  # no refit, same entry
+    assert compute.thaw(dict(entry)) == before
+    assert "svg" not in entry

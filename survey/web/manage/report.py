@@ -83,7 +83,7 @@ def result_json(slug):
     if entry["result"] is None:
         return jsonify(error="no_fit", state=entry["state"], n=entry["n"], needed=entry["needed"],
                        message=entry["error"] or t("too_few_title", "en")), 409
-    body = json.dumps(entry["result"], ensure_ascii=False, indent=2)
+    body = json.dumps(reports.thaw(entry.result), ensure_ascii=False, indent=2)
     return Response(body, mimetype="application/json", headers={
         "Content-Disposition": f'attachment; filename="{_filename(survey, wave, segment, "-result.json")}"'})
 
