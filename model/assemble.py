@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from . import fiml, scores, stats, verdicts
+from . import fiml, pls, scores, stats, verdicts
 from .exceptions import FitIndexWarning
 from .results import CSIResult
 from .spec import CONSTRUCTS, PATHS, CSISpec
@@ -25,21 +25,32 @@ def _upstream(target: str) -> list[str]:
 
 def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: int,
                  item_means: stats.ItemMeans, missing: str, dropped_reasons: dict,
-                 patterns: fiml.Patterns | None = None) -> CSIResult:
-    """Compute every statistic from the moments, available-case item means and fitted matrices."""
+                 patterns: fiml.Patterns | None = None, estimator: str = "ml") -> CSIResult:
+    """Compute every statistic from the moments, available-case item means and fitted matrices.
+
+    PLS (``est`` from ``model.pls``) shares everything but its fit indices (SRMR only), ACSI
+    index weights and the standardized basis of alpha (seminr's and SmartPLS's convention)."""
     codes = list(CONSTRUCTS)
     sol, std = est.solution, est.solution.standardized()
-    if est.fiml is None:
+    is_pls = isinstance(est, pls.PLSEstimation)
+    negative = []
+    if is_pls:
+        fit = pls.fit_indices(est, moments)
+    elif est.fiml is None:
         fit = stats.fit_indices(moments.cov, sol.sigma, moments.n, spec.degrees_of_freedom())
     else:
         chi2, chi2_b = fiml.chi_squares(patterns, moments.mean, moments.cov, est.fiml.loglik)
         fit = stats.fit_indices(moments.cov, sol.sigma, moments.n, spec.degrees_of_freedom(),
                                 chi2=chi2, chi2_b=chi2_b, mean_resid=moments.mean - est.fiml.mu)
     r2 = sol.r2()
-    weights, fallback = scores.index_weights(sol, spec, est.converged)
+    if is_pls:
+        weights, fallback, negative = pls.index_weights(est, spec)
+    else:
+        weights, fallback = scores.index_weights(sol, spec, est.converged)
     indices = scores.construct_indices(item_means, spec, weights, scale)
     units = scores.score_units(sol, spec, weights, scale)
     abs_corr = np.abs(moments.corr)
+    alpha_cov = moments.corr if is_pls else moments.cov
 
     constructs = {}
     for k, code in enumerate(codes):
@@ -47,7 +58,7 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
         cr, ave = stats.composite_reliability(std.Lambda[idx, k], np.diag(std.Theta)[idx])
         loadings = {}
         for item, j in zip(spec.items[code], idx):
-            fixed = not np.isfinite(est.se_Lambda[j, k])
+            fixed = not is_pls and not np.isfinite(est.se_Lambda[j, k])
             loadings[item] = {"estimate": float(sol.Lambda[j, k]), "std_estimate": float(std.Lambda[j, k]),
                               "fixed": fixed, **stats.wald(sol.Lambda[j, k], est.se_Lambda[j, k])}
         name_en, name_zh = CONSTRUCTS[code]
@@ -55,9 +66,13 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
             "name_en": name_en, "name_zh": name_zh, "items": list(spec.items[code]),
             "weights": {item: float(w) for item, w in zip(spec.items[code], weights[code])},
             **indices[code],
-            "r2": float(r2[k]), "alpha": stats.cronbach_alpha(moments.cov[np.ix_(idx, idx)]),
+            "r2": float(r2[k]), "alpha": stats.cronbach_alpha(alpha_cov[np.ix_(idx, idx)]),
             "cr": cr, "ave": ave, "loadings": loadings,
         }
+        if is_pls:
+            constructs[code]["rho_a"] = pls.rho_a(est, moments.corr, idx, k)
+            constructs[code]["outer_weights"] = {item: float(est.pls.weights[j, k])
+                                                 for item, j in zip(spec.items[code], idx)}
 
     paths = []
     for a, b in PATHS:
@@ -98,7 +113,8 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
             ib = [spec.observed.index(x) for x in spec.items[b]]
             htmt[f"{a}|{b}"] = stats.htmt(abs_corr, ia, ib)
     disc = verdicts.discriminant(latent_corr.tolist(), codes, {c: constructs[c]["ave"] for c in codes}, htmt)
-    fit["verdicts"] = verdicts.fit_verdicts(fit)
+    if not is_pls:
+        fit["verdicts"] = verdicts.fit_verdicts(fit)
     reliability = verdicts.reliability_verdicts(constructs)
     if any(v["value"] is None for k, v in fit["verdicts"].items() if k != "chi2"):
         warnings.warn("some fit indices are undefined for this model", FitIndexWarning, stacklevel=3)
@@ -106,10 +122,12 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
         converged=est.converged, message=est.message, heywood=est.heywood, n_used=moments.n,
         n_total=n_total, n_params=spec.n_free_params(), fit_v=fit["verdicts"],
         reliability=reliability, disc=disc, fallback=fallback)
+    if negative:
+        result_warnings.append(pls.negative_weight_warning(negative, spec))
     n_dropped = n_total - moments.n
     return CSIResult(
         spec=spec, scale=tuple(scale), n_total=n_total, n_used=moments.n, n_dropped=n_dropped,
-        dropped_reasons=dropped_reasons, missing_method=missing,
+        dropped_reasons=dropped_reasons, missing_method=missing, estimator=estimator,
         converged=est.converged, warnings=tuple(result_warnings), constructs=constructs,
         paths=tuple(paths), effects=tuple(effects), fit=fit, reliability_verdicts=reliability,
         discriminant=disc, ipma=tuple(ipma), ipma_items=tuple(ipma_items),

@@ -1,5 +1,5 @@
 """Command line: ``python -m model fit DATA.csv [--map MAP.json] [--scale-min 1 --scale-max 10]
-[--missing fiml|listwise] [--json OUT.json] [--csv OUT.csv]``.
+[--missing fiml|listwise] [--estimator ml|pls] [--json OUT.json] [--csv OUT.csv]``.
 
 Bad input gives one line on stderr and exit status 2."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 from .exceptions import ModelError, ModelWarning
-from .fit import fit
+from .fit import ESTIMATORS, fit
 from .io import neutralize, read_table
 from .spec import CSISpec
 
@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--scale-max", type=float, default=10.0, help="highest answer (default 10)")
     cmd.add_argument("--missing", choices=("fiml", "listwise"), default="fiml",
                      help="missing answers: full-information ML (default) or listwise deletion")
+    cmd.add_argument("--estimator", choices=ESTIMATORS, default="ml",
+                     help="ml: maximum likelihood (default); pls: PLS path modelling as ACSI/SmartPLS")
     cmd.add_argument("--json", help="write the full result as JSON to this file")
     cmd.add_argument("--csv", help="write a flat table of estimates and scores to this file")
     return parser
@@ -83,7 +85,8 @@ def _run(args) -> int:
     data = read_table(args.data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelWarning)  # the result lists them; printed below
-        result = fit(data, spec, scale=(args.scale_min, args.scale_max), missing=args.missing)
+        result = fit(data, spec, scale=(args.scale_min, args.scale_max), missing=args.missing,
+                     estimator=args.estimator)
     try:
         if args.json:
             Path(args.json).write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2)

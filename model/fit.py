@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
-from . import checks, fiml
+from . import checks, fiml, pls
 from .assemble import build_result
 from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError, SpecificationError
 from .spec import CONSTRUCTS, CSISpec
@@ -23,6 +23,7 @@ POLISH_TOL = 1e-9  # Fisher-scoring steps stop once no parameter moves more than
 MAXITER = 10_000
 _HEYWOOD_TOL = 1e-6  # a free variance below this share of its item's variance counts as zero
 MISSING_METHODS = ("fiml", "listwise")
+ESTIMATORS = ("ml", "pls")  # the one list of estimator names (fit, CLI, JSON ``estimator``)
 REMEDIES = ("check for items that are near copies of each other, drop items that load weakly on "
             "their construct, and collect more complete responses")
 
@@ -210,7 +211,7 @@ def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, 
 
 
 def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
-        missing: str = "fiml", maxiter: int = MAXITER):
+        missing: str = "fiml", maxiter: int = MAXITER, estimator: str = "ml"):
     """Fit the six-construct CSI model by maximum likelihood and compute every statistic.
 
     Parameters
@@ -229,6 +230,10 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         when no answer is missing.
     maxiter : int
         Iteration limit of the optimiser.
+    estimator : {"ml", "pls"}
+        Maximum likelihood (lavaan ``sem()``), or PLS path modelling as ACSI, SmartPLS and seminr
+        do it (Mode A, path weighting; ``model.pls``), fitted to the same item moments:
+        complete rows for listwise, the EM covariance under FIML.
 
     Returns
     -------
@@ -275,6 +280,8 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         spec = CSISpec.from_mapping(spec)
     elif not isinstance(spec, CSISpec):
         raise SpecificationError(f"spec must be a CSISpec or a mapping, got {type(spec).__name__}")
+    if estimator not in ESTIMATORS:
+        raise SpecificationError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if missing not in MISSING_METHODS:
         raise SpecificationError(f"missing must be one of {MISSING_METHODS}, got {missing!r}")
     checks.check_columns(data, spec)
@@ -299,6 +306,13 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     checks.check_variance(moments.cov, spec)
     item_means = ItemMeans.from_moments(moments) if n_complete == n_total else ItemMeans.from_values(values)
     del values
+    if estimator == "pls":  # needs only the item correlations: no semopy, no FIML likelihood
+        with _one_blas_thread():
+            est = pls.estimate(moments, spec)
+            pls.warn_unconverged(est)
+            return build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
+                                missing=missing, patterns=patterns, estimator=estimator,
+                                dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
     with _one_blas_thread():
         est = estimate(moments, spec, maxiter, patterns)
     if not est.converged:

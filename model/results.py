@@ -14,6 +14,9 @@ from .spec import CONSTRUCTS, CSISpec
 MISSING_METHOD = "fiml"
 _MISSING_TEXT = {"fiml": "full-information ML over every row with an answer",
                  "listwise": "listwise deletion of rows with missing answers"}
+_PLS_MISSING_TEXT = {"fiml": "PLS on the EM covariance of every row with an answer",
+                     "listwise": "listwise deletion of rows with missing answers"}
+_ESTIMATOR_TEXT = {"ml": "ML estimation", "pls": "PLS path modelling (Mode A, path weighting)"}
 
 
 def _plain(value: Any) -> Any:
@@ -55,7 +58,10 @@ class CSIResult:
         Whether the optimiser reported success.
     warnings : tuple of dict
         ``{code, message}``; codes: not_converged, heywood, small_sample, many_dropped, poor_fit,
-        fit_index_undefined, low_reliability, discriminant_validity, equal_weights.
+        fit_index_undefined, low_reliability, discriminant_validity, equal_weights,
+        negative_weight (PLS).
+    estimator : str
+        ``"ml"`` or ``"pls"``; PLS results have no SEs (None) and no chi²-based fit indices.
     constructs, paths, effects, fit, reliability_verdicts, discriminant, ipma, ipma_items
         As in :meth:`to_dict`.
     """
@@ -78,6 +84,7 @@ class CSIResult:
     ipma_items: tuple[dict, ...]
     latent_correlations: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     missing_method: str = MISSING_METHOD
+    estimator: str = "ml"
 
     @property
     def csi(self) -> float:
@@ -106,6 +113,7 @@ class CSIResult:
         return _plain({
             "n_total": self.n_total, "n_used": self.n_used, "n_dropped": self.n_dropped,
             "dropped_reasons": self.dropped_reasons, "missing_method": self.missing_method,
+            "estimator": self.estimator,
             "converged": self.converged, "scale": list(self.scale), "csi": self.csi,
             "warnings": self.warnings, "constructs": self.constructs, "paths": self.paths,
             "effects": self.effects, "fit": self.fit,
@@ -119,9 +127,10 @@ class CSIResult:
         """Readable summary: index, construct scores, top drivers, fit verdict, warnings."""
         d = self.to_dict()
         f = lambda v, nd=decimals: "-" if v is None else f"{v:.{nd}f}"
+        missing_text = (_PLS_MISSING_TEXT if self.estimator == "pls" else _MISSING_TEXT)[self.missing_method]
         lines = [
-            "Customer satisfaction index (CSI) model, ML estimation",
-            f"Responses: {self.n_used} used, {self.n_dropped} dropped ({_MISSING_TEXT[self.missing_method]}; "
+            f"Customer satisfaction index (CSI) model, {_ESTIMATOR_TEXT.get(self.estimator, self.estimator)}",
+            f"Responses: {self.n_used} used, {self.n_dropped} dropped ({missing_text}; "
             f"index scores use every answer); scale {self.scale[0]:g}-{self.scale[1]:g}; "
             f"converged: {'yes' if self.converged else 'NO'}",
             "",
@@ -145,10 +154,15 @@ class CSIResult:
             lines.append(f"  {row['priority']}. {row['construct']} {CONSTRUCTS[row['construct']][0]}: "
                          f"performance {f(row['performance'], 1)}, impact {f(impact[row['construct']], 2)}")
         fit = d["fit"]
-        lines += ["", f"Fit: chi2({fit['df']}) = {f(fit['chi2'], 2)}, p = {f(fit['p_value'])}; "
-                  f"RMSEA 90% CI [{f(fit['rmsea_ci'][0])}, {f(fit['rmsea_ci'][1])}]"]
+        if self.estimator == "pls":
+            lines += ["", "Fit: SRMR of the saturated PLS model (no likelihood: no chi2, CFI, TLI or "
+                      "RMSEA); judge the structure by R2 and the measurement by loadings, CR and AVE"]
+        else:
+            lines += ["", f"Fit: chi2({fit['df']}) = {f(fit['chi2'], 2)}, p = {f(fit['p_value'])}; "
+                      f"RMSEA 90% CI [{f(fit['rmsea_ci'][0])}, {f(fit['rmsea_ci'][1])}]"]
         for key in ("cfi", "tli", "rmsea", "srmr"):
-            lines.append(f"  {fit['verdicts'][key]['text']}")
+            if key in fit["verdicts"]:
+                lines.append(f"  {fit['verdicts'][key]['text']}")
         if d["warnings"]:
             lines += ["", "Warnings:"]
             lines += [f"  [{w['code']}] {w['message']}" for w in d["warnings"]]

@@ -111,11 +111,11 @@ def result_warnings(*, converged, message, heywood, n_used, n_total, n_params, f
     if n_total and dropped / n_total > DROPPED_SHARE:
         add("many_dropped", f"{dropped} of {n_total} responses ({dropped / n_total:.0%}) have a "
             "missing answer and were left out of the model; results describe complete responders")
-    poor = [k.upper() for k in FIT_RULES if fit_v[k]["verdict"] == "poor"]
+    poor = [k.upper() for k in FIT_RULES if k in fit_v and fit_v[k]["verdict"] == "poor"]
     if poor:
         add("poor_fit", f"poor model fit by {', '.join(poor)}; the structure may not describe these "
             "customers well, so read path estimates with caution")
-    undefined = [k.upper() for k in FIT_RULES if fit_v[k]["value"] is None]
+    undefined = [k.upper() for k in FIT_RULES if k in fit_v and fit_v[k]["value"] is None]
     if undefined:
         add("fit_index_undefined", f"{', '.join(undefined)} could not be computed for this model")
     low = [f"{code} {key}" for code, row in reliability.items() if code != "ok"
