@@ -124,7 +124,7 @@ def estimate(moments: Moments, spec: CSISpec) -> PLSEstimation:
     sd = np.sqrt(np.diag(moments.cov))
     try:
         with np.errstate(all="ignore"):
-            res = pls_path(moments.corr, blocks, paths)
+            res = pls_path(moments.corr, blocks, paths, TOLERANCE, MAX_ITER)
     except np.linalg.LinAlgError as err:
         raise ModelError(f"PLS estimation failed ({err}); {REMEDIES}") from None
     k = len(codes)

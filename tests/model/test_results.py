@@ -8,8 +8,8 @@ from model import CONSTRUCTS, CSIResult, fit
 
 from conftest import load_csv
 
-TOP = {"n_total", "n_used", "n_dropped", "dropped_reasons", "missing_method", "converged", "scale",
-       "csi", "warnings", "constructs", "paths", "effects", "fit", "reliability_verdicts",
+TOP = {"n_total", "n_used", "n_dropped", "dropped_reasons", "missing_method", "estimator", "converged",
+       "scale", "csi", "warnings", "constructs", "paths", "effects", "fit", "reliability_verdicts",
        "discriminant", "ipma", "ipma_items", "latent_correlations", "model_syntax"}
 CONSTRUCT = {"name_en", "name_zh", "items", "weights", "index", "index_se", "index_ci", "r2", "alpha",
              "cr", "ave", "item_scores", "item_n", "loadings"}
