@@ -212,7 +212,7 @@ def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, 
 
 def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         missing: str = "fiml", maxiter: int = MAXITER, estimator: str = "ml"):
-    """Fit the six-construct CSI model by maximum likelihood and compute every statistic.
+    """Fit the six-construct CSI model (ML, or PLS with ``estimator="pls"``) and compute every statistic.
 
     Parameters
     ----------

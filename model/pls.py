@@ -13,7 +13,8 @@ path fills, so effects, IPMA, CR/AVE and the score units come from the same code
   composite correlation matrix C (unit variances: standardized = unstandardized, ``r2`` = OLS R²);
 * ``Lambda``: ``cov(item, composite) = sdᵢ·λᵢ`` (λ: the item-composite correlation, seminr's
   loading); ``Theta = sdᵢ²(1 − λᵢ²)``, so the standardized loadings are λ and the implied
-  matrix ``Λ·C·Λ' + Θ`` is the saturated PLS model whose SRMR SmartPLS reports.
+  matrix ``Λ·C·Λ' + Θ`` is the saturated PLS model of the SRMR (Henseler et al. 2014; SmartPLS's
+  "saturated model", openpls-engine's implied matrix).
 
 Index weights follow ACSI: standardized outer weights divided by the item SD (item units),
 rescaled to sum to one. The standardized composite is then an exact linear function of the
