@@ -67,6 +67,8 @@ def flat_rows(result) -> list[dict]:
                  ("construct", code, "index_ci_upper", c["index_ci"][1])]
         for item, score in c["item_scores"].items():
             rows += [("item", item, "score", score), ("item", item, "weight", c["weights"][item])]
+            if "outer_weights" in c:  # PLS
+                rows.append(("item", item, "outer_weight", c["outer_weights"][item]))
             for key in ("estimate", "std_estimate", "se", "p_value"):
                 rows.append(("loading", f"{code} =~ {item}", key, c["loadings"][item][key]))
     for p in d["paths"]:

@@ -6,7 +6,8 @@ path weighting, seminr's defaults (unit start, stop when Σ|Δw| < 1e-7, at most
 on every data set of pls_data.py. seminr has no SRMR for PLS; openpls-engine 1.13.0 (a plspm
 fork, standardized indicators, path scheme) gives the implied correlation matrix of the saturated
 model (ΛΦΛ', unit diagonal) and its residuals, which are aggregated here over the lower triangle
-with the diagonal, as Bentler's SRMR (openpls's own figure omits the diagonal).
+with the diagonal, as Bentler's SRMR (openpls's own figure omits the diagonal); its loadings and
+path coefficients are kept as a second opinion beside seminr's.
 
 Missing answers: "listwise" data sets give seminr the complete rows. For "fiml" the product fits
 PLS to the EM (ML) covariance of every row with an answer; this script computes that covariance
@@ -89,7 +90,8 @@ def seminr_fit(frame: pd.DataFrame, mapping: dict) -> dict:
     }
 
 
-def openpls_srmr(frame: pd.DataFrame, mapping: dict) -> float:
+def openpls_fit(frame: pd.DataFrame, mapping: dict) -> dict:
+    """A second implementation: loadings, paths and the SRMR residuals of openpls-engine."""
     from openpls.config import MV, Config, Structure
     from openpls.mode import Mode
     from openpls.plspm import Plspm
@@ -103,7 +105,10 @@ def openpls_srmr(frame: pd.DataFrame, mapping: dict) -> float:
         config.add_lv(c, Mode.A, *[MV(i) for i in mapping[c]])
     model = Plspm(frame.astype(float), config, Scheme.PATH, iterations=1000, tolerance=1e-12)
     resid = model.model_fit().residuals().to_numpy()
-    return float(np.sqrt(np.mean(resid[np.tril_indices(resid.shape[0])] ** 2)))
+    coef, outer = model.path_coefficients(), model.outer_model()
+    return {"srmr": float(np.sqrt(np.mean(resid[np.tril_indices(resid.shape[0])] ** 2))),
+            "openpls": {"paths": {f"{a}->{t}": float(coef.loc[t, a]) for a, t in PATHS},
+                        "loadings": {i: float(outer.loc[i, "loading"]) for c in CODES for i in mapping[c]}}}
 
 
 def main():
@@ -122,7 +127,7 @@ def main():
             n = len(data)
         entry["n"] = n
         entry.update(seminr_fit(data, mapping))
-        entry["srmr"] = openpls_srmr(data, mapping)
+        entry.update(openpls_fit(data, mapping))
         out["datasets"][name] = entry
         print(f"{name}: n={n}, {entry['iterations']} iterations, SRMR {entry['srmr']:.4f}")
     OUT.write_text(json.dumps(out, indent=1) + "\n")

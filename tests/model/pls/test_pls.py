@@ -1,4 +1,4 @@
-"""PLS (``estimator="pls"``) against seminr 0.2.1 and openpls-engine (reference.json, from
+"""PLS (``estimator="pls"``) against seminr 0.2.1 and openpls-engine 1.13.0 (reference.json, from
 make_reference.py) on the repo's data and 26 variants: bootstrap resamples, subsamples, small N,
 ceiling-heavy answers, MAR loyalty gaps (FIML: PLS on the EM covariance), a reverse-coded item.
 Neither seminr nor R is needed here."""
@@ -72,6 +72,16 @@ def test_reliability(pair):
         assert c["rho_a"] == pytest.approx(rel["rhoA"], abs=DECIMAL)
         assert c["cr"] == pytest.approx(rel["rhoC"], abs=DECIMAL)
         assert c["ave"] == pytest.approx(rel["AVE"], abs=DECIMAL)
+
+
+def test_second_implementation_openpls(pair):
+    """openpls-engine (a plspm fork, its own iteration and stopping rule) agrees as well."""
+    res, ref, _ = pair
+    for p in res["paths"]:
+        assert p["estimate"] == pytest.approx(ref["openpls"]["paths"][f"{p['from']}->{p['to']}"], abs=DECIMAL)
+    for c in res["constructs"].values():
+        for item, ld in c["loadings"].items():
+            assert ld["std_estimate"] == pytest.approx(ref["openpls"]["loadings"][item], abs=DECIMAL)
 
 
 def test_srmr_of_the_saturated_model(pair):
@@ -189,9 +199,13 @@ def test_unknown_estimator_is_a_specification_error(tmp_path, capsys):
 
 
 def test_cli_estimator_pls_writes_json(tmp_path, capsys):
-    out = tmp_path / "r.json"
-    assert main(["fit", str(HERE.parent / "data" / "csi_multi.csv"), "--estimator", "pls", "--json", str(out)]) == 0
+    out, table = tmp_path / "r.json", tmp_path / "r.csv"
+    assert main(["fit", str(HERE.parent / "data" / "csi_multi.csv"), "--estimator", "pls", "--json", str(out),
+                 "--csv", str(table)]) == 0
     d = json.loads(out.read_text())
+    rows = pd.read_csv(table, encoding="utf-8-sig")
+    w = rows[(rows["statistic"] == "outer_weight") & (rows["name"] == "CL2")]["value"]
+    assert float(w.iloc[0]) == pytest.approx(REFERENCE["csi_multi"]["outer_weights"]["CL2"], abs=DECIMAL)
     assert d["estimator"] == "pls"
     beta = REFERENCE["csi_multi"]["paths"]["CS->CL"]
     assert next(p for p in d["paths"] if p["from"] == "CS" and p["to"] == "CL")["estimate"] == pytest.approx(beta, abs=DECIMAL)
