@@ -144,6 +144,7 @@ def estimate(moments: Moments, spec: CSISpec) -> PLSEstimation:
 
 
 def warn_unconverged(est: PLSEstimation) -> None:
+    """Issue ``ConvergenceWarning`` at the caller of ``fit`` (the result says it as well)."""
     if not est.converged:
         warnings.warn(f"PLS did not converge ({est.message}); estimates are unreliable: {REMEDIES}",
                       ConvergenceWarning, stacklevel=3)
