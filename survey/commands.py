@@ -102,12 +102,28 @@ def create_key_command(kind, slug, email, label):
     click.echo(key)
 
 
+@click.command("worker")
+@with_appcontext
+@click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
+def worker_command(burst):
+    """Process background jobs (report computations) from the Redis queue of REDIS_URL.
+
+    Run several (one per core is plenty) on one or more machines that share the database and Redis.
+    """
+    from survey import jobs
+
+    if not current_app.config.get("REDIS_URL"):
+        fail("REDIS_URL is not set: without Redis, jobs run inside the web process and no worker is needed")
+    jobs.work(burst=burst)
+
+
 def init_app(app) -> None:
     """Register the commands on `flask --app survey`."""
     app.cli.add_command(create_manager_command)
     app.cli.add_command(set_password_command)
     app.cli.add_command(demo_command)
     app.cli.add_command(api_group)
+    app.cli.add_command(worker_command)
     app.cli.add_command(translate_update_command)
     app.cli.add_command(translate_compile_command)
 

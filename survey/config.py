@@ -4,7 +4,8 @@ import secrets
 from pathlib import Path
 
 
-ENVIRONMENT = {"SECRET_KEY": "SECRET_KEY", "DATABASE_URL": "SQLALCHEMY_DATABASE_URI"}
+ENVIRONMENT = {"SECRET_KEY": "SECRET_KEY", "DATABASE_URL": "SQLALCHEMY_DATABASE_URI", "REDIS_URL": "REDIS_URL",
+               "CSI_JOB_QUEUE": "JOB_QUEUE"}
 
 
 class Config:
@@ -21,11 +22,17 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # a respondent may take an hour over the form; the token lives with the session
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
     INVITATION_TOKENS_MAX = 10_000
+    REDIS_URL = None  # set: report jobs go to an RQ queue (flask --app survey worker); unset: threads in-process
+    JOB_QUEUE = "csi"
+    REPORT_WAIT_SECONDS = 1.0  # a view with no report yet: wait this long, then show the progress page
+    REPORT_STALE_WAIT_SECONDS = 0.0  # a view with an older report: show it at once while it refreshes
+    REPORT_REFRESH_SECONDS = 30.0  # refresh a view at most this often, however many responses arrive
+    REPORT_CLAIM_SECONDS = 900.0  # a refresh not finished by then (its worker died) is taken over
     PASSWORD_HASH_METHOD = "scrypt"
 
 
 def from_environment(app) -> None:
-    """Apply the environment variables that are set (DATABASE_URL, SECRET_KEY)."""
+    """Apply the environment variables that are set (DATABASE_URL, SECRET_KEY, REDIS_URL, CSI_JOB_QUEUE)."""
     for variable, key in ENVIRONMENT.items():
         if os.environ.get(variable):
             app.config[key] = os.environ[variable]

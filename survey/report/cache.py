@@ -1,55 +1,69 @@
-"""The report cache: one entry per survey view, recomputed in a background thread when its data changed.
+"""The report store: the last finished report of every survey view, shared by all workers and app servers.
 
-Freshness and cost: a report is cached per (survey, wave, segment, questionnaire, response count). The count
-is of every stored response of the survey, which only ever grows (responses are never edited or deleted),
-so any new response makes the next open recompute and an unchanged survey reopens from memory; see
-DataVersion for how a reopen checks this without counting every row. A cold computation runs in a
-background thread; the request waits up to ``REPORT_WAIT_SECONDS`` (default 1 s) and otherwise shows a
-progress page that refreshes itself. The cache lives in the process (one per worker); it holds the fitted
-result and plain figures, never the responses frame.
+A finished report is a row of ``report_snapshot`` (the pickled, frozen ReportEntry and the response count it
+was computed from). Opening a view:
+
+- the process keeps the entries it has read (``CACHE``); a cheap probe (DataVersion) says whether the survey
+  got responses since, without counting every row;
+- a current snapshot is shown at once; a stale one is shown at once too, marked "updated N s ago, M new
+  responses, refreshing", while one refresh runs;
+- a refresh is *claimed* in the snapshot row (an atomic UPDATE where no live claim exists and the last
+  computation is older than ``REPORT_REFRESH_SECONDS``), so however many workers, app servers and managers open
+  the view, one computation runs per view at a time; a claim left by a killed worker expires after
+  ``REPORT_CLAIM_SECONDS`` and the next open takes it over;
+- the claimed computation runs as a job (survey.jobs: RQ on Redis when ``REDIS_URL`` is set, else a thread
+  of this process); a request with no report to show waits up to ``REPORT_WAIT_SECONDS`` and otherwise gets a
+  progress page that refreshes itself.
 """
 from __future__ import annotations
 
+import copyreg
 import hashlib
 import logging
+import pickle
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 
 import sqlalchemy as sa
 from flask import current_app
 
+from survey import jobs
 from survey.report import compute
 from survey.services.reading import responses_frame
-from survey.storage.db import db
-from survey.storage.tables import Response, Survey
+from survey.storage.db import db, write_transaction
+from survey.storage.tables import ReportSnapshot, Response, Survey, utcnow
 
 log = logging.getLogger(__name__)
 
+def _proxy(items: dict) -> MappingProxyType:
+    return MappingProxyType(items)
 
-@dataclass
-class Job:
-    """One background computation of a report."""
 
-    n: int
-    started: float = field(default_factory=time.monotonic)
-    done: threading.Event = field(default_factory=threading.Event)
-    entry: compute.ReportEntry | None = None
-    error: BaseException | None = None
+# Frozen results hold mapping proxies; they pickle as the plain dicts they wrap.
+copyreg.pickle(MappingProxyType, lambda proxy: (_proxy, (dict(proxy),)))
+
+REFRESH_JOB = "survey.report.cache:refresh_job"
+POLL_SECONDS = 0.05
 
 
 class ReportCache:
-    """Least-recently-used report entries plus the computations under way, shared by request threads."""
+    """This process's copies of report entries it has read (least recently used dropped beyond max_entries).
+
+    A copy is only a shortcut: the snapshot table is the shared truth, and every copy is checked against it
+    (or against the data version probe) before it is shown.
+    """
 
     def __init__(self, max_entries: int = 32):
         self.max_entries = max_entries
         self.entries: OrderedDict = OrderedDict()
-        self.jobs: dict = {}
         self.lock = threading.Lock()
 
     def get(self, key):
-        """Return the cached entry for key (marking it recently used) or None."""
+        """Return the entry kept for key (marking it recently used) or None."""
         with self.lock:
             entry = self.entries.get(key)
             if entry is not None:
@@ -57,41 +71,15 @@ class ReportCache:
             return entry
 
     def put(self, key, entry) -> None:
-        """Store an entry, evicting the least recently used beyond max_entries."""
+        """Keep an entry, dropping the least recently used beyond max_entries."""
         with self.lock:
             self.entries[key] = entry
             self.entries.move_to_end(key)
             while len(self.entries) > self.max_entries:
                 self.entries.popitem(last=False)
 
-    def start(self, key, n: int, work, store_key=None) -> Job:
-        """Return the job computing key, starting work() in a daemon thread if none runs yet.
-
-        The finished entry is cached under store_key (default: key).
-        """
-        with self.lock:
-            job = self.jobs.get(key)
-            if job is not None:
-                return job
-            job = self.jobs[key] = Job(n=n)
-
-        def run():
-            try:
-                job.entry = work()
-                self.put(key if store_key is None else store_key, job.entry)
-            except BaseException as err:  # reported on the page by the request that polls next
-                log.exception("report computation failed")
-                job.error = err
-            finally:
-                with self.lock:
-                    self.jobs.pop(key, None)
-                job.done.set()
-
-        threading.Thread(target=run, name=f"report-{key[0]}", daemon=True).start()
-        return job
-
     def clear(self) -> None:
-        """Forget every entry (tests, and after an upload replaced data)."""
+        """Forget every kept entry (tests; the snapshot table still holds the shared reports)."""
         with self.lock:
             self.entries.clear()
 
@@ -99,24 +87,38 @@ class ReportCache:
 CACHE = ReportCache()
 
 
+@dataclass(frozen=True)
+class Staleness:
+    """How far a shown report is behind the survey's data."""
+
+    updated_at: datetime
+    new_responses: int
+    refreshing: bool
+
+    @property
+    def seconds(self) -> int:
+        return max(0, int((utcnow() - _aware(self.updated_at)).total_seconds()))
+
+
 @dataclass
 class ReportState:
-    """What the report view renders: ready data, a computation under way, or a failure."""
+    """What the report view renders: ready data (possibly stale), a computation under way, or a failure."""
 
     status: str  # "ready" | "pending" | "failed"
     entry: compute.ReportEntry | None = None
     n: int = 0
     elapsed: float = 0.0
     error: str | None = None
+    stale: Staleness | None = None
 
 
 @dataclass(frozen=True)
 class DataVersion:
-    """What a cached report was computed from: the survey's response count plus a cheap tail probe.
+    """What a report was computed from: the survey's response count plus a cheap tail probe.
 
     Responses are append-only, so a survey's data changed iff its count grew. Counting is O(n) (140 ms at
     1M rows on PostgreSQL), so a reopen first counts only this survey's responses among the newest
-    ``TAIL_IDS`` ids (a primary-key range scan); unchanged → the entry is fresh. Only a transaction that
+    ``TAIL_IDS`` ids (a primary-key range scan); unchanged → the entry is current. Only a transaction that
     stays uncommitted while TAIL_IDS later responses commit could slip past the probe.
     """
 
@@ -128,59 +130,178 @@ class DataVersion:
 TAIL_IDS = 10_000
 
 
-def response_count(session, survey: Survey, after_id: int = 0) -> int:
+def response_count(session, survey_id: int, after_id: int = 0) -> int:
     """Stored responses of the survey (with id > after_id)."""
-    query = sa.select(sa.func.count()).select_from(Response).where(Response.survey_id == survey.id)
+    query = sa.select(sa.func.count()).select_from(Response).where(Response.survey_id == survey_id)
     if after_id:
         query = query.where(Response.id > after_id)
     return session.scalar(query) or 0
 
 
-def data_version(session, survey: Survey) -> DataVersion:
+def data_version(session, survey_id: int) -> DataVersion:
     """The exact version of a survey's responses, with a fresh tail window for cheap rechecks."""
     top = session.scalar(sa.select(sa.func.max(Response.id))) or 0
     start = max(0, top - TAIL_IDS)
-    return DataVersion(response_count(session, survey), start, response_count(session, survey, start))
+    return DataVersion(response_count(session, survey_id), start, response_count(session, survey_id, start))
 
 
-def cache_key(survey: Survey, wave, segment) -> tuple:
-    """Key of a report view: survey, filters, a digest of the questionnaire (edits change it), the database."""
-    digest = hashlib.sha1(repr([(q.id, q.code, q.construct, q.kind, q.text_en, q.text_zh)
-                                for q in survey.active_questions]).encode()).hexdigest()[:12]
-    database = current_app.config["SQLALCHEMY_DATABASE_URI"]
-    return (survey.id, wave, segment, digest, survey.scale_min, survey.scale_max, str(survey.created_at),
-            database)
+def view_key(survey: Survey, wave, segment) -> str:
+    """Key of a report view: filters plus a digest of the questionnaire and scale (edits make a new view)."""
+    parts = repr((wave, segment, survey.scale_min, survey.scale_max, str(survey.created_at),
+                  [(q.id, q.code, q.construct, q.kind, q.text_en, q.text_zh) for q in survey.active_questions]))
+    return hashlib.sha256(parts.encode()).hexdigest()[:40]
+
+
+def _local_key(survey: Survey, key: str) -> tuple:
+    return (current_app.config["SQLALCHEMY_DATABASE_URI"], survey.id, key)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes that are UTC."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def _snapshot_meta(session, survey_id: int, key: str):
+    """The snapshot row's bookkeeping (no payload), or None when the view was never opened."""
+    t = ReportSnapshot
+    return session.execute(sa.select(t.id, t.data_count, t.computed_at, t.claim_until, t.claimed_at, t.error)
+                           .where(t.survey_id == survey_id, t.view_key == key)).first()
+
+
+def _load_entry(session, snapshot_id: int) -> compute.ReportEntry | None:
+    payload = session.scalar(sa.select(ReportSnapshot.payload).where(ReportSnapshot.id == snapshot_id))
+    return pickle.loads(payload) if payload is not None else None
+
+
+def _ensure_row(session, survey_id: int, key: str) -> None:
+    """Create the view's snapshot row once (concurrent creators: one wins, the others find it)."""
+    if _snapshot_meta(session, survey_id, key) is not None:
+        return
+    try:
+        with write_transaction(session):
+            session.execute(sa.insert(ReportSnapshot).values(survey_id=survey_id, view_key=key))
+    except sa.exc.IntegrityError:
+        pass  # created meanwhile by another worker
+
+
+def claim_refresh(session, survey_id: int, key: str, *, force: bool = False) -> bool:
+    """Take the view's refresh claim if no live claim exists (and, unless force, the last computation is older
+    than REPORT_REFRESH_SECONDS); return whether this caller now owns the computation."""
+    config = current_app.config
+    now = utcnow()
+    t = ReportSnapshot
+    condition = sa.and_(t.survey_id == survey_id, t.view_key == key,
+                        sa.or_(t.claim_until.is_(None), t.claim_until < now))
+    if not force:
+        interval = timedelta(seconds=float(config.get("REPORT_REFRESH_SECONDS", 30)))
+        condition = sa.and_(condition, sa.or_(t.computed_at.is_(None), t.computed_at <= now - interval))
+    claim = timedelta(seconds=float(config.get("REPORT_CLAIM_SECONDS", 900)))
+    with write_transaction(session):
+        taken = session.execute(sa.update(t).where(condition).values(claim_until=now + claim, claimed_at=now))
+    return taken.rowcount == 1
+
+
+def request_refresh(session, survey: Survey, wave, segment, key: str, *, force: bool = False) -> bool:
+    """Claim the view's refresh and hand it to a job; return whether a computation is now under way."""
+    _ensure_row(session, survey.id, key)
+    if claim_refresh(session, survey.id, key, force=force):
+        jobs.enqueue(REFRESH_JOB, survey.id, wave, list(segment) if segment else None, key)
+        return True
+    meta = _snapshot_meta(session, survey.id, key)
+    return meta is not None and meta.claim_until is not None and _aware(meta.claim_until) > utcnow()
+
+
+def refresh_job(survey_id: int, wave, segment, key: str) -> None:
+    """The job: compute one survey view from its stored responses and publish it (runs in an app context).
+
+    The data version is taken before the responses are read, so a snapshot never claims more data than it
+    holds. A failure is recorded on the row (the last good report stays) and the claim released.
+    """
+    session = db.session
+    segment = tuple(segment) if segment else None
+    try:
+        survey = session.get(Survey, survey_id)
+        version = data_version(session, survey_id)
+        info = compute.survey_info(survey)
+        frame = responses_frame(session, survey, None, segment)
+        session.rollback()  # end the read transaction before the long computation
+        entry = compute.compute_report(frame, info, wave=wave, segment=segment).with_version(version)
+        del frame
+        payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+        t = ReportSnapshot
+        with write_transaction(session):
+            session.execute(sa.update(t).where(
+                t.survey_id == survey_id, t.view_key == key,
+                sa.or_(t.data_count.is_(None), t.data_count <= version.count),
+            ).values(payload=payload, data_count=version.count, computed_at=utcnow(), claim_until=None,
+                     error=None))
+    except Exception as err:
+        log.exception("report computation failed")
+        session.rollback()
+        with write_transaction(session):
+            session.execute(sa.update(ReportSnapshot).where(
+                ReportSnapshot.survey_id == survey_id, ReportSnapshot.view_key == key,
+            ).values(claim_until=None, error=f"{type(err).__name__}: {err}"[:2000]))
+
+
+def _wait_for(session, survey_id: int, key: str, count: int, seconds: float):
+    """Poll the snapshot row until it holds data of at least ``count`` responses or fails; its meta or None."""
+    deadline = time.monotonic() + seconds
+    while True:
+        session.rollback()  # see other transactions' commits (PostgreSQL snapshot, SQLite read lock)
+        meta = _snapshot_meta(session, survey_id, key)
+        if meta is not None and meta.computed_at is not None and (meta.data_count or 0) >= count:
+            return meta
+        if meta is not None and meta.error and meta.claim_until is None:
+            return meta
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(POLL_SECONDS)
 
 
 def open_report(session, survey: Survey, wave: int | None = None, segment: tuple | None = None, *,
                 wait: float | None = None) -> ReportState:
-    """Return the report for a survey view from the cache, or compute it (waiting up to ``wait`` seconds)."""
-    key = cache_key(survey, wave, segment)
-    entry = CACHE.get(key)
-    if entry is not None:
-        seen = entry.version
-        if response_count(session, survey, seen.tail_start) == seen.tail_count:
-            return ReportState("ready", entry, n=entry["n"])
-    version = data_version(session, survey)
-    if entry is not None and entry.version.count == version.count:
-        entry = entry.with_version(version)  # same data; a new entry with the probe window moved forward
-        CACHE.put(key, entry)
+    """Return the report of a survey view: current, or the last one with a refresh under way, or pending.
+
+    ``wait``: seconds to wait for a report when there is none yet (default REPORT_WAIT_SECONDS); a stale
+    report waits REPORT_STALE_WAIT_SECONDS (default 0: shown at once) for its refresh.
+    """
+    config = current_app.config
+    key = view_key(survey, wave, segment)
+    local = _local_key(survey, key)
+    entry = CACHE.get(local)
+    if entry is not None and response_count(session, survey.id, entry.version.tail_start) == entry.version.tail_count:
         return ReportState("ready", entry, n=entry.n)
-    app = current_app._get_current_object()
-    info = compute.survey_info(survey)
-
-    def run():
-        with app.app_context():
-            target = db.session.get(Survey, info["id"])
-            frame = responses_frame(db.session, target, None, segment)
-            return compute.compute_report(frame, info, wave=wave, segment=segment).with_version(version)
-
-    job = CACHE.start((key, version.count), version.count, run, store_key=key)
+    version = data_version(session, survey.id)
+    meta = _snapshot_meta(session, survey.id, key)
+    if meta is not None and meta.computed_at is not None:
+        if entry is None or entry.version.count != meta.data_count:
+            entry = _load_entry(session, meta.id)
+        if meta.data_count == version.count:
+            entry = entry.with_version(version)  # same data; the probe window moves forward
+            CACHE.put(local, entry)
+            return ReportState("ready", entry, n=entry.n)
+        CACHE.put(local, entry)
+        refreshing = request_refresh(session, survey, wave, segment, key)
+        stale_wait = float(config.get("REPORT_STALE_WAIT_SECONDS", 0))
+        if refreshing and stale_wait > 0 and (fresh := _wait_for(session, survey.id, key, version.count,
+                                                                  stale_wait)) is not None and not fresh.error:
+            entry = _load_entry(session, fresh.id).with_version(version)
+            CACHE.put(local, entry)
+            return ReportState("ready", entry, n=entry.n)
+        return ReportState("ready", entry, n=entry.n, stale=Staleness(
+            meta.computed_at, version.count - (meta.data_count or 0), refreshing))
+    refreshing = request_refresh(session, survey, wave, segment, key)
     if wait is None:
-        wait = float(app.config.get("REPORT_WAIT_SECONDS", 1.0))
-    job.done.wait(wait)
-    if not job.done.is_set():
-        return ReportState("pending", n=version.count, elapsed=time.monotonic() - job.started)
-    if job.error is not None:
-        return ReportState("failed", n=version.count, error=str(job.error))
-    return ReportState("ready", job.entry, n=job.entry["n"])
+        wait = float(config.get("REPORT_WAIT_SECONDS", 1.0))
+    meta = _wait_for(session, survey.id, key, version.count, wait) if refreshing else _snapshot_meta(
+        session, survey.id, key)
+    if meta is not None and meta.computed_at is not None:
+        entry = _load_entry(session, meta.id).with_version(version)
+        CACHE.put(local, entry)
+        return ReportState("ready", entry, n=entry.n)
+    if meta is not None and meta.error and meta.claim_until is None:
+        return ReportState("failed", n=version.count, error=meta.error)
+    meta = meta or _snapshot_meta(session, survey.id, key)
+    started = _aware(meta.claimed_at) if meta is not None and meta.claimed_at is not None else utcnow()
+    return ReportState("pending", n=version.count, elapsed=(utcnow() - started).total_seconds())

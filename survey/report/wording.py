@@ -26,6 +26,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reason_missing_answer": ("a “don't know” or missing answer", "含“不知道”或缺失回答"),
     "reason_no_answer": ("no rated item answered", "没有回答任何评分题"),
     "generated": ("Report on {n} responses, generated {at}", "基于 {n} 份答卷，生成于 {at}"),
+    "stale": ("Updated {seconds} s ago; {new} new responses since.", "{seconds} 秒前更新；此后新增 {new} 份答卷。"),
+    "refreshing": ("Refreshing — reload in a moment.", "正在更新，请稍后刷新页面。"),
     # headline
     "headline": ("Customer satisfaction index", "顾客满意度指数"),
     "ci95": ("95% confidence interval {lo}–{hi}", "95% 置信区间 {lo}–{hi}"),

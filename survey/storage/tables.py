@@ -255,3 +255,27 @@ class ApiKey(db.Model):
 
     def __repr__(self) -> str:
         return f"<ApiKey {self.id} {self.kind} survey={self.survey_id}>"
+
+
+class ReportSnapshot(db.Model):
+    """The last finished report of one survey view, shared by every worker and app server, and its refresh claim.
+
+    ``payload`` is the pickled ReportEntry (written and read only by this app); ``data_count`` is the survey's
+    response count it was computed from. ``claim_until`` is the refresh lock: a worker that sets it (atomically,
+    where it is empty or expired) computes the view; an expired claim (a killed worker) is taken over.
+    """
+
+    __tablename__ = "report_snapshot"
+    __table_args__ = (sa.UniqueConstraint("survey_id", "view_key"),)
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"), index=True)
+    view_key: so.Mapped[str] = so.mapped_column(sa.String(64))
+    data_count: so.Mapped[int | None]
+    computed_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    payload: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary)
+    claim_until: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    claimed_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+
+    def __repr__(self) -> str:
+        return f"<ReportSnapshot survey={self.survey_id} {self.view_key} n={self.data_count}>"

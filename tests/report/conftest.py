@@ -4,13 +4,18 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def cold_cache(request):
-    """Start every test with an empty report cache; let cold fits finish inline unless a test says otherwise."""
+    """Start every test with an empty report cache; wait for every computation (cold or refresh) unless a test
+    says otherwise."""
     from survey.report.cache import CACHE
 
     CACHE.clear()
     if "app" in request.fixturenames:
-        request.getfixturevalue("app").config["REPORT_WAIT_SECONDS"] = 60
+        config = request.getfixturevalue("app").config
+        config.update(REPORT_WAIT_SECONDS=60, REPORT_STALE_WAIT_SECONDS=60, REPORT_REFRESH_SECONDS=0)
     yield
+    from survey import jobs
+
+    assert jobs.drain(60), "a report job of this test is still running"
     CACHE.clear()
 
 

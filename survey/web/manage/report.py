@@ -54,7 +54,8 @@ def _render(survey, state, wave, segment, notice, printable):
     return render_template("manage/report/report.html", survey=survey, info=info, t=t, notice=notice,
                            printable=printable, args=args, wave=wave, segment=segment, fmt=fmt, pct=pct,
                            band=band if band in BANDS else None, min_segment_n=reports.MIN_SEGMENT_N,
-                           segment_options=reports.segment_questions(info), **context(state.entry, info))
+                           segment_options=reports.segment_questions(info), stale=state.stale,
+                           **context(state.entry, info))
 
 
 def pct(share) -> str:

@@ -1,0 +1,115 @@
+"""Background jobs: on an RQ queue in Redis when ``REDIS_URL`` is set, else on a small thread pool in this process.
+
+The same job function runs either way (``enqueue("survey.report.cache:refresh_job", ...)``); it always runs
+inside an app context. With Redis, ``flask --app survey worker`` processes the queue (start one per core,
+on as many machines as share the database and Redis). Deduplication and retries are not the queue's job:
+callers claim the work in the database first (see survey.report.cache), so a job lost with its worker is
+simply claimed again once the claim expires. If Redis cannot be reached, the job runs in-process instead of
+failing the request.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+from flask import current_app
+
+log = logging.getLogger(__name__)
+
+QUEUE = "csi"
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+_RUNNING: set[Future] = set()
+
+
+def _resolve(path: str):
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_in_app(path: str, *args):
+    """Run the job function at ``path`` ("module:function") with args inside an app context.
+
+    In an RQ worker the command has already pushed the app context; in the thread pool it is pushed here.
+    """
+    return _resolve(path)(*args)
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="csi-job")
+        return _POOL
+
+
+def _in_process(app, path: str, args: tuple) -> None:
+    def run():
+        with app.app_context():
+            try:
+                run_in_app(path, *args)
+            except Exception:  # the job records its own failure; this keeps the pool alive
+                log.exception("job %s failed", path)
+
+    future = _pool().submit(run)
+    with _POOL_LOCK:
+        _RUNNING.add(future)
+    future.add_done_callback(_forget)
+
+
+def _forget(future: Future) -> None:
+    with _POOL_LOCK:
+        _RUNNING.discard(future)
+
+
+def drain(timeout: float = 60) -> bool:
+    """Wait for this process's in-process jobs to finish; return whether they all did (tests, shutdown)."""
+    with _POOL_LOCK:
+        running = set(_RUNNING)
+    return not wait(running, timeout=timeout).not_done
+
+
+def redis_connection(url: str | None = None):
+    """A Redis client for ``REDIS_URL`` (or ``url``), or None when none is configured."""
+    url = url or current_app.config.get("REDIS_URL")
+    if not url:
+        return None
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+
+
+def queue(connection=None):
+    """The RQ queue jobs go to (name from ``JOB_QUEUE``), or None without Redis."""
+    connection = connection or redis_connection()
+    if connection is None:
+        return None
+    from rq import Queue
+
+    return Queue(current_app.config.get("JOB_QUEUE", QUEUE), connection=connection)
+
+
+def enqueue(path: str, *args, timeout: int = 1800) -> str:
+    """Run ``path(*args)`` in the background; return where it went: "queue" or "process"."""
+    app = current_app._get_current_object()
+    q = queue()
+    if q is not None:
+        try:
+            q.enqueue(run_in_app, path, *args, job_timeout=timeout, result_ttl=60, failure_ttl=3600)
+            return "queue"
+        except Exception as err:  # Redis down or restarting: keep serving, compute here
+            log.warning("queue unavailable (%s); running %s in-process", err, path)
+    _in_process(app, path, args)
+    return "process"
+
+
+def work(burst: bool = False) -> None:
+    """Process the queue until stopped (``burst``: until it is empty); called by ``flask --app survey worker``."""
+    from rq import Worker
+
+    connection = redis_connection()
+    if connection is None:
+        raise RuntimeError("REDIS_URL is not set: without a queue, jobs run inside the web process")
+    Worker([queue(connection)], connection=connection).work(burst=burst, with_scheduler=False)
