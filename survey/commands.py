@@ -139,12 +139,21 @@ def pybabel(*args: str) -> None:
     CommandLineInterface().run(["pybabel", *args])
 
 
+# The lazy and context markers the code uses, besides Babel's own (gettext, _, ngettext, pgettext …).
+EXTRACT_KEYWORDS = ("_l", "lazy_gettext", "_lp:1c,2", "lazy_pgettext:1c,2")
+
+
+def extract(pot: str) -> None:
+    """Write every string marked for translation in survey/ and templates/ to the template pot."""
+    pybabel("extract", "-F", BABEL_CFG, *(arg for k in EXTRACT_KEYWORDS for arg in ("-k", k)), "--no-location",
+            "--sort-output", "--project=csi", "-o", pot, str(Path(TRANSLATIONS).parent.parent))
+
+
 @click.command("translate-update")
 def translate_update_command():
     """Extract UI strings from survey/ and templates/ and merge them into every .po catalog."""
     pot = str(Path(TRANSLATIONS) / "messages.pot")
-    pybabel("extract", "-F", BABEL_CFG, "-k", "_l", "-k", "lazy_gettext", "--no-location", "--sort-output",
-            "--project=csi", "-o", pot, str(Path(TRANSLATIONS).parent.parent))
+    extract(pot)
     pybabel("update", "-i", pot, "-d", TRANSLATIONS, "-w", "120", "--no-fuzzy-matching")
 
 

@@ -1,17 +1,31 @@
-"""Language choice: ?lang= (kept in the session), else the browser's Accept-Language, else English."""
+"""Language choice: ?lang= (kept in the session), else the browser's Accept-Language, else English.
+
+UI wording of every page (the report's included) goes through Flask-Babel's catalogues; bilingual *content*
+(question wording, option labels, survey titles, construct names stored per language as *_en / *_zh) is
+picked by pick(), the one place that chooses a column by locale.
+"""
 import functools
 
 from babel import Locale
-from flask import current_app, has_request_context, request, session
+from flask import current_app, has_app_context, has_request_context, request, session
 
 from survey.extensions import babel
+from survey.storage.tables import localized
 
 ALIASES = {"zh": "zh_CN", "zh_cn": "zh_CN", "zh-cn": "zh_CN", "zh_hans": "zh_CN", "zh-hans": "zh_CN", "en": "en"}
 
 
+def languages() -> tuple[str, ...]:
+    """The locales the app offers (Config.LANGUAGES: English, Chinese, and any language given a catalogue)."""
+    return tuple(current_app.config["LANGUAGES"]) if has_app_context() else ("en", "zh_CN")
+
+
 def normalize(value: str | None) -> str | None:
     """Return a supported locale for a user-supplied language tag, or None."""
-    return ALIASES.get((value or "").strip().lower())
+    key = (value or "").strip().lower()
+    if key in ALIASES:
+        return ALIASES[key]
+    return next((code for code in languages() if code.lower().replace("_", "-") == key.replace("_", "-")), None)
 
 
 @functools.cache
@@ -37,16 +51,28 @@ def choose_locale() -> str:
     remembered = normalize(session.get("lang"))
     if remembered:
         return remembered
-    best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-TW", "zh-Hans"])
-    return "zh_CN" if best and best.startswith("zh") else "en"
+    others = [code.replace("_", "-") for code in languages() if code not in ("en", "zh_CN")]
+    best = request.accept_languages.best_match(["en", "zh", "zh-CN", "zh-TW", "zh-Hans", *others])
+    if best and best.startswith("zh"):
+        return "zh_CN"
+    return normalize(best) if best in others else "en"
 
 
 def current_locale() -> str:
-    """Return the request's locale as the app names it: "zh_CN" or "en" (Babel says zh_Hans_CN)."""
+    """Return the active locale as the app names it: "zh_CN" (Babel says zh_Hans_CN), "en", or the code of
+    another catalogue's language that flask_babel.force_locale made active."""
     from flask_babel import get_locale
 
     locale = get_locale()
-    return "zh_CN" if locale is not None and locale.language == "zh" else "en"
+    if locale is None:
+        return "en"
+    return "zh_CN" if locale.language == "zh" else str(locale)
+
+
+def pick(english, chinese, locale: str | None = None):
+    """Bilingual content in the active (or given) locale: the Chinese text for a Chinese locale when there is
+    one, else the English (a language without its own column falls back to English)."""
+    return localized(current_locale() if locale is None else locale, english, chinese)
 
 
 def init_app(app) -> None:
@@ -56,4 +82,7 @@ def init_app(app) -> None:
     @app.context_processor
     def locale_context():
         locale = current_locale()
-        return {"locale": locale, "html_lang": "zh-CN" if locale == "zh_CN" else "en"}
+        other_languages = [(code, _babel_locale(code).language_name, code.replace("_", "-"))
+                           for code in languages() if code != locale]
+        return {"locale": locale, "html_lang": locale.replace("_", "-"), "pick": pick,
+                "other_languages": other_languages}

@@ -10,7 +10,7 @@ from survey.report.compute import (
 )
 from survey.report.figures import BANDS
 from survey.report.present import context
-from survey.report.wording import is_zh, t
+from survey.report.wording import t
 
-__all__ = ["BANDS", "CACHE", "MIN_SEGMENT_N", "ReportEntry", "ReportState", "context", "estimate_rows", "fmt", "is_zh",
+__all__ = ["BANDS", "CACHE", "MIN_SEGMENT_N", "ReportEntry", "ReportState", "context", "estimate_rows", "fmt",
            "open_report", "parse_filters", "respondent_rows", "segment_questions", "survey_info", "t", "thaw"]

@@ -1,7 +1,8 @@
 """Turn a cached report entry into what the template shows, in the active language.
 
-Everything here is words and layout: the numbers were computed in ``compute``. Charts are rendered
-once per entry and language and kept beside the entry (a weak-keyed table, so they go when the entry goes),
+Everything here is words and layout: the numbers were computed in ``compute``. Words come from the
+Flask-Babel catalogue through ``wording``; bilingual content (question wording, option labels, construct names)
+through ``i18n.pick``. Charts are rendered once per entry and language and kept beside the entry (a weak-keyed table, so they go when the entry goes),
 never written into it: the cached entry is frozen and read by many request threads at once.
 """
 from __future__ import annotations
@@ -11,38 +12,40 @@ import weakref
 
 from model.spec import CONSTRUCTS
 
+from survey.i18n import current_locale, pick
 from survey.report import charts
 from survey.services.questionnaire import TEMPLATE
-from survey.report.wording import ITEM_NAMES, MESSAGES, construct_name, is_zh, t, verdict_text, warning_text
+from survey.report.wording import MESSAGES, item_name, t, verdict_text, warning_text
 from survey.report.compute import MIN_SEGMENT_N
 
 ITEMS_SHOWN = 8
 
 
-def question_text(info: dict, code: str, zh: bool) -> str:
-    """The wording of a question in the given language, or its code."""
+def question_text(info: dict, code: str) -> str:
+    """The wording of a question in the active language, or its code."""
     q = next((q for q in info["questions"] if q["code"] == code), None)
     if q is None:
         return code
-    return (q["text_zh"] if zh else q["text_en"]) or code
+    return pick(q["text_en"], q["text_zh"]) or code
 
 
-def short_item(info: dict, code: str, zh: bool, limit=70) -> str:
+def short_item(info: dict, code: str, limit=70) -> str:
     """A short name for an item: the template's name while the wording is the template's, else the
     wording cut to fit a list line."""
-    text = question_text(info, code, zh)
+    text = question_text(info, code)
     template = next((q for q in TEMPLATE if q["code"] == code), None)
-    if code in ITEM_NAMES and template and text == (template["text_zh"] if zh else template["text_en"]):
-        return ITEM_NAMES[code][1 if zh else 0]
+    name = item_name(code)
+    if name is not None and template and text == pick(template["text_en"], template["text_zh"]):
+        return name
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def option_label(info: dict, code: str, value: str, zh: bool) -> str:
-    """Label of a choice option in the given language, or the stored value."""
+def option_label(info: dict, code: str, value: str) -> str:
+    """Label of a choice option in the active language, or the stored value."""
     q = next((q for q in info["questions"] if q["code"] == code), None)
     for opt in (q or {}).get("options", []):
         if opt["value"] == value:
-            return opt["zh"] if zh else opt["en"]
+            return pick(opt["en"], opt["zh"])
     return value
 
 
@@ -57,15 +60,15 @@ def priority_level(rank: int, total: int) -> str:
     return "priority_low"
 
 
-def names_for(entry: dict, zh: bool) -> dict:
-    """Construct names in the given language (from the result, else the model's table)."""
+def names_for(entry: dict) -> dict:
+    """Construct names in the active language (from the result, else the model's table)."""
     constructs = (entry.get("result") or {}).get("constructs", {})
     out = {}
     for code in CONSTRUCTS:
         if code in constructs:
-            out[code] = construct_name(code, constructs[code], "zh" if zh else "en")
+            out[code] = pick(constructs[code].get("name_en"), constructs[code].get("name_zh")) or code
         else:
-            out[code] = CONSTRUCTS[code][1 if zh else 0]
+            out[code] = pick(*CONSTRUCTS[code])
     return out
 
 
@@ -84,9 +87,8 @@ def _drawn(entry, key, draw):
     return found
 
 
-def render_charts(entry, names: dict, zh: bool) -> dict:
-    """SVG strings of every chart, drawn once per entry and language."""
-    lang = "zh" if zh else "en"
+def render_charts(entry, names: dict, lang: str) -> dict:
+    """SVG strings of every chart, drawn once per entry and language (a locale code)."""
     return _drawn(entry, ("charts", lang), lambda: _draw_charts(entry, names, lang))
 
 
@@ -114,13 +116,12 @@ def _draw_charts(entry, names: dict, lang: str) -> dict:
     return svg
 
 
-def segment_charts(entry, info: dict, zh: bool) -> list[dict]:
+def segment_charts(entry, info: dict, lang: str) -> list[dict]:
     """One bar chart per segment question (suppressed groups shown as a note, without numbers)."""
-    return _drawn(entry, ("segments", "zh" if zh else "en"), lambda: _draw_segment_charts(entry, info, zh))
+    return _drawn(entry, ("segments", lang), lambda: _draw_segment_charts(entry, info, lang))
 
 
-def _draw_segment_charts(entry, info: dict, zh: bool) -> list[dict]:
-    lang = "zh" if zh else "en"
+def _draw_segment_charts(entry, info: dict, lang: str) -> list[dict]:
     out = []
     for code, rows in entry.get("segments", {}).items():
         if not rows:
@@ -128,32 +129,31 @@ def _draw_segment_charts(entry, info: dict, zh: bool) -> list[dict]:
         q = next((q for q in info["questions"] if q["code"] == code), {})
         order = {o["value"]: k for k, o in enumerate(q.get("options") or [])}
         rows = sorted(rows, key=lambda r: (order.get(r["value"], len(order)), r["value"]))
-        bars = [{"label": option_label(info, code, r["value"], zh), "value": r["mean"], "ci": r["ci"],
+        bars = [{"label": option_label(info, code, r["value"]), "value": r["mean"], "ci": r["ci"],
                  "note": t("suppressed", lang, n=MIN_SEGMENT_N)} for r in rows]
-        out.append({"code": code, "title": question_text(info, code, zh), "rows": rows,
-                    "svg": charts.bar_chart(bars, title=question_text(info, code, zh))})
+        out.append({"code": code, "title": question_text(info, code), "rows": rows,
+                    "svg": charts.bar_chart(bars, title=question_text(info, code))})
     return out
 
 
-def improve_first(entry: dict, info: dict, zh: bool) -> list[str]:
+def improve_first(entry: dict, info: dict) -> list[str]:
     """Plain-language lines for the items to improve first, e.g. 'Reliability …: score 68, impact 1.9: top'."""
     result = entry.get("result") or {}
     rows = sorted(result.get("ipma_items", []), key=lambda r: r["priority"])
-    lang = "zh" if zh else "en"
     lines = []
     for r in rows[:ITEMS_SHOWN]:
         impact = r.get("impact_5pt", r["importance"] * 5 if r.get("importance") is not None else None)
-        lines.append(t("priority_line", lang, item=short_item(info, r["item"], zh),
+        lines.append(t("priority_line", item=short_item(info, r["item"]),
                        score=charts.fmt(r["performance"], 0), impact=charts.fmt(impact, 1),
-                       level=t(priority_level(r["priority"], len(rows)), lang)))
+                       level=t(priority_level(r["priority"], len(rows)))))
     return lines
 
 
-def warnings_for(entry: dict, zh: bool) -> list[dict]:
+def warnings_for(entry: dict) -> list[dict]:
     """Engine warnings in plain language with what to do, plus the engine's own technical message."""
     out = []
     for w in (entry.get("result") or {}).get("warnings", []):
-        meaning, todo = warning_text(w.get("code", ""), "zh" if zh else "en")
+        meaning, todo = warning_text(w.get("code", ""))
         out.append({"code": w.get("code"), "meaning": meaning, "todo": todo, "detail": w.get("message", "")})
     return out
 
@@ -161,18 +161,17 @@ def warnings_for(entry: dict, zh: bool) -> list[dict]:
 FIT_SIGNS = {"chi2": "≥", "cfi": "≥", "tli": "≥", "rmsea": "≤", "srmr": "≤"}
 
 
-def fit_rows(entry: dict, zh: bool) -> list[dict]:
+def fit_rows(entry: dict) -> list[dict]:
     """Fit indices with value, threshold (with its direction) and translated verdict; χ² is judged by p."""
     fit = (entry.get("result") or {}).get("fit", {})
-    lang = "zh" if zh else "en"
     rows = []
     for name, v in (fit.get("verdicts") or {}).items():
         value = fit.get("p_value") if name == "chi2" else v.get("value")
-        label = t("chi2_p", lang) if name == "chi2" else name.upper()
+        label = t("chi2_p") if name == "chi2" else name.upper()
         threshold = v.get("threshold")
         rows.append({"name": label, "value": value, "ok": v.get("ok"),
                      "threshold": f"{FIT_SIGNS.get(name, '')} {charts.fmt(threshold)}" if threshold is not None else "",
-                     "verdict": verdict_text(v.get("verdict") or "–", lang)})
+                     "verdict": verdict_text(v.get("verdict") or "–")})
     return rows
 
 
@@ -182,27 +181,25 @@ def reliability_flags(entry: dict) -> dict:
     return {code: {k: r.get("ok") for k, r in row.items()} for code, row in verdicts.items() if code != "ok"}
 
 
-def dropped_text(entry: dict, zh: bool) -> str:
+def dropped_text(entry: dict) -> str:
     """Why responses were left out, in words."""
     reasons = (entry.get("result") or {}).get("dropped_reasons") or {}
-    lang = "zh" if zh else "en"
     parts = []
     for reason, count in reasons.items():
         key = f"reason_{reason}"
-        parts.append(f"{t(key, lang) if key in MESSAGES else reason}: {count}")
+        parts.append(f"{t(key) if key in MESSAGES else reason}: {count}")
     return ", ".join(parts)
 
 
-def context(entry: dict, info: dict, locale=None) -> dict:
-    """Everything report/report.html needs, in the active language."""
-    zh = is_zh(locale)
-    names = names_for(entry, zh)
-    ctx = {"entry": entry, "result": entry.get("result"), "names": names, "zh": zh,
-           "svg": render_charts(entry, names, zh), "segment_charts": segment_charts(entry, info, zh),
-           "improve": improve_first(entry, info, zh), "warnings": warnings_for(entry, zh),
-           "fit_rows": fit_rows(entry, zh), "rel_ok": reliability_flags(entry),
-           "dropped": dropped_text(entry, zh), "codes": list(CONSTRUCTS),
-           "item_label": lambda code: short_item(info, code, zh),
-           "cause_label": lambda cause: t(f"cause_{cause}", "zh" if zh else "en")
-           if f"cause_{cause}" in MESSAGES else cause}
+def context(entry: dict, info: dict) -> dict:
+    """Everything report/report.html needs, in the active language (flask_babel.force_locale picks another)."""
+    lang = current_locale()
+    names = names_for(entry)
+    ctx = {"entry": entry, "result": entry.get("result"), "names": names,
+           "svg": render_charts(entry, names, lang), "segment_charts": segment_charts(entry, info, lang),
+           "improve": improve_first(entry, info), "warnings": warnings_for(entry),
+           "fit_rows": fit_rows(entry), "rel_ok": reliability_flags(entry),
+           "dropped": dropped_text(entry), "codes": list(CONSTRUCTS),
+           "item_label": lambda code: short_item(info, code),
+           "cause_label": lambda cause: t(f"cause_{cause}") if f"cause_{cause}" in MESSAGES else cause}
     return ctx

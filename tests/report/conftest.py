@@ -25,3 +25,22 @@ def demo(app, db_session):
     from survey.services.demo import create_demo
 
     return create_demo(db_session, n=400, seed=7)
+
+
+@pytest.fixture(scope="session")
+def say():
+    """The report's wording as a page in a locale shows it, read through the Flask-Babel catalogue:
+    say(msg_id, locale="en", **fields) for a message, say(function, *args, locale=…) to call a wording function
+    (item_name, warning_text, str of a lazy string …) in that locale."""
+    from flask_babel import force_locale
+
+    from survey import create_app
+    from survey.report.wording import t
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "wording", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+    def say(what, *args, locale="en", **fields):
+        with app.test_request_context(), force_locale(locale):
+            return t(what, **fields) if isinstance(what, str) else what(*args, **fields)
+
+    return say

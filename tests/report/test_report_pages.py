@@ -11,7 +11,7 @@ import pytest
 import model
 from survey.report import cache, compute
 from survey import services
-from survey.report.wording import MESSAGES
+from survey.report.wording import MESSAGES, WARNINGS, item_name, warning_text
 
 SVG = "{http://www.w3.org/2000/svg}"
 URL = "/manage/surveys/demo/report"
@@ -35,7 +35,7 @@ def test_report_requires_login(client, demo):
         assert response.status_code == 302 and "/auth/login" in response.headers["Location"], url
 
 
-def test_report_shows_the_fitted_index_charts_and_words(client, manager, demo):
+def test_report_shows_the_fitted_index_charts_and_words(client, manager, demo, say):
     page = client.get(URL + "?lang=en")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -51,26 +51,24 @@ def test_report_shows_the_fitted_index_charts_and_words(client, manager, demo):
     assert len(charts["ipma-chart"][0].findall(f".//{SVG}g[@class='point']")) == len(result["ipma"])
     assert "trend-chart" in charts  # two waves
     assert len(charts["bar-chart"]) >= 2  # scores + segments
-    assert MESSAGES["improve_first"][0] in html and MESSAGES["headline"][0] in html
+    assert say("improve_first") in html and say("headline") in html
     for w in result["warnings"]:
         assert f'data-code="{w["code"]}"' in html
     # The improve-first list speaks plain words: the priority-1 item's short name, score and 5-point impact.
-    from survey.report.wording import ITEM_NAMES
-
     top = min(result["ipma_items"], key=lambda r: r["priority"])
     first = html.split('<ol class="improve">')[1].split("</li>")[0]
-    assert ITEM_NAMES[top["item"]][0] in first
+    assert say(item_name, top["item"]) in first
     assert f'score {top["performance"]:.0f}, impact {top["impact_5pt"]:.1f}: top priority' in first
 
 
-def test_report_in_chinese(client, manager, demo):
+def test_report_in_chinese(client, manager, demo, say):
     html = client.get(URL + "?lang=zh_CN").get_data(as_text=True)
     for msg in ("headline", "path_model", "ipma", "quality", "segments", "trend", "improve_first"):
-        assert MESSAGES[msg][1] in html, msg
-    assert "顾客满意度" in html and MESSAGES["headline"][0] not in html
+        assert say(msg, locale="zh_CN") in html, msg
+    assert "顾客满意度" in html and say("headline") not in html
 
 
-def test_wave_change_is_tested_against_the_previous_wave(client, manager, demo, db_session, app):
+def test_wave_change_is_tested_against_the_previous_wave(client, manager, demo, db_session, app, say):
     client.get(URL)
     with app.app_context():
         key = next(iter(cache.CACHE.entries))
@@ -82,7 +80,7 @@ def test_wave_change_is_tested_against_the_previous_wave(client, manager, demo, 
     assert change["z"] == pytest.approx(change["diff"] / se, rel=1e-4)
     html = client.get(URL + "?lang=en").get_data(as_text=True)
     word = "change_sig" if change["significant"] else "change_not_sig"
-    assert MESSAGES[word][0].split("(")[0] in html
+    assert say(word).split("(")[0] in html
 
 
 def test_cache_reuses_the_fit_until_a_response_arrives(client, manager, demo, db_session, monkeypatch):
@@ -122,14 +120,15 @@ def test_slow_fit_shows_a_self_refreshing_progress_page(client, manager, demo, a
     assert client.get(URL + "?wave=2").status_code == 200
 
 
-def test_too_few_responses_show_descriptive_scores_and_how_many_more(client, manager, demo_survey, db_session):
+def test_too_few_responses_show_descriptive_scores_and_how_many_more(client, manager, demo_survey, db_session,
+                                                                     say):
     frame_rows = [{f"{c}{k}": 7 for c, n in {"CE": 3, "PQ": 3, "PV": 2, "CS": 3, "CL": 2}.items()
                    for k in range(1, n + 1)} | {"CC1": 3, "complained": "no"} for _ in range(5)]
     services.record_responses_bulk(db_session, demo_survey, frame_rows)
     html = client.get("/manage/surveys/csi/report?lang=en").get_data(as_text=True)
     spec = compute.spec_for(compute.survey_info(demo_survey))
     need = model.min_responses(spec)
-    assert MESSAGES["too_few_title"][0] in html
+    assert say("too_few_title") in html
     assert f"needs {need} responses with rated answers; there are 5. {need - 5} more are needed" in html
     assert ">66.7<" in html  # answer 7 on 1-10 = 66.7 on 0-100
     assert client.get("/manage/surveys/csi/report.json").status_code == 409
@@ -202,26 +201,27 @@ def test_exports_json_estimates_scores_and_print(client, manager, demo, db_sessi
     assert "printable" in printable and 'class="filters' not in printable
 
 
-def test_every_message_has_both_languages_with_the_same_fields():
+def test_every_message_has_both_languages_with_the_same_fields(say):
     import string
 
-    for key, (en, zh) in MESSAGES.items():
+    for key, lazy in MESSAGES.items():
+        en, zh = say(str, lazy), say(str, lazy, locale="zh_CN")
         assert en and zh, key
         fields = lambda s: sorted(f for _, f, _, _ in string.Formatter().parse(s) if f)
         assert fields(en) == fields(zh), key
 
 
-def test_every_engine_warning_code_has_words_and_advice():
+def test_every_engine_warning_code_has_words_and_advice(say):
     import re
     from pathlib import Path
-
-    from survey.report.wording import WARNINGS
 
     source = (Path(model.__file__).parent / "verdicts.py").read_text()
     codes = set(re.findall(r'add\("(\w+)"', source))
     assert codes and codes <= set(WARNINGS), codes - set(WARNINGS)
-    for (meaning, todo) in WARNINGS.values():
-        assert all(meaning) and all(todo)
+    for code in WARNINGS:
+        for locale in ("en", "zh_CN"):
+            meaning, todo = say(warning_text, code, locale=locale)
+            assert meaning and todo, (code, locale)
 
 
 def test_responses_to_another_survey_keep_the_report_cached(client, manager, demo, demo_survey, db_session,

@@ -12,7 +12,8 @@ from model.spec import CONSTRUCTS
 
 from survey import services
 from survey.exceptions import ImportRejected
-from survey.report import is_zh, t
+from survey.i18n import pick
+from survey.report import t
 from survey.services import importing
 
 bp = Blueprint("upload", __name__, url_prefix="/upload")
@@ -116,5 +117,5 @@ def mapping(token):
     messages = [t(p.message_id, **p.fields) for p in problems]
     return render_template("manage/upload/mapping.html", t=t, columns=columns, roles=importing.ROLES, meta=meta,
                            n_rows=len(frame), problems=messages, more=total - len(messages),
-                           token=token, construct_names={c: n[1 if is_zh() else 0] for c, n in CONSTRUCTS.items()}
+                           token=token, construct_names={c: pick(*n) for c, n in CONSTRUCTS.items()}
                            ), 422 if problems else 200
