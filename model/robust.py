@@ -1,0 +1,366 @@
+"""Robust ML inference, as lavaan 0.6 ``estimator = "MLR"``: the ML estimates with Huber-White
+sandwich standard errors and the Yuan-Bentler scaled chi² (Mplus variant), plus the robust and
+scaled CFI, TLI and RMSEA.
+
+Which matrices, as lavaan 0.6.14 builds them for MLR (``lavInspect(fit, "options")``):
+information "observed" (the Hessian of the ML objective, numerically differentiated analytic
+gradient, 4-point stencil with h = 1e-6) with the structured h1 for both the SEs and the test.
+
+* SEs: vcov = E⁻¹·B₀·E⁻¹ / N, E the observed information per row, B₀ the mean outer product of
+  the casewise scores at the fitted Σ̂ (and μ̂ under FIML; complete data have no mean structure,
+  the scores use the sample means).
+* Test (``yuan.bentler.mplus``): c = [tr(B₁A₁⁻¹) − tr(B₀E⁻¹)] / df with A₁, B₁ the observed and
+  first-order information of the *unstructured* h1 (sample moments; EM moments under FIML);
+  chi2_scaled = chi²/c. Complete data: tr(B₁A₁⁻¹) = ½·(mean(m²) − p), m the Mahalanobis distances.
+* cfi/tli/rmsea_robust: complete data Brosseau-Liard & Savalei (2014): c·df replaces df in the
+  noncentrality (the baseline with its own c); FIML: lavaan's "FIML-corrected" V3 (Zhang &
+  Savalei): the model evaluated against the EM moments as if complete, with c from
+  tr(U·A₁⁻¹·W_c·A₁⁻¹·U·Γ) where U = A₁ − A₁Δ(Δ'A₁Δ)⁻¹Δ'A₁ and Γ = A₁⁻¹B₁A₁⁻¹.
+* cfi/tli/rmsea_scaled: the scaled chi² of the model and the baseline; RMSEA from tr(UΓ).
+
+Every derivative of Σ in the CSI model is a symmetric rank-two term f·hᵀ + h·fᵀ, so a row's score
+for parameter k is (uᵀf)(uᵀh) − fᵀWh with u = W(x − μ): two (rows × items) @ (items × params)
+products, never a (rows × p²) array. Complete data are processed in chunks of CHUNK rows, so
+beyond the data matrix the memory is O(CHUNK·(p + 3q)) floats, about 30 MB, for any N.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import stats as sps
+
+from .spec import CONSTRUCTS, PATHS, CSISpec
+from .stats import Solution
+
+CHUNK = 1 << 15     # rows per block of casewise scores
+HESSIAN_STEP = 1e-6  # lavaan's lav_model_hessian step
+
+
+@dataclass(frozen=True)
+class RobustFit:
+    """Sandwich SEs (matrix layout of ``Solution``, NaN where fixed) and robust fit measures."""
+
+    se_B: np.ndarray
+    se_Lambda: np.ndarray
+    fit: dict
+
+
+@dataclass(frozen=True)
+class _Params:
+    """The free parameters lavaan's ``sem()`` gives the CSI model, in one vector θ:
+    loadings (not the marker, not a single item), error variances (not a single item),
+    the six latent (disturbance) variances, the nine paths."""
+
+    lam: tuple    # (item j, construct m)
+    theta: tuple  # item j
+    paths: tuple  # (to, from) construct indices
+    p: int
+    k: int
+
+    @classmethod
+    def from_spec(cls, spec: CSISpec) -> "_Params":
+        codes, obs = list(CONSTRUCTS), list(spec.observed)
+        lam, theta = [], []
+        for m, code in enumerate(codes):
+            items = spec.items[code]
+            lam += [(obs.index(item), m) for item in items[1:]]
+            if len(items) > 1:
+                theta += [obs.index(item) for item in items]
+        paths = tuple((codes.index(b), codes.index(a)) for a, b in PATHS)
+        return cls(tuple(lam), tuple(sorted(theta)), paths, len(obs), len(codes))
+
+    @property
+    def q(self) -> int:
+        return len(self.lam) + len(self.theta) + self.k + len(self.paths)
+
+    def pack(self, sol: Solution) -> np.ndarray:
+        return np.concatenate([[sol.Lambda[j, m] for j, m in self.lam],
+                               [sol.Theta[j, j] for j in self.theta], np.diag(sol.Psi),
+                               [sol.B[a, b] for a, b in self.paths]])
+
+    def unpack(self, x: np.ndarray, template: Solution) -> Solution:
+        lam, theta, psi, paths = np.split(x, np.cumsum([len(self.lam), len(self.theta), self.k]))
+        L, T, B = template.Lambda.copy(), template.Theta.copy(), np.zeros((self.k, self.k))
+        for (j, m), v in zip(self.lam, lam):
+            L[j, m] = v
+        for j, v in zip(self.theta, theta):
+            T[j, j] = v
+        for (a, b), v in zip(self.paths, paths):
+            B[a, b] = v
+        return Solution(B=B, Lambda=L, Psi=np.diag(psi), Theta=T)
+
+    def terms(self, sol: Solution):
+        """Σ and the rank-two factors F, H (p × q) with dΣ/dθ_k = f_k h_kᵀ + h_k f_kᵀ."""
+        C = np.linalg.inv(np.eye(self.k) - sol.B)
+        phi = C @ sol.Psi @ C.T
+        LC, A = sol.Lambda @ C, sol.Lambda @ phi
+        eye = np.eye(self.p)
+        F = np.empty((self.p, self.q))
+        H = np.empty((self.p, self.q))
+        col = 0
+        for j, m in self.lam:
+            F[:, col], H[:, col] = eye[j], A[:, m]
+            col += 1
+        for j in self.theta:
+            F[:, col], H[:, col] = eye[j], eye[j] / 2
+            col += 1
+        for m in range(self.k):
+            F[:, col], H[:, col] = LC[:, m], LC[:, m] / 2
+            col += 1
+        for a, b in self.paths:
+            F[:, col], H[:, col] = LC[:, a], A[:, b]
+            col += 1
+        return A @ sol.Lambda.T + sol.Theta, F, H
+
+    def se_matrices(self, se: np.ndarray, template: Solution):
+        """Spread θ's SEs into B and Λ layouts (NaN for fixed entries)."""
+        se_B = np.full(template.B.shape, np.nan)
+        se_L = np.full(template.Lambda.shape, np.nan)
+        for (j, m), v in zip(self.lam, se[:len(self.lam)]):
+            se_L[j, m] = v
+        for (a, b), v in zip(self.paths, se[self.q - len(self.paths):self.q]):
+            se_B[a, b] = v
+        return se_B, se_L
+
+
+def _rank2_grad(F, H, g_sigma):
+    """dθ from d/dΣ (symmetric): tr(G·(fhᵀ + hfᵀ)) = 2·fᵀGh."""
+    return 2 * np.einsum("ik,ik->k", F, g_sigma @ H)
+
+
+def _hessian(grad, z):
+    """lavaan's lav_model_hessian: 4-point central differences of the analytic gradient."""
+    h = HESSIAN_STEP
+    out = np.empty((z.size, z.size))
+    for j in range(z.size):
+        step = np.zeros(z.size)
+        step[j] = h
+        out[:, j] = (grad(z - 2 * step) - 8 * grad(z - step) + 8 * grad(z + step)
+                     - grad(z + 2 * step)) / (12 * h)
+    return (out + out.T) / 2
+
+
+def _inv(a):
+    try:
+        return np.linalg.inv(a)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(a)
+
+
+def _indices(chi2, df, chi2_b, df_b, n, c, c_b, trace_u, x3=None, x3_b=None, c3=None, c3_b=None):
+    """Scaled and robust chi², CFI, TLI and RMSEA as lavaan's lav_fit_* functions."""
+    x3 = chi2 if x3 is None else x3
+    x3_b = chi2_b if x3_b is None else x3_b
+    c3 = c if c3 is None else c3
+    c3_b = c_b if c3_b is None else c3_b
+    nan = float("nan")
+    ok = df > 0 and np.isfinite(c) and c > 0
+
+    def cfi(t, t_b):
+        t, big = max(t, 0.0), max(t, t_b, 0.0)
+        return 1.0 if np.isclose(big, 0) else 1 - t / big
+
+    def tli(t, t_b):
+        t1, t2 = t * df_b, t_b * df
+        return 1 - t1 / t2 if abs(t2) > 0 else 1.0
+
+    scaled, scaled_b = (chi2 / c, chi2_b / c_b) if ok else (nan, nan)
+    out = {
+        "chi2_scaled": float(scaled), "scaling_factor": float(c) if ok else nan,
+        "p_value_scaled": float(sps.chi2.sf(scaled, df)) if ok else nan,
+        "baseline_chi2_scaled": float(scaled_b), "baseline_scaling_factor": float(c_b),
+        "cfi_scaled": nan, "tli_scaled": nan, "rmsea_scaled": nan,
+        "cfi_robust": nan, "tli_robust": nan, "rmsea_robust": nan,
+    }
+    if not ok:
+        return out
+    out["cfi_scaled"] = float(cfi(scaled - df, scaled_b - df_b))
+    out["tli_scaled"] = float(tli(scaled - df, scaled_b - df_b))
+    out["rmsea_scaled"] = float(np.sqrt(max(chi2 / (n * trace_u) - 1 / n, 0.0)))
+    if np.all(np.isfinite([x3, x3_b, c3, c3_b])):
+        out["cfi_robust"] = float(cfi(x3 - c3 * df, x3_b - c3_b * df_b))
+        out["tli_robust"] = float(tli(x3 - c3 * df, x3_b - c3_b * df_b))
+        out["rmsea_robust"] = float(np.sqrt(max(x3 / (n * df) - c3 / n, 0.0)))
+    return out
+
+
+def complete(values: np.ndarray, spec: CSISpec, sol: Solution, mean: np.ndarray, cov: np.ndarray,
+             fit: dict) -> RobustFit:
+    """MLR for complete rows (``values`` n × p in ``spec.observed`` order, ``mean``/``cov`` their
+    ML moments, ``fit`` the ML chi² and baseline from ``stats.fit_indices``)."""
+    par = _Params.from_spec(spec)
+    n, p = values.shape
+    x = par.pack(sol)
+    sigma, F, H = par.terms(sol)
+    W = np.linalg.inv(sigma)
+    s_inv = np.linalg.inv(cov)
+    const = np.einsum("ik,ik->k", F, W @ H)
+
+    b0 = np.zeros((par.q, par.q))
+    m2 = 0.0
+    m4 = np.zeros(p)
+    for start in range(0, n, CHUNK):
+        d = values[start:start + CHUNK] - mean
+        u = d @ W
+        g = (u @ F) * (u @ H) - const
+        b0 += g.T @ g
+        m2 += float(np.sum(np.einsum("ij,ij->i", d @ s_inv, d) ** 2))
+        m4 += np.sum(d ** 4, axis=0)
+    b0 /= n
+
+    def grad(z):
+        s, f, h = par.terms(par.unpack(z, sol))
+        w = np.linalg.inv(s)
+        return _rank2_grad(f, h, 0.5 * (w - w @ cov @ w))
+
+    e_inv = _inv(_hessian(grad, x))
+    vcov = e_inv @ b0 @ e_inv / n
+    se = np.sqrt(np.clip(np.diag(vcov), 0, None))
+    trace_h1 = 0.5 * (m2 / n - p)
+    trace_u = trace_h1 - float(np.sum(b0 * e_inv.T))
+    df, df_b = fit["df"], fit["baseline_df"]
+    kurtosis = m4 / n / np.diag(cov) ** 2
+    c_b = (trace_h1 - 0.5 * float(np.sum(kurtosis - 1))) / df_b
+    c = trace_u / df if df > 0 else float("nan")
+    return RobustFit(*par.se_matrices(se, sol),
+                     _indices(fit["chi2"], df, fit["baseline_chi2"], df_b, n, c, c_b, trace_u))
+
+
+def _pattern_blocks(values: np.ndarray):
+    """(answered item indices, rows) per pattern of answered items; rows without answers skipped."""
+    answered = ~np.isnan(values)
+    keep = np.flatnonzero(answered.any(axis=1))
+    p = values.shape[1]
+    code = answered[keep].astype(np.int64) @ (np.int64(1) << np.arange(p, dtype=np.int64))
+    order = np.argsort(code, kind="stable")
+    _, starts, counts = np.unique(code[order], return_index=True, return_counts=True)
+    for start, count in zip(starts, counts):
+        rows = keep[order[start:start + count]]
+        yield np.flatnonzero(answered[rows[0]]), rows
+
+
+def _vech(p):
+    """Lower-triangle index pairs and the duplication matrix D (vec = D·vech)."""
+    r, c = np.tril_indices(p)
+    dup = np.zeros((p * p, r.size))
+    dup[r * p + c, np.arange(r.size)] = 1
+    dup[c * p + r, np.arange(r.size)] = 1
+    return r, c, dup
+
+
+def fiml(values: np.ndarray, spec: CSISpec, sol: Solution, mu: np.ndarray, patterns,
+         h1_mean: np.ndarray, h1_cov: np.ndarray, fit: dict) -> RobustFit:
+    """MLR under FIML (lavaan ``missing="ml"``): ``values`` with NaN for missing answers, ``mu``
+    the fitted intercepts, ``patterns`` the ``fiml.Patterns`` of the rows, ``h1_mean``/``h1_cov``
+    the EM moments, ``fit`` the LR chi² and baseline chi²."""
+    par = _Params.from_spec(spec)
+    p, q = par.p, par.q
+    n = patterns.n
+    x = np.concatenate([par.pack(sol), mu])
+    sigma, F, H = par.terms(sol)
+    r_idx, c_idx, dup = _vech(p)
+    diag_v = r_idx == c_idx
+    nv = r_idx.size
+
+    b0 = np.zeros((q + p, q + p))          # h0 first order, structured (μ̂, Σ̂)
+    b1 = np.zeros((p + nv, p + nv))        # h1 first order, unstructured (EM)
+    a_mm = np.zeros((p, p))                # h1 observed information blocks (EM)
+    a_ms = np.zeros((p, p * p))
+    a_ss = np.zeros((p * p, p * p))
+    for obs, rows in _pattern_blocks(values):
+        block = values[np.ix_(rows, obs)]
+        w = np.zeros((p, p))
+        w[np.ix_(obs, obs)] = np.linalg.inv(sigma[np.ix_(obs, obs)])
+        w1 = np.zeros((p, p))
+        w1[np.ix_(obs, obs)] = np.linalg.inv(h1_cov[np.ix_(obs, obs)])
+        const = np.einsum("ik,ik->k", F, w @ H)
+        const1 = np.where(diag_v, 0.5, 1.0) * w1[r_idx, c_idx]
+        for start in range(0, rows.size, CHUNK):
+            y = np.zeros((min(CHUNK, rows.size - start), p))
+            y[:, obs] = block[start:start + CHUNK] - mu[obs]
+            u = y @ w
+            g = np.hstack([(u @ F) * (u @ H) - const, u])
+            b0 += g.T @ g
+            y[:, obs] = block[start:start + CHUNK] - h1_mean[obs]
+            u = y @ w1
+            prod = u[:, r_idx] * u[:, c_idx]
+            prod[:, diag_v] *= 0.5
+            sc = np.hstack([u, prod - const1])
+            b1 += sc.T @ sc
+        k = rows.size
+        dev = np.zeros(p)
+        dev[obs] = block.mean(axis=0) - h1_mean[obs]
+        centred = block - block.mean(axis=0)
+        m = np.zeros((p, p))
+        m[np.ix_(obs, obs)] = centred.T @ centred / k
+        m += np.outer(dev, dev)
+        kk = w1 @ m @ w1
+        a_mm += k * w1
+        a_ms += k * np.kron(w1, (w1 @ dev)[None, :])
+        a_ss += k / 2 * (np.kron(kk, w1) + np.kron(w1, kk) - np.kron(w1, w1))
+    b0 /= n
+    b1 /= n
+    a1 = np.block([[a_mm, a_ms @ dup], [(a_ms @ dup).T, dup.T @ a_ss @ dup]]) / n
+    a1_inv = _inv(a1)
+
+    def grad(z):
+        s, f, h = par.terms(par.unpack(z[:q], sol))
+        g_sigma, g_mu = patterns.gradients(z[q:], s)
+        return np.concatenate([_rank2_grad(f, h, g_sigma), g_mu]) / n
+
+    e_inv = _inv(_hessian(grad, x))
+    vcov = e_inv @ b0 @ e_inv / n
+    se = np.sqrt(np.clip(np.diag(vcov), 0, None))
+    trace_h1 = float(np.sum(b1 * a1_inv.T))
+    trace_u = trace_h1 - float(np.sum(b0 * e_inv.T))
+    df, df_b = fit["df"], fit["baseline_df"]
+    c = trace_u / df if df > 0 else float("nan")
+
+    # baseline (independent items, FIML): its MLE is each item's available mean and variance and
+    # its information is diagonal there, so tr(B0 E⁻¹) = Σ_j [1 + ½(kurtosis_j − 1)]
+    count, mean_b, var_b = patterns.available()
+    dev_b = values - mean_b
+    kurt = np.nansum(dev_b ** 4, axis=0) / count / var_b ** 2
+    c_b = (trace_h1 - float(np.sum(1 + 0.5 * (kurt - 1)))) / df_b
+
+    # FIML-corrected (V3) robust indices: the fitted model against the EM moments, as complete data
+    s_inv = np.linalg.inv(h1_cov)
+    logdet_s = np.linalg.slogdet(h1_cov)[1]
+    w_c = np.block([[s_inv, np.zeros((p, nv))],
+                    [np.zeros((nv, p)), 0.5 * dup.T @ np.kron(s_inv, s_inv) @ dup]])
+    delta = np.zeros((p + nv, q + p))
+    delta[:p, q:] = np.eye(p)
+    delta[p:, :q] = F[r_idx] * H[c_idx] + H[r_idx] * F[c_idx]
+    delta_b = np.zeros((p + nv, 2 * p))
+    delta_b[:p, :p] = np.eye(p)
+    delta_b[p + np.flatnonzero(diag_v), p + np.arange(p)] = 1
+    gamma = a1_inv @ b1 @ a1_inv
+    middle = a1_inv @ w_c @ a1_inv
+
+    def k_fimlc(d):
+        a1d = a1 @ d
+        u = a1 - a1d @ _inv(d.T @ a1d) @ a1d.T
+        return float(np.trace(u @ middle @ u @ gamma))
+
+    w_hat = np.linalg.inv(sigma)
+    resid = h1_mean - mu
+    x3 = n * (np.linalg.slogdet(sigma)[1] - logdet_s + np.trace(h1_cov @ w_hat) - p
+              + resid @ w_hat @ resid)
+    x3_b = n * (np.sum(np.log(var_b)) - logdet_s
+                + np.sum((np.diag(h1_cov) + (h1_mean - mean_b) ** 2) / var_b) - p)
+    c3 = k_fimlc(delta) / df if df > 0 else float("nan")
+    c3_b = k_fimlc(delta_b) / df_b
+    return RobustFit(*par.se_matrices(se, sol),
+                     _indices(fit["chi2"], df, fit["baseline_chi2"], df_b, n, c, c_b, trace_u,
+                              x3=x3, x3_b=x3_b, c3=c3, c3_b=c3_b))
+
+
+def apply(est, fit: dict, spec: CSISpec, moments, rows: np.ndarray, patterns=None):
+    """The MLR version of an ML estimation: (estimation with sandwich SEs, fit with the robust
+    measures added). ``rows`` are the fitted rows (NaN for missing answers under FIML)."""
+    if patterns is None:
+        rob = complete(rows, spec, est.solution, moments.mean, moments.cov, fit)
+    else:
+        rob = fiml(rows, spec, est.solution, est.fiml.mu, patterns, moments.mean, moments.cov, fit)
+    return replace(est, se_B=rob.se_B, se_Lambda=rob.se_Lambda), {**fit, **rob.fit}
