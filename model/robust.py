@@ -21,7 +21,7 @@ gradient, 4-point stencil with h = 1e-6) with the structured h1 for both the SEs
 Every derivative of Σ in the CSI model is a symmetric rank-two term f·hᵀ + h·fᵀ, so a row's score
 for parameter k is (uᵀf)(uᵀh) − fᵀWh with u = W(x − μ): two (rows × items) @ (items × params)
 products, never a (rows × p²) array. Complete data are processed in chunks of CHUNK rows, so
-beyond the data matrix the memory is O(CHUNK·(p + 3q)) floats, about 30 MB, for any N.
+beyond the data matrix the memory is O(CHUNK·(p + 3q)) floats, about 4 MB, for any N.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from scipy import stats as sps
 from .spec import CONSTRUCTS, PATHS, CSISpec
 from .stats import Solution
 
-CHUNK = 1 << 15     # rows per block of casewise scores
+CHUNK = 1 << 12     # rows per block of casewise scores (small blocks stay in cache)
 HESSIAN_STEP = 1e-6  # lavaan's lav_model_hessian step
 
 
@@ -90,28 +90,27 @@ class _Params:
             B[a, b] = v
         return Solution(B=B, Lambda=L, Psi=np.diag(psi), Theta=T)
 
-    def terms(self, sol: Solution):
-        """Σ and the rank-two factors F, H (p × q) with dΣ/dθ_k = f_k h_kᵀ + h_k f_kᵀ."""
-        C = np.linalg.inv(np.eye(self.k) - sol.B)
+    def basis(self, sol: Solution):
+        """Σ and the columns from which every dΣ/dθ_k = f_k h_kᵀ + h_k f_kᵀ is built:
+        basis = [I, ΛC, ΛΦ] (p × (p + 2k)), f_k = basis[:, fi_k], h_k = half_k · basis[:, hi_k]
+        (C = (I − B)⁻¹, Φ = CΨCᵀ the latent covariance)."""
+        p, k = self.p, self.k
+        C = np.linalg.inv(np.eye(k) - sol.B)
         phi = C @ sol.Psi @ C.T
         LC, A = sol.Lambda @ C, sol.Lambda @ phi
-        eye = np.eye(self.p)
-        F = np.empty((self.p, self.q))
-        H = np.empty((self.p, self.q))
-        col = 0
-        for j, m in self.lam:
-            F[:, col], H[:, col] = eye[j], A[:, m]
-            col += 1
-        for j in self.theta:
-            F[:, col], H[:, col] = eye[j], eye[j] / 2
-            col += 1
-        for m in range(self.k):
-            F[:, col], H[:, col] = LC[:, m], LC[:, m] / 2
-            col += 1
-        for a, b in self.paths:
-            F[:, col], H[:, col] = LC[:, a], A[:, b]
-            col += 1
-        return A @ sol.Lambda.T + sol.Theta, F, H
+        basis = np.hstack([np.eye(p), LC, A])
+        lc, a = p, p + k   # column offsets of ΛC and ΛΦ
+        fi = ([j for j, _ in self.lam] + list(self.theta) + [lc + m for m in range(k)]
+              + [lc + to for to, _ in self.paths])
+        hi = ([a + m for _, m in self.lam] + list(self.theta) + [lc + m for m in range(k)]
+              + [a + src for _, src in self.paths])
+        half = np.r_[np.ones(len(self.lam)), np.full(len(self.theta) + k, 0.5), np.ones(len(self.paths))]
+        return A @ sol.Lambda.T + sol.Theta, basis, np.array(fi), np.array(hi), half
+
+    def terms(self, sol: Solution):
+        """Σ and the rank-two factors F, H (p × q) with dΣ/dθ_k = f_k h_kᵀ + h_k f_kᵀ."""
+        sigma, basis, fi, hi, half = self.basis(sol)
+        return sigma, basis[:, fi], basis[:, hi] * half
 
     def se_matrices(self, se: np.ndarray, template: Solution):
         """Spread θ's SEs into B and Λ layouts (NaN for fixed entries)."""
@@ -192,21 +191,27 @@ def complete(values: np.ndarray, spec: CSISpec, sol: Solution, mean: np.ndarray,
     par = _Params.from_spec(spec)
     n, p = values.shape
     x = par.pack(sol)
-    sigma, F, H = par.terms(sol)
+    sigma, basis, fi, hi, half = par.basis(sol)
     W = np.linalg.inv(sigma)
+    wb = W @ basis
+    const = np.einsum("ik,ik->k", basis[:, fi], wb[:, hi] * half)   # f_kᵀ W h_k
     s_inv = np.linalg.inv(cov)
-    const = np.einsum("ik,ik->k", F, W @ H)
 
     b0 = np.zeros((par.q, par.q))
     m2 = 0.0
     m4 = np.zeros(p)
+    rows_t, centre = values.T, mean[:, None]   # items × rows: the gathers below copy whole rows
+    wb_t, s_inv_t = np.ascontiguousarray(wb.T), np.ascontiguousarray(s_inv.T)
+    half, const = half[:, None], const[:, None]
     for start in range(0, n, CHUNK):
-        d = values[start:start + CHUNK] - mean
-        u = d @ W
-        g = (u @ F) * (u @ H) - const
-        b0 += g.T @ g
-        m2 += float(np.sum(np.einsum("ij,ij->i", d @ s_inv, d) ** 2))
-        m4 += np.sum(d ** 4, axis=0)
+        d = rows_t[:, start:start + CHUNK] - centre
+        z = wb_t @ d                    # basisᵀ·u with u = W·d: every uᵀf and uᵀh at once
+        g = z[fi] * (z[hi] * half) - const
+        b0 += g @ g.T
+        m = np.einsum("ij,ij->j", s_inv_t @ d, d)
+        m2 += float(m @ m)
+        d *= d
+        m4 += np.einsum("ij,ij->i", d, d)
     b0 /= n
 
     def grad(z):
@@ -249,6 +254,33 @@ def _vech(p):
     return r, c, dup
 
 
+class _SaturatedInfo:
+    """Observed information of the saturated normal model in (μ, vech Σ), summed over patterns
+    zero-padded to all p items (lavaan's lav_mvnorm_missing_information_observed_samplestats):
+    μμ n·W, μσ n·W_ia·(Wd)_b, σσ n/2·(K⊗W + W⊗K − W⊗W), with W = Σ_oo⁻¹, d = ȳ − μ and
+    K = W(S + ddᵀ)W for a pattern of n rows with mean ȳ and ML covariance S."""
+
+    def __init__(self):
+        self.n, self.w, self.wd, self.k = [], [], [], []
+
+    def add(self, n, w, dev, scatter):
+        self.n.append(n)
+        self.w.append(w)
+        self.wd.append(w @ dev)
+        self.k.append(w @ (scatter + np.outer(dev, dev)) @ w)
+
+    def vech(self, dup):
+        """The information in (μ, vech Σ); the Kronecker sums are one einsum over patterns."""
+        n, w, wd, k = (np.asarray(a) for a in (self.n, self.w, self.wd, self.k))
+        p = w.shape[1]
+        nw = n[:, None, None] * w
+        mm = nw.sum(axis=0)
+        ms = np.einsum("gia,gb->iab", nw, wd).reshape(p, p * p) @ dup
+        kron = lambda a, b: np.einsum("gac,gbd->abcd", a, b, optimize=True).reshape(p * p, p * p)
+        ss = dup.T @ (0.5 * (kron(n[:, None, None] * k, w) + kron(nw, k) - kron(nw, w))) @ dup
+        return np.block([[mm, ms], [ms.T, ss]])
+
+
 def fiml(values: np.ndarray, spec: CSISpec, sol: Solution, mu: np.ndarray, patterns,
          h1_mean: np.ndarray, h1_cov: np.ndarray, fit: dict) -> RobustFit:
     """MLR under FIML (lavaan ``missing="ml"``): ``values`` with NaN for missing answers, ``mu``
@@ -265,9 +297,8 @@ def fiml(values: np.ndarray, spec: CSISpec, sol: Solution, mu: np.ndarray, patte
 
     b0 = np.zeros((q + p, q + p))          # h0 first order, structured (μ̂, Σ̂)
     b1 = np.zeros((p + nv, p + nv))        # h1 first order, unstructured (EM)
-    a_mm = np.zeros((p, p))                # h1 observed information blocks (EM)
-    a_ms = np.zeros((p, p * p))
-    a_ss = np.zeros((p * p, p * p))
+    info_h0 = _SaturatedInfo()             # observed information at (μ̂, Σ̂) and at the EM moments
+    info_h1 = _SaturatedInfo()
     for obs, rows in _pattern_blocks(values):
         block = values[np.ix_(rows, obs)]
         w = np.zeros((p, p))
@@ -288,28 +319,27 @@ def fiml(values: np.ndarray, spec: CSISpec, sol: Solution, mu: np.ndarray, patte
             prod[:, diag_v] *= 0.5
             sc = np.hstack([u, prod - const1])
             b1 += sc.T @ sc
-        k = rows.size
-        dev = np.zeros(p)
-        dev[obs] = block.mean(axis=0) - h1_mean[obs]
         centred = block - block.mean(axis=0)
-        m = np.zeros((p, p))
-        m[np.ix_(obs, obs)] = centred.T @ centred / k
-        m += np.outer(dev, dev)
-        kk = w1 @ m @ w1
-        a_mm += k * w1
-        a_ms += k * np.kron(w1, (w1 @ dev)[None, :])
-        a_ss += k / 2 * (np.kron(kk, w1) + np.kron(w1, kk) - np.kron(w1, w1))
+        scatter = np.zeros((p, p))
+        scatter[np.ix_(obs, obs)] = centred.T @ centred / rows.size
+        for info, centre, inv in ((info_h0, mu, w), (info_h1, h1_mean, w1)):
+            dev = np.zeros(p)
+            dev[obs] = block.mean(axis=0) - centre[obs]
+            info.add(rows.size, inv, dev, scatter)
     b0 /= n
     b1 /= n
-    a1 = np.block([[a_mm, a_ms @ dup], [(a_ms @ dup).T, dup.T @ a_ss @ dup]]) / n
+    a1 = info_h1.vech(dup) / n
     a1_inv = _inv(a1)
 
-    def grad(z):
-        s, f, h = par.terms(par.unpack(z[:q], sol))
-        g_sigma, g_mu = patterns.gradients(z[q:], s)
-        return np.concatenate([_rank2_grad(f, h, g_sigma), g_mu]) / n
-
-    e_inv = _inv(_hessian(grad, x))
+    # observed information (Hessian of −logL/N): Δ'·A(μ̂, Σ̂)·Δ plus the curvature of Σ(θ)
+    # weighted by d(−logL)/dΣ, the latter differentiated numerically (no pass over the rows)
+    delta = np.zeros((p + nv, q + p))      # d(μ, vech Σ) / d(θ, intercepts)
+    delta[:p, q:] = np.eye(p)
+    delta[p:, :q] = F[r_idx] * H[c_idx] + H[r_idx] * F[c_idx]
+    g_sigma = patterns.gradients(mu, sigma)[0] / n
+    e = delta.T @ (info_h0.vech(dup) / n) @ delta
+    e[:q, :q] += _hessian(lambda t: _rank2_grad(*par.terms(par.unpack(t, sol))[1:], g_sigma), x[:q])
+    e_inv = _inv(e)
     vcov = e_inv @ b0 @ e_inv / n
     se = np.sqrt(np.clip(np.diag(vcov), 0, None))
     trace_h1 = float(np.sum(b1 * a1_inv.T))
@@ -329,9 +359,6 @@ def fiml(values: np.ndarray, spec: CSISpec, sol: Solution, mu: np.ndarray, patte
     logdet_s = np.linalg.slogdet(h1_cov)[1]
     w_c = np.block([[s_inv, np.zeros((p, nv))],
                     [np.zeros((nv, p)), 0.5 * dup.T @ np.kron(s_inv, s_inv) @ dup]])
-    delta = np.zeros((p + nv, q + p))
-    delta[:p, q:] = np.eye(p)
-    delta[p:, :q] = F[r_idx] * H[c_idx] + H[r_idx] * F[c_idx]
     delta_b = np.zeros((p + nv, 2 * p))
     delta_b[:p, :p] = np.eye(p)
     delta_b[p + np.flatnonzero(diag_v), p + np.arange(p)] = 1

@@ -85,6 +85,12 @@ def test_robust_fit_measures(pair, ours, theirs):
     assert res1["fit"][ours] == pytest.approx(res2["fit_measures"][theirs], abs=tol)
 
 
+def test_robust_fields_are_json_and_listed(pair):
+    res1, _, _ = pair
+    assert json.loads(json.dumps(res1, allow_nan=False)) == res1
+    assert {ours for ours, _ in MEASURES} <= set(res1["fit"])
+
+
 def test_ml_is_unchanged_and_has_no_robust_fields():
     data, spec = load("single_cc")
     ml, mlr = fit(data, spec).to_dict(), fit(data, spec, estimator="mlr").to_dict()
