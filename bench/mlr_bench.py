@@ -1,9 +1,10 @@
 """Time fit(estimator="mlr") beside fit(estimator="ml") and a bare semopy fit of the same data.
 
 Same data and child-process protocol as bench/model_bench.py (simulated 1..10 answers written to
-a CSV; each measurement in a fresh subprocess, in-memory fit time, medians over repeats for
-small N, peak RSS). Target (issue 14): ML and MLR ≤ 1.5× bare semopy at every N. A last row
-(not a target) repeats 1,000,000 rows with 2% blank answers, where ML and MLR run FIML.
+a CSV; each measurement in a fresh subprocess; in-memory fit time, wall and CPU, medians over
+repeats for small N; peak RSS). On a loaded machine the CPU ratio is the steadier one.
+Target (issue 14): ML and MLR ≤ 1.5× bare semopy at every N. A last row (not a target) repeats
+1,000,000 rows with 2% blank answers, where ML and MLR run FIML.
 Run from the repo root: .venv/bin/python bench/mlr_bench.py [--sizes 250 10000 1000000]
 """
 import argparse
@@ -34,13 +35,13 @@ else:
     from model import fit
     def run():
         fit(df, estimator=kind).to_dict()
-times = []
+times, cpu = [], []
 for i in range(repeats + (1 if repeats > 1 else 0)):
-    t0 = time.perf_counter(); run(); t1 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time(); run(); t1, c1 = time.perf_counter(), time.process_time()
     if repeats > 1 and i == 0:
         continue
-    times.append(t1 - t0)
-print(json.dumps({"fit": statistics.median(times),
+    times.append(t1 - t0); cpu.append(c1 - c0)
+print(json.dumps({"fit": statistics.median(times), "cpu": statistics.median(cpu),
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -57,7 +58,7 @@ def main(argv=None):
     parser.add_argument("--blank-n", type=int, default=1_000_000, help="rows of the 2%%-blank case (0: skip)")
     args = parser.parse_args(argv)
     print(f"{'N':>24} | {'bare':>8} {'ML':>8} {'MLR':>8} | {'ML/bare':>7} {'MLR/bare':>8} | "
-          f"{'bare MB':>7} {'ML MB':>6} {'MLR MB':>6}")
+          f"{'CPU ML/bare':>11} {'MLR/bare':>8} | {'bare MB':>7} {'ML MB':>6} {'MLR MB':>6}")
     ok = True
     cases = [(n, 0.0) for n in args.sizes] + ([(args.blank_n, 0.02)] if args.blank_n else [])
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,7 +70,8 @@ def main(argv=None):
             r_ml, r_mlr = ml["fit"] / bare["fit"], mlr["fit"] / bare["fit"]
             label = f"{n:,}" + (" 2% blank (FIML)" if blank else "")
             print(f"{label:>24} | {bare['fit']:>7.3f}s {ml['fit']:>7.3f}s {mlr['fit']:>7.3f}s | "
-                  f"{r_ml:>6.2f}x {r_mlr:>7.2f}x | {bare['peak_mb']:>7.0f} {ml['peak_mb']:>6.0f} "
+                  f"{r_ml:>6.2f}x {r_mlr:>7.2f}x | {ml['cpu'] / bare['cpu']:>10.2f}x "
+                  f"{mlr['cpu'] / bare['cpu']:>7.2f}x | {bare['peak_mb']:>7.0f} {ml['peak_mb']:>6.0f} "
                   f"{mlr['peak_mb']:>6.0f}")
             if not blank:
                 ok &= r_ml <= 1.5 and r_mlr <= 1.5

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import stats as sps
 
+from .exceptions import ModelError
 from .spec import CONSTRUCTS, PATHS, CSISpec
 from .stats import Solution
 
@@ -79,33 +80,46 @@ class _Params:
                                [sol.Theta[j, j] for j in self.theta], np.diag(sol.Psi),
                                [sol.B[a, b] for a, b in self.paths]])
 
-    def unpack(self, x: np.ndarray, template: Solution) -> Solution:
-        lam, theta, psi, paths = np.split(x, np.cumsum([len(self.lam), len(self.theta), self.k]))
-        L, T, B = template.Lambda.copy(), template.Theta.copy(), np.zeros((self.k, self.k))
-        for (j, m), v in zip(self.lam, lam):
-            L[j, m] = v
-        for j, v in zip(self.theta, theta):
-            T[j, j] = v
-        for (a, b), v in zip(self.paths, paths):
-            B[a, b] = v
-        return Solution(B=B, Lambda=L, Psi=np.diag(psi), Theta=T)
-
     def basis(self, sol: Solution):
         """Σ and the columns from which every dΣ/dθ_k = f_k h_kᵀ + h_k f_kᵀ is built:
         basis = [I, ΛC, ΛΦ] (p × (p + 2k)), f_k = basis[:, fi_k], h_k = half_k · basis[:, hi_k]
         (C = (I − B)⁻¹, Φ = CΨCᵀ the latent covariance)."""
+        sigma, basis = self.basis_batch(self.pack(sol)[None, :], sol)
+        return (sigma[0], basis[0], *self.columns())
+
+    def columns(self):
+        """(fi, hi, half): which basis columns make f_k and h_k, and h_k's factor."""
         p, k = self.p, self.k
-        C = np.linalg.inv(np.eye(k) - sol.B)
-        phi = C @ sol.Psi @ C.T
-        LC, A = sol.Lambda @ C, sol.Lambda @ phi
-        basis = np.hstack([np.eye(p), LC, A])
         lc, a = p, p + k   # column offsets of ΛC and ΛΦ
         fi = ([j for j, _ in self.lam] + list(self.theta) + [lc + m for m in range(k)]
               + [lc + to for to, _ in self.paths])
         hi = ([a + m for _, m in self.lam] + list(self.theta) + [lc + m for m in range(k)]
               + [a + src for _, src in self.paths])
         half = np.r_[np.ones(len(self.lam)), np.full(len(self.theta) + k, 0.5), np.ones(len(self.paths))]
-        return A @ sol.Lambda.T + sol.Theta, basis, np.array(fi), np.array(hi), half
+        return np.array(fi), np.array(hi), half
+
+    def basis_batch(self, xs: np.ndarray, template: Solution):
+        """Σ and basis for a stack of parameter vectors xs (m × q), in one batched pass (the
+        numerical Hessians evaluate 4q of them)."""
+        m, p, k = xs.shape[0], self.p, self.k
+        n_lam, n_theta = len(self.lam), len(self.theta)
+        lam = np.broadcast_to(template.Lambda, (m, p, k)).copy()
+        if n_lam:
+            j, c = np.array(self.lam).T
+            lam[:, j, c] = xs[:, :n_lam]
+        theta = np.broadcast_to(template.Theta, (m, p, p)).copy()
+        idx = np.array(self.theta, dtype=int)
+        theta[:, idx, idx] = xs[:, n_lam:n_lam + n_theta]
+        psi = np.zeros((m, k, k))
+        psi[:, np.arange(k), np.arange(k)] = xs[:, n_lam + n_theta:n_lam + n_theta + k]
+        b = np.zeros((m, k, k))
+        to, src = np.array(self.paths).T
+        b[:, to, src] = xs[:, n_lam + n_theta + k:]
+        C = np.linalg.inv(np.eye(k) - b)
+        phi = C @ psi @ np.swapaxes(C, 1, 2)
+        LC, A = lam @ C, lam @ phi
+        basis = np.concatenate([np.broadcast_to(np.eye(p), (m, p, p)), LC, A], axis=2)
+        return A @ np.swapaxes(lam, 1, 2) + theta, basis
 
     def terms(self, sol: Solution):
         """Σ and the rank-two factors F, H (p × q) with dΣ/dθ_k = f_k h_kᵀ + h_k f_kᵀ."""
@@ -123,21 +137,26 @@ class _Params:
         return se_B, se_L
 
 
-def _rank2_grad(F, H, g_sigma):
-    """dθ from d/dΣ (symmetric): tr(G·(fhᵀ + hfᵀ)) = 2·fᵀGh."""
-    return 2 * np.einsum("ik,ik->k", F, g_sigma @ H)
-
-
 def _hessian(grad, z):
-    """lavaan's lav_model_hessian: 4-point central differences of the analytic gradient."""
-    h = HESSIAN_STEP
-    out = np.empty((z.size, z.size))
-    for j in range(z.size):
-        step = np.zeros(z.size)
-        step[j] = h
-        out[:, j] = (grad(z - 2 * step) - 8 * grad(z - step) + 8 * grad(z + step)
-                     - grad(z + 2 * step)) / (12 * h)
+    """lavaan's lav_model_hessian: 4-point central differences of the analytic gradient, with
+    ``grad`` evaluated once on the stack of all 4·len(z) shifted points."""
+    h, q = HESSIAN_STEP, z.size
+    shifts = np.array([-2, -1, 1, 2]) * h
+    points = z + (shifts[:, None, None] * np.eye(q)).reshape(4 * q, q)
+    g = grad(points).reshape(4, q, q)       # [shift, coordinate shifted, gradient component]
+    out = ((g[0] - 8 * g[1] + 8 * g[2] - g[3]) / (12 * h)).T
     return (out + out.T) / 2
+
+
+def _rank2_grad_batch(par, xs, template, g_sigma=None, cov=None):
+    """Gradients for a stack of θ: 2·fᵀGh per parameter, G = d(objective)/dΣ given (FIML) or,
+    for complete data, G = ½(W − W·S·W) of the objective ½·F_ML (W = Σ⁻¹, S = ``cov``)."""
+    sigma, basis = par.basis_batch(xs, template)
+    fi, hi, half = par.columns()
+    if g_sigma is None:
+        w = np.linalg.inv(sigma)
+        g_sigma = 0.5 * (w - w @ cov @ w)
+    return 2 * np.einsum("mik,mik->mk", basis[:, :, fi], (g_sigma @ basis[:, :, hi]) * half)
 
 
 def _inv(a):
@@ -214,12 +233,7 @@ def complete(values: np.ndarray, spec: CSISpec, sol: Solution, mean: np.ndarray,
         m4 += np.einsum("ij,ij->i", d, d)
     b0 /= n
 
-    def grad(z):
-        s, f, h = par.terms(par.unpack(z, sol))
-        w = np.linalg.inv(s)
-        return _rank2_grad(f, h, 0.5 * (w - w @ cov @ w))
-
-    e_inv = _inv(_hessian(grad, x))
+    e_inv = _inv(_hessian(lambda xs: _rank2_grad_batch(par, xs, sol, cov=cov), x))
     vcov = e_inv @ b0 @ e_inv / n
     se = np.sqrt(np.clip(np.diag(vcov), 0, None))
     trace_h1 = 0.5 * (m2 / n - p)
@@ -338,7 +352,7 @@ def fiml(values: np.ndarray, spec: CSISpec, sol: Solution, mu: np.ndarray, patte
     delta[p:, :q] = F[r_idx] * H[c_idx] + H[r_idx] * F[c_idx]
     g_sigma = patterns.gradients(mu, sigma)[0] / n
     e = delta.T @ (info_h0.vech(dup) / n) @ delta
-    e[:q, :q] += _hessian(lambda t: _rank2_grad(*par.terms(par.unpack(t, sol))[1:], g_sigma), x[:q])
+    e[:q, :q] += _hessian(lambda xs: _rank2_grad_batch(par, xs, sol, g_sigma=g_sigma), x[:q])
     e_inv = _inv(e)
     vcov = e_inv @ b0 @ e_inv / n
     se = np.sqrt(np.clip(np.diag(vcov), 0, None))
@@ -386,8 +400,12 @@ def fiml(values: np.ndarray, spec: CSISpec, sol: Solution, mu: np.ndarray, patte
 def apply(est, fit: dict, spec: CSISpec, moments, rows: np.ndarray, patterns=None):
     """The MLR version of an ML estimation: (estimation with sandwich SEs, fit with the robust
     measures added). ``rows`` are the fitted rows (NaN for missing answers under FIML)."""
-    if patterns is None:
-        rob = complete(rows, spec, est.solution, moments.mean, moments.cov, fit)
-    else:
-        rob = fiml(rows, spec, est.solution, est.fiml.mu, patterns, moments.mean, moments.cov, fit)
+    try:
+        if patterns is None:
+            rob = complete(rows, spec, est.solution, moments.mean, moments.cov, fit)
+        else:
+            rob = fiml(rows, spec, est.solution, est.fiml.mu, patterns, moments.mean, moments.cov, fit)
+    except (np.linalg.LinAlgError, ValueError, ArithmeticError) as err:
+        raise ModelError(f"robust (MLR) statistics failed ({err}); the ML fit is not proper: "
+                         "refit with estimator='ml' and check its warnings") from None
     return replace(est, se_B=rob.se_B, se_Lambda=rob.se_Lambda), {**fit, **rob.fit}
