@@ -313,32 +313,36 @@ def fiml(values: np.ndarray, spec: CSISpec, sol: Solution, mu: np.ndarray, patte
     b1 = np.zeros((p + nv, p + nv))        # h1 first order, unstructured (EM)
     info_h0 = _SaturatedInfo()             # observed information at (μ̂, Σ̂) and at the EM moments
     info_h1 = _SaturatedInfo()
+    sigma_, basis, fi, hi, half = par.basis(sol)
+    half = half[:, None]
+    vech_half = np.where(diag_v, 0.5, 1.0)[:, None]
+    values_t = values.T                    # items × rows: the gathers below copy whole rows
     for obs, rows in _pattern_blocks(values):
-        block = values[np.ix_(rows, obs)]
+        block = values_t[np.ix_(obs, rows)]
         w = np.zeros((p, p))
         w[np.ix_(obs, obs)] = np.linalg.inv(sigma[np.ix_(obs, obs)])
         w1 = np.zeros((p, p))
         w1[np.ix_(obs, obs)] = np.linalg.inv(h1_cov[np.ix_(obs, obs)])
-        const = np.einsum("ik,ik->k", F, w @ H)
-        const1 = np.where(diag_v, 0.5, 1.0) * w1[r_idx, c_idx]
+        wb_t = (w @ basis).T
+        const = np.einsum("ik,ik->k", F, w @ H)[:, None]
+        const1 = vech_half * w1[r_idx, c_idx][:, None]
         for start in range(0, rows.size, CHUNK):
-            y = np.zeros((min(CHUNK, rows.size - start), p))
-            y[:, obs] = block[start:start + CHUNK] - mu[obs]
-            u = y @ w
-            g = np.hstack([(u @ F) * (u @ H) - const, u])
-            b0 += g.T @ g
-            y[:, obs] = block[start:start + CHUNK] - h1_mean[obs]
-            u = y @ w1
-            prod = u[:, r_idx] * u[:, c_idx]
-            prod[:, diag_v] *= 0.5
-            sc = np.hstack([u, prod - const1])
-            b1 += sc.T @ sc
-        centred = block - block.mean(axis=0)
+            y = np.zeros((p, min(CHUNK, rows.size - start)))
+            y[obs] = block[:, start:start + CHUNK] - mu[obs, None]
+            z = wb_t @ y                   # basisᵀ·u, u = W·(x − μ̂): scores as in complete()
+            g = np.vstack([z[fi] * (z[hi] * half) - const, w @ y])
+            b0 += g @ g.T
+            y[obs] = block[:, start:start + CHUNK] - h1_mean[obs, None]
+            u = w1 @ y
+            sc = np.vstack([u, u[r_idx] * u[c_idx] * vech_half - const1])
+            b1 += sc @ sc.T
+        mean_o = block.mean(axis=1)
+        centred = block - mean_o[:, None]
         scatter = np.zeros((p, p))
-        scatter[np.ix_(obs, obs)] = centred.T @ centred / rows.size
+        scatter[np.ix_(obs, obs)] = centred @ centred.T / rows.size
         for info, centre, inv in ((info_h0, mu, w), (info_h1, h1_mean, w1)):
             dev = np.zeros(p)
-            dev[obs] = block.mean(axis=0) - centre[obs]
+            dev[obs] = mean_o - centre[obs]
             info.add(rows.size, inv, dev, scatter)
     b0 /= n
     b1 /= n
@@ -365,7 +369,8 @@ def fiml(values: np.ndarray, spec: CSISpec, sol: Solution, mu: np.ndarray, patte
     # its information is diagonal there, so tr(B0 E⁻¹) = Σ_j [1 + ½(kurtosis_j − 1)]
     count, mean_b, var_b = patterns.available()
     dev_b = values - mean_b
-    kurt = np.nansum(dev_b ** 4, axis=0) / count / var_b ** 2
+    dev_b *= dev_b
+    kurt = np.nansum(dev_b * dev_b, axis=0) / count / var_b ** 2
     c_b = (trace_h1 - float(np.sum(1 + 0.5 * (kurt - 1)))) / df_b
 
     # FIML-corrected (V3) robust indices: the fitted model against the EM moments, as complete data
