@@ -18,10 +18,12 @@ gradient, 4-point stencil with h = 1e-6) with the structured h1 for both the SEs
   tr(U·A₁⁻¹·W_c·A₁⁻¹·U·Γ) where U = A₁ − A₁Δ(Δ'A₁Δ)⁻¹Δ'A₁ and Γ = A₁⁻¹B₁A₁⁻¹.
 * cfi/tli/rmsea_scaled: the scaled chi² of the model and the baseline; RMSEA from tr(UΓ).
 
-Every derivative of Σ in the CSI model is a symmetric rank-two term f·hᵀ + h·fᵀ, so a row's score
-for parameter k is (uᵀf)(uᵀh) − fᵀWh with u = W(x − μ): two (rows × items) @ (items × params)
-products, never a (rows × p²) array. Complete data are processed in chunks of CHUNK rows, so
-beyond the data matrix the memory is O(CHUNK·(p + 3q)) floats, about 4 MB, for any N.
+Every derivative of Σ in the CSI model is a symmetric rank-two term f·hᵀ + h·fᵀ whose f and h
+are columns of [I, ΛC, ΛΦ], so a row's score for parameter k is (uᵀf)(uᵀh) − fᵀWh with
+u = W(x − μ): one (items × rows) product with that basis and row gathers, never a (rows × p²)
+array. Rows are processed in blocks of CHUNK, so beyond the data matrix the memory is
+O(CHUNK·(p + 3q)) floats for complete data (about 4 MB) and O(CHUNK·p²) under FIML (about
+5 MB, plus one copy of a pattern's rows), for any N.
 """
 from __future__ import annotations
 
@@ -120,11 +122,6 @@ class _Params:
         LC, A = lam @ C, lam @ phi
         basis = np.concatenate([np.broadcast_to(np.eye(p), (m, p, p)), LC, A], axis=2)
         return A @ np.swapaxes(lam, 1, 2) + theta, basis
-
-    def terms(self, sol: Solution):
-        """Σ and the rank-two factors F, H (p × q) with dΣ/dθ_k = f_k h_kᵀ + h_k f_kᵀ."""
-        sigma, basis, fi, hi, half = self.basis(sol)
-        return sigma, basis[:, fi], basis[:, hi] * half
 
     def se_matrices(self, se: np.ndarray, template: Solution):
         """Spread θ's SEs into B and Λ layouts (NaN for fixed entries)."""
@@ -304,7 +301,8 @@ def fiml(values: np.ndarray, spec: CSISpec, sol: Solution, mu: np.ndarray, patte
     p, q = par.p, par.q
     n = patterns.n
     x = np.concatenate([par.pack(sol), mu])
-    sigma, F, H = par.terms(sol)
+    sigma, basis, fi, hi, half = par.basis(sol)
+    F, H = basis[:, fi], basis[:, hi] * half
     r_idx, c_idx, dup = _vech(p)
     diag_v = r_idx == c_idx
     nv = r_idx.size
@@ -313,7 +311,6 @@ def fiml(values: np.ndarray, spec: CSISpec, sol: Solution, mu: np.ndarray, patte
     b1 = np.zeros((p + nv, p + nv))        # h1 first order, unstructured (EM)
     info_h0 = _SaturatedInfo()             # observed information at (μ̂, Σ̂) and at the EM moments
     info_h1 = _SaturatedInfo()
-    sigma_, basis, fi, hi, half = par.basis(sol)
     half = half[:, None]
     vech_half = np.where(diag_v, 0.5, 1.0)[:, None]
     values_t = values.T                    # items × rows: the gathers below copy whole rows
