@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from . import fiml, pls, scores, stats, verdicts
+from . import fiml, pls, robust, scores, stats, verdicts
 from .exceptions import FitIndexWarning
 from .results import CSIResult
 from .spec import CONSTRUCTS, PATHS, CSISpec
@@ -25,11 +25,13 @@ def _upstream(target: str) -> list[str]:
 
 def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: int,
                  item_means: stats.ItemMeans, missing: str, dropped_reasons: dict,
-                 patterns: fiml.Patterns | None = None, estimator: str = "ml") -> CSIResult:
+                 patterns: fiml.Patterns | None = None, estimator: str = "ml",
+                 rows=None) -> CSIResult:
     """Compute every statistic from the moments, available-case item means and fitted matrices.
 
     PLS (``est`` from ``model.pls``) shares everything but its fit indices (SRMR only), ACSI
-    index weights and the standardized basis of alpha (seminr's and SmartPLS's convention)."""
+    index weights and the standardized basis of alpha (seminr's and SmartPLS's convention). MLR
+    (``estimator="mlr"``) replaces the SEs and adds robust fit measures from the fitted ``rows``."""
     codes = list(CONSTRUCTS)
     sol, std = est.solution, est.solution.standardized()
     is_pls = isinstance(est, pls.PLSEstimation)
@@ -42,6 +44,8 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
         chi2, chi2_b = fiml.chi_squares(patterns, moments.mean, moments.cov, est.fiml.loglik)
         fit = stats.fit_indices(moments.cov, sol.sigma, moments.n, spec.degrees_of_freedom(),
                                 chi2=chi2, chi2_b=chi2_b, mean_resid=moments.mean - est.fiml.mu)
+    if estimator == "mlr":
+        est, fit = robust.apply(est, fit, spec, moments, rows, patterns)
     r2 = sol.r2()
     if is_pls:
         weights, fallback, negative = pls.index_weights(est, spec)

@@ -1,5 +1,5 @@
 """Command line: ``python -m model fit DATA.csv [--map MAP.json] [--scale-min 1 --scale-max 10]
-[--missing fiml|listwise] [--estimator ml|pls] [--json OUT.json] [--csv OUT.csv]``.
+[--missing fiml|listwise] [--estimator ml|mlr|pls] [--json OUT.json] [--csv OUT.csv]``.
 
 Bad input gives one line on stderr and exit status 2."""
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .io import neutralize, read_table
 from .spec import CSISpec
 
 EXIT_BAD_INPUT = 2
+ROBUST_FIT = ("chi2_scaled", "scaling_factor", "p_value_scaled", "cfi_robust", "tli_robust", "rmsea_robust")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--missing", choices=("fiml", "listwise"), default="fiml",
                      help="missing answers: full-information ML (default) or listwise deletion")
     cmd.add_argument("--estimator", choices=ESTIMATORS, default="ml",
-                     help="ml: maximum likelihood (default); pls: PLS path modelling as ACSI/SmartPLS")
+                     help="ml: maximum likelihood (default); mlr: ML estimates with robust SEs and "
+                          "scaled chi2 (lavaan estimator='MLR'); pls: PLS path modelling as ACSI/SmartPLS")
     cmd.add_argument("--json", help="write the full result as JSON to this file")
     cmd.add_argument("--csv", help="write a flat table of estimates and scores to this file")
     return parser
@@ -59,7 +61,8 @@ def flat_rows(result) -> list[dict]:
     """One row per number: section, name, statistic, value (for spreadsheets)."""
     d = result.to_dict()
     rows = [("fit", key, "value", d["fit"][key]) for key in ("chi2", "df", "p_value", "cfi", "tli",
-                                                             "rmsea", "srmr")]
+                                                             "rmsea", "srmr") + ROBUST_FIT
+            if key in d["fit"]]
     for code, c in d["constructs"].items():
         for key in ("index", "r2", "alpha", "cr", "ave"):
             rows.append(("construct", code, key, c[key]))

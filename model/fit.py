@@ -23,7 +23,7 @@ POLISH_TOL = 1e-9  # Fisher-scoring steps stop once no parameter moves more than
 MAXITER = 10_000
 _HEYWOOD_TOL = 1e-6  # a free variance below this share of its item's variance counts as zero
 MISSING_METHODS = ("fiml", "listwise")
-ESTIMATORS = ("ml", "pls")  # the one list of estimator names (fit, CLI, JSON ``estimator``)
+ESTIMATORS = ("ml", "mlr", "pls")  # the one list of estimator names (fit, CLI, JSON ``estimator``)
 REMEDIES = ("check for items that are near copies of each other, drop items that load weakly on "
             "their construct, and collect more complete responses")
 
@@ -212,7 +212,7 @@ def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, 
 
 def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         missing: str = "fiml", maxiter: int = MAXITER, estimator: str = "ml"):
-    """Fit the six-construct CSI model (ML, or PLS with ``estimator="pls"``) and compute every statistic.
+    """Fit the six-construct CSI model (ML, MLR, or PLS with ``estimator="pls"``) and compute every statistic.
 
     Parameters
     ----------
@@ -230,8 +230,10 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         when no answer is missing.
     maxiter : int
         Iteration limit of the optimiser.
-    estimator : {"ml", "pls"}
-        Maximum likelihood (lavaan ``sem()``), or PLS path modelling as ACSI, SmartPLS and seminr
+    estimator : {"ml", "mlr", "pls"}
+        Maximum likelihood (lavaan ``sem()``); ``"mlr"``: the ML estimates with Huber-White
+        (sandwich) SEs, the Yuan-Bentler scaled chi² and robust CFI/TLI/RMSEA, as lavaan
+        ``estimator="MLR"`` (``model.robust``); or PLS path modelling as ACSI, SmartPLS and seminr
         do it (Mode A, path weighting; ``model.pls``), fitted to the same item moments:
         complete rows for listwise, the EM covariance under FIML.
 
@@ -305,6 +307,9 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         dropped_reasons = {"missing_answer": n_total - n_complete}
     checks.check_variance(moments.cov, spec)
     item_means = ItemMeans.from_moments(moments) if n_complete == n_total else ItemMeans.from_values(values)
+    rows = None
+    if estimator == "mlr":  # casewise scores need the fitted rows
+        rows = values if patterns is not None or n_complete == n_total else values[complete]
     del values
     if estimator == "pls":  # needs only the item correlations: no semopy, no FIML likelihood
         with _one_blas_thread():
@@ -323,5 +328,5 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
                       HeywoodCaseWarning, stacklevel=2)
     with _one_blas_thread():
         return build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
-                            missing=missing, patterns=patterns,
+                            missing=missing, patterns=patterns, estimator=estimator, rows=rows,
                             dropped_reasons={k: v for k, v in dropped_reasons.items() if v})

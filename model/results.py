@@ -16,7 +16,8 @@ _MISSING_TEXT = {"fiml": "full-information ML over every row with an answer",
                  "listwise": "listwise deletion of rows with missing answers"}
 _PLS_MISSING_TEXT = {"fiml": "PLS on the EM covariance of every row with an answer",
                      "listwise": "listwise deletion of rows with missing answers"}
-_ESTIMATOR_TEXT = {"ml": "ML estimation", "pls": "PLS path modelling (Mode A, path weighting)"}
+_ESTIMATOR_TEXT = {"ml": "ML estimation", "pls": "PLS path modelling (Mode A, path weighting)",
+                   "mlr": "MLR estimation (ML estimates, robust Huber-White SEs, Yuan-Bentler scaled chi2)"}
 
 
 def _plain(value: Any) -> Any:
@@ -61,7 +62,8 @@ class CSIResult:
         fit_index_undefined, low_reliability, discriminant_validity, equal_weights,
         negative_weight (PLS).
     estimator : str
-        ``"ml"`` or ``"pls"``; PLS results have no SEs (None) and no chi²-based fit indices.
+        ``"ml"``, ``"mlr"`` (robust SEs in paths and loadings, robust measures in ``fit``) or
+        ``"pls"``; PLS results have no SEs (None) and no chi²-based fit indices.
     constructs, paths, effects, fit, reliability_verdicts, discriminant, ipma, ipma_items
         As in :meth:`to_dict`.
     """
@@ -143,7 +145,8 @@ class CSIResult:
             ci = f"[{f(c['index_ci'][0], 1)}, {f(c['index_ci'][1], 1)}]"
             lines.append(f"{code + ' ' + c['name_en']:<28}{f(c['index'], 1):>7}{ci:>16}"
                          f"{f(c['r2']):>7}{f(c['alpha']):>7}{f(c['cr']):>7}{f(c['ave']):>7}")
-        lines += ["", f"{'Path':<12}{'Estimate':>10}{'Std':>8}{'SE':>8}{'z':>8}{'p':>8}"]
+        se_head = "Rob.SE" if self.estimator == "mlr" else "SE"
+        lines += ["", f"{'Path':<12}{'Estimate':>10}{'Std':>8}{se_head:>8}{'z':>8}{'p':>8}"]
         for p in d["paths"]:
             lines.append(f"{p['from'] + ' -> ' + p['to']:<12}{f(p['estimate']):>10}"
                          f"{f(p['std_estimate']):>8}{f(p['se']):>8}{f(p['z'], 2):>8}{f(p['p_value']):>8}")
@@ -160,6 +163,11 @@ class CSIResult:
         else:
             lines += ["", f"Fit: chi2({fit['df']}) = {f(fit['chi2'], 2)}, p = {f(fit['p_value'])}; "
                       f"RMSEA 90% CI [{f(fit['rmsea_ci'][0])}, {f(fit['rmsea_ci'][1])}]"]
+        if self.estimator == "mlr":
+            lines.append(f"Robust: scaled chi2({fit['df']}) = {f(fit['chi2_scaled'], 2)}, p = "
+                         f"{f(fit['p_value_scaled'])} (scaling factor {f(fit['scaling_factor'])}); "
+                         f"CFI {f(fit['cfi_robust'])}, TLI {f(fit['tli_robust'])}, "
+                         f"RMSEA {f(fit['rmsea_robust'])}")
         for key in ("cfi", "tli", "rmsea", "srmr"):
             if key in fit["verdicts"]:
                 lines.append(f"  {fit['verdicts'][key]['text']}")
