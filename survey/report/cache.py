@@ -184,27 +184,30 @@ def _ensure_row(session, survey_id: int, key: str) -> None:
         pass  # created meanwhile by another worker
 
 
-def claim_refresh(session, survey_id: int, key: str, *, force: bool = False) -> bool:
-    """Take the view's refresh claim if no live claim exists (and, unless force, the last computation is older
-    than REPORT_REFRESH_SECONDS); return whether this caller now owns the computation."""
+def claim_refresh(session, survey_id: int, key: str, count: int) -> bool:
+    """Take the view's refresh claim if no live claim exists and the stored report holds fewer than ``count``
+    responses and the last computation is older than REPORT_REFRESH_SECONDS; return whether this caller now
+    owns the computation. The freshness test is part of the one UPDATE, so a report published
+    between a reader's look and its claim is not computed again."""
     config = current_app.config
     now = utcnow()
     t = ReportSnapshot
+    interval = timedelta(seconds=float(config.get("REPORT_REFRESH_SECONDS", 30)))
     condition = sa.and_(t.survey_id == survey_id, t.view_key == key,
-                        sa.or_(t.claim_until.is_(None), t.claim_until < now))
-    if not force:
-        interval = timedelta(seconds=float(config.get("REPORT_REFRESH_SECONDS", 30)))
-        condition = sa.and_(condition, sa.or_(t.computed_at.is_(None), t.computed_at <= now - interval))
+                        sa.or_(t.claim_until.is_(None), t.claim_until < now),
+                        sa.or_(t.data_count.is_(None), t.data_count < count),
+                        sa.or_(t.computed_at.is_(None), t.computed_at <= now - interval))
     claim = timedelta(seconds=float(config.get("REPORT_CLAIM_SECONDS", 900)))
     with write_transaction(session):
         taken = session.execute(sa.update(t).where(condition).values(claim_until=now + claim, claimed_at=now))
     return taken.rowcount == 1
 
 
-def request_refresh(session, survey: Survey, wave, segment, key: str, *, force: bool = False) -> bool:
-    """Claim the view's refresh and hand it to a job; return whether a computation is now under way."""
+def request_refresh(session, survey: Survey, wave, segment, key: str, count: int) -> bool:
+    """Claim the view's refresh (data of ``count`` responses) and hand it to a job; return whether a
+    computation is now under way."""
     _ensure_row(session, survey.id, key)
-    if claim_refresh(session, survey.id, key, force=force):
+    if claim_refresh(session, survey.id, key, count):
         jobs.enqueue(REFRESH_JOB, survey.id, wave, list(segment) if segment else None, key)
         return True
     meta = _snapshot_meta(session, survey.id, key)
@@ -282,7 +285,7 @@ def open_report(session, survey: Survey, wave: int | None = None, segment: tuple
             CACHE.put(local, entry)
             return ReportState("ready", entry, n=entry.n)
         CACHE.put(local, entry)
-        refreshing = request_refresh(session, survey, wave, segment, key)
+        refreshing = request_refresh(session, survey, wave, segment, key, version.count)
         stale_wait = float(config.get("REPORT_STALE_WAIT_SECONDS", 0))
         if refreshing and stale_wait > 0 and (fresh := _wait_for(session, survey.id, key, version.count,
                                                                   stale_wait)) is not None and not fresh.error:
@@ -291,7 +294,7 @@ def open_report(session, survey: Survey, wave: int | None = None, segment: tuple
             return ReportState("ready", entry, n=entry.n)
         return ReportState("ready", entry, n=entry.n, stale=Staleness(
             meta.computed_at, version.count - (meta.data_count or 0), refreshing))
-    refreshing = request_refresh(session, survey, wave, segment, key)
+    refreshing = request_refresh(session, survey, wave, segment, key, version.count)
     if wait is None:
         wait = float(config.get("REPORT_WAIT_SECONDS", 1.0))
     meta = _wait_for(session, survey.id, key, version.count, wait) if refreshing else _snapshot_meta(
