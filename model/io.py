@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,10 @@ from .exceptions import DataError
 _EXCEL = (".xlsx", ".xlsm")
 # OWASP "CSV injection": a spreadsheet reads text starting with these as a formula (tab/CR too).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Caps that keep a hostile or mistaken file from taking the reader down: a CSI table has dozens of columns.
+MAX_ROWS = 5_000_000
+MAX_COLUMNS = 1_000
+MAX_UNPACKED_BYTES = 512 * 1024 * 1024  # an .xlsx is a zip: refuse what would unpack beyond this
 
 
 def neutralize(value):
@@ -22,13 +27,20 @@ def neutralize(value):
     return value
 
 
-def read_table(path_or_file) -> pd.DataFrame:
+def read_table(path_or_file, *, nrows: int | None = None, max_rows: int = MAX_ROWS,
+               max_columns: int = MAX_COLUMNS) -> pd.DataFrame:
     """Read a CSV (or .xlsx) file of survey answers.
 
     Parameters
     ----------
     path_or_file : str, os.PathLike or file-like
         A path, or an open binary/text file (e.g. an upload).
+    nrows : int, optional
+        Read only the first rows (a preview); the caps still apply to what is read.
+    max_rows, max_columns : int
+        More data rows or columns than this is a DataError, found without reading the whole file into
+        memory: an .xlsx is read cell by cell up to the column cap (a stray far-right cell costs nothing)
+        and refused before opening when its parts would unpack beyond ``MAX_UNPACKED_BYTES``.
 
     Returns
     -------
@@ -38,7 +50,7 @@ def read_table(path_or_file) -> pd.DataFrame:
     Raises
     ------
     DataError
-        If the file does not exist, is empty, has no data rows, or is not a readable CSV/xlsx.
+        If the file does not exist, is empty, has no data rows, is over a cap, or is not a readable CSV/xlsx.
     """
     name = str(path_or_file) if isinstance(path_or_file, (str, os.PathLike)) else \
         str(getattr(path_or_file, "filename", None) or getattr(path_or_file, "name", "") or "")
@@ -46,15 +58,16 @@ def read_table(path_or_file) -> pd.DataFrame:
     if isinstance(path_or_file, (str, os.PathLike)) and not Path(path_or_file).is_file():
         raise DataError(f"{label}: file not found; check the path")
     try:
+        limit = max_rows + 1 if nrows is None else min(nrows, max_rows + 1)
         if name.lower().endswith(_EXCEL):
-            frame = pd.read_excel(path_or_file)
+            frame = _read_excel(path_or_file, label, limit, max_columns)
         else:
-            frame = _read_csv(path_or_file, label)
+            frame = _read_csv(path_or_file, label, limit)
     except DataError:
         raise
     except pd.errors.EmptyDataError:
         raise DataError(f"{label} is empty; export the responses as CSV with a header row") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as err:
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, zipfile.BadZipFile, KeyError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DataError(f"{label} is not a readable CSV file ({reason}); save it as UTF-8 CSV "
                         "with one header row and one respondent per row") from None
@@ -62,10 +75,54 @@ def read_table(path_or_file) -> pd.DataFrame:
         raise DataError(f"{label} has no columns; export the responses as CSV with a header row")
     if frame.shape[0] == 0:
         raise DataError(f"{label} has a header but no data rows; add at least one response")
+    if frame.shape[1] > max_columns:
+        raise _too_wide(label, frame.shape[1], max_columns)
+    if frame.shape[0] > max_rows:
+        raise DataError(f"{label} has more than {max_rows:,} data rows; split it into smaller files")
     return frame
 
 
-def _read_csv(path_or_file, label: str) -> pd.DataFrame:
+def _too_wide(label: str, columns: int, max_columns: int) -> DataError:
+    return DataError(f"{label} has {columns} columns; at most {max_columns} can be read: "
+                     "keep the question columns and save it again")
+
+
+def _read_excel(path_or_file, label: str, limit: int, max_columns: int) -> pd.DataFrame:
+    """The first sheet of an .xlsx, streamed with openpyxl's read-only reader within the caps."""
+    from openpyxl import load_workbook
+
+    with zipfile.ZipFile(path_or_file) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise DataError(f"{label} would unpack to {unpacked / 2**20:,.0f} MB (the limit is "
+                        f"{MAX_UNPACKED_BYTES / 2**20:,.0f} MB); save it as CSV")
+    if hasattr(path_or_file, "seek"):
+        path_or_file.seek(0)
+    workbook = load_workbook(path_or_file, read_only=True, data_only=True)
+    try:
+        sheet = workbook.worksheets[0]
+        header = list(next(sheet.iter_rows(values_only=True, max_row=1), ()))  # one row: cheap even if wide
+        while header and header[-1] is None:
+            header.pop()
+        if len(header) > max_columns:
+            raise _too_wide(label, len(header), max_columns)
+        width = len(header)
+        data = []
+        for row in sheet.iter_rows(values_only=True, min_row=2, max_col=max(width, 1)):
+            if len(data) >= limit:
+                break
+            cells = row[:width]
+            if any(cell is not None for cell in cells):
+                data.append(cells)
+    finally:
+        workbook.close()
+    if not width:
+        raise pd.errors.EmptyDataError("no header")
+    names = [f"Unnamed: {k}" if h is None else str(h) if not isinstance(h, str) else h for k, h in enumerate(header)]
+    return pd.DataFrame(data, columns=names).infer_objects()
+
+
+def _read_csv(path_or_file, label: str, limit: int) -> pd.DataFrame:
     """Sniff the first bytes so binary files and single-column junk fail with a clear message."""
     if isinstance(path_or_file, (str, os.PathLike)):
         with open(path_or_file, "rb") as fh:
@@ -90,13 +147,13 @@ def _read_csv(path_or_file, label: str) -> pd.DataFrame:
         sep = ","
     if isinstance(path_or_file, (str, os.PathLike)):
         try:
-            return pd.read_csv(path_or_file, sep=sep, encoding="utf-8-sig")
+            return pd.read_csv(path_or_file, sep=sep, encoding="utf-8-sig", nrows=limit)
         except UnicodeDecodeError:  # Excel on Chinese Windows saves CSV as GBK
-            return pd.read_csv(path_or_file, sep=sep, encoding="gb18030")
+            return pd.read_csv(path_or_file, sep=sep, encoding="gb18030", nrows=limit)
     raw = path_or_file.read()
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raw = raw.decode("gb18030")
-    return pd.read_csv(io.StringIO(raw), sep=sep)
+    return pd.read_csv(io.StringIO(raw), sep=sep, nrows=limit)

@@ -25,6 +25,7 @@ ROLES = (*CONSTRUCTS, "segment", "comment", "wave", "ignore")
 PREFIX = re.compile(r"^\s*(CE|PQ|PV|CS|CC|CL)\s*_?\s*\d+\s*$", re.IGNORECASE)
 MAX_SEGMENT_VALUES = 20
 MAX_ERRORS = 30
+IMPORT_BLOCK = 20_000
 SECTIONS = {"CE": "expectations", "PQ": "quality", "PV": "value", "CS": "satisfaction", "CC": "complaints",
             "CL": "loyalty"}
 
@@ -110,8 +111,11 @@ def _code_for(name: str, taken: set) -> str:
 
 
 def import_survey(session: Session, frame: pd.DataFrame, mapping: dict[str, str], *, title: str,
-                  scale: tuple[int, int], created_by=None) -> Survey:
+                  scale: tuple[int, int], created_by=None, progress=None) -> Survey:
     """Check the upload and store it as a new (closed) survey in one transaction.
+
+    Rows are written IMPORT_BLOCK at a time (memory stays flat whatever the file's size); ``progress(done,
+    total)`` is called after each block. All or nothing: a failure anywhere rolls every block back.
 
     :raise ImportRejected: any problem; nothing is stored.
     """
@@ -170,21 +174,26 @@ def import_survey(session: Session, frame: pd.DataFrame, mapping: dict[str, str]
                     coded.append((question, np.array([options.index(v) if v in options else -2 for v in text])))
         blobs = packing.pack_matrix([q.id for q, _ in coded], np.column_stack([c for _, c in coded])) \
             if coded else [b""] * n
-        ids = session.scalars(
-            sa.insert(Response).returning(Response.id, sort_by_parameter_order=True),
-            [{"survey_id": survey.id, "wave_id": wave_ids[int(w)], "created_at": now, "locale": "en",
-              "complete": True, "source": "import", "token_id": None, "packed": blob}
-             for w, blob in zip(wave_numbers, blobs)],
-        ).all()
-        answers = []
-        for question, codes in coded:
-            if question.kind == SCALE:
-                answers.extend({"response_id": rid, "question_id": question.id,
-                                "value": None if c == packing.DONT_KNOW_CODE else int(c), "text": None}
-                               for rid, c in zip(ids, codes.tolist()))
-        for question, text in texts:
-            answers.extend({"response_id": rid, "question_id": question.id, "value": None, "text": v}
-                           for rid, v in zip(ids, text) if v is not None)
-        if answers:
-            session.execute(sa.insert(Answer), answers)
+        for start in range(0, n, IMPORT_BLOCK):  # one block of rows at a time: memory stays flat
+            stop = min(n, start + IMPORT_BLOCK)
+            ids = session.scalars(
+                sa.insert(Response).returning(Response.id, sort_by_parameter_order=True),
+                [{"survey_id": survey.id, "wave_id": wave_ids[int(w)], "created_at": now, "locale": "en",
+                  "complete": True, "source": "import", "token_id": None, "packed": blob}
+                 for w, blob in zip(wave_numbers[start:stop], blobs[start:stop])],
+            ).all()
+            answers = []
+            for question, codes in coded:
+                if question.kind == SCALE:
+                    answers.extend({"response_id": rid, "question_id": question.id,
+                                    "value": None if c == packing.DONT_KNOW_CODE else int(c), "text": None}
+                                   for rid, c in zip(ids, codes[start:stop].tolist()))
+            for question, text in texts:
+                answers.extend({"response_id": rid, "question_id": question.id, "value": None, "text": v}
+                               for rid, v in zip(ids, text[start:stop]) if v is not None)
+            if answers:
+                session.execute(sa.insert(Answer), answers)
+            del answers
+            if progress is not None:
+                progress(stop, n)
     return survey

@@ -150,3 +150,30 @@ def test_a_csv_with_nul_characters_is_refused_as_binary(client, manager, db_sess
     assert response.status_code == 400
     assert "looks binary" in response.get_data(as_text=True)
     assert counts(db_session) == before
+
+
+def test_import_in_blocks_stores_the_same_rows_and_is_all_or_nothing(db_session, monkeypatch):
+    from survey import services
+
+    frame = table(n=50)
+    mapping = importing.propose_mapping(frame)
+    whole = importing.import_survey(db_session, frame, mapping, title="whole", scale=(1, 10))
+    monkeypatch.setattr(importing, "IMPORT_BLOCK", 7)
+    seen = []
+    blocks = importing.import_survey(db_session, frame, mapping, title="blocks", scale=(1, 10),
+                                     progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(min(k + 7, 50), 50) for k in range(0, 50, 7)]
+    meta = ["response_id", "created_at"]
+    a = services.responses_frame(db_session, whole).drop(columns=meta)
+    b = services.responses_frame(db_session, blocks).drop(columns=meta)
+    pd.testing.assert_frame_equal(a, b)
+    before = counts(db_session)
+
+    def fail_after_first_block(done, total):
+        if done > 7:
+            raise RuntimeError("worker lost")
+
+    with pytest.raises(RuntimeError):
+        importing.import_survey(db_session, frame, mapping, title="broken", scale=(1, 10),
+                                progress=fail_after_first_block)
+    assert counts(db_session) == before  # the first block was rolled back too
