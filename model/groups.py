@@ -19,6 +19,7 @@ groups).
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 
@@ -59,9 +60,9 @@ class Layout:
     lam_fixed: np.ndarray  # (p, k) fixed loading values (markers 1, others 0)
 
 
-def layout(spec: CSISpec, n_groups: int, level: str, free_intercepts=()) -> Layout:
-    """Parameter ids for one invariance level; ``free_intercepts`` (item indices) stay free per
-    group at scalar level (partial invariance, lavaan ``group.partial``)."""
+def layout(spec: CSISpec, n_groups: int, level: str, free_intercepts=(), free_loadings=()) -> Layout:
+    """Parameter ids for one invariance level; ``free_intercepts`` / ``free_loadings`` (item
+    indices) stay free per group (partial invariance, lavaan ``group.partial``)."""
     codes, obs = list(CONSTRUCTS), list(spec.observed)
     p, k = len(obs), len(codes)
     counter = iter(range(10 ** 9))
@@ -73,16 +74,17 @@ def layout(spec: CSISpec, n_groups: int, level: str, free_intercepts=()) -> Layo
     nu = np.full((n_groups, p), -1)
     alpha = np.full((n_groups, k), -1)
     lam_fixed = np.zeros((p, k))
-    free_loadings = []
+    entries = []  # (item, construct) of every free loading
     for c, code in enumerate(codes):
         items = [obs.index(i) for i in spec.items[code]]
         lam_fixed[items[0], c] = 1.0
-        free_loadings += [(j, c) for j in items[1:]]
-    shared_lam = {jc: new() for jc in free_loadings} if level != "configural" else None
+        entries += [(j, c) for j in items[1:]]
+    shared_lam = {(j, c): new() for j, c in entries if j not in set(free_loadings)} \
+        if level != "configural" else {}
     shared_nu = {j: new() for j in range(p) if j not in set(free_intercepts)} if level == "scalar" else {}
     for g in range(n_groups):
-        for j, c in free_loadings:
-            lam[g, j, c] = shared_lam[(j, c)] if shared_lam else new()
+        for j, c in entries:
+            lam[g, j, c] = shared_lam[(j, c)] if (j, c) in shared_lam else new()
         for a, b in PATHS:
             beta[g, codes.index(b), codes.index(a)] = new()
         for c in range(k):
@@ -122,7 +124,7 @@ def _matrices(theta_vec, lay: Layout, g: int, k: int):
     return L, B, Psi, Th, nu, al
 
 
-def _group_terms(x, lay: Layout, g: int, m: stats.Moments, need_info: bool):
+def _group_terms(x, lay: Layout, g: int, m: stats.Moments, need_info: bool, need_grad: bool = True):
     """F_g, its gradient over all parameters and (optionally) its expected Hessian."""
     p, k = lay.lam.shape[1:]
     L, B, Psi, Th, nu, al = _matrices(x, lay, g, k)
@@ -137,30 +139,33 @@ def _group_terms(x, lay: Layout, g: int, m: stats.Moments, need_info: bool):
     Si = np.linalg.inv(Sigma)
     d = m.mean - mu
     f = logdet + np.trace(Si @ m.cov) - np.linalg.slogdet(m.cov)[1] - p + d @ Si @ d
-    # derivative of each free entry: dΣ = outer(a, b) + outer(b, a) (or E_ii), dμ
+    if not need_grad:
+        return float(f), None, None
+    # derivative of each free entry: dΣ = outer(a, b) + outer(b, a) (or E_jj), dμ
     V = L @ (A @ Psi @ A.T)          # ΛΦ, columns v_j
-    ids, dS, dm = [], [], []
-    eye = np.eye(p)
-    for (j, c) in zip(*np.nonzero(lay.lam[g] >= 0)):
-        ids.append(lay.lam[g, j, c]); dS.append(np.outer(eye[j], V[:, c]))
-        dm.append(eye[j] * kappa[c])
-    for (i, j) in zip(*np.nonzero(lay.beta[g] >= 0)):
-        ids.append(lay.beta[g, i, j]); dS.append(np.outer(U[:, i], V[:, j]))
-        dm.append(U[:, i] * kappa[j])
-    for c in np.nonzero(lay.psi[g] >= 0)[0]:
-        ids.append(lay.psi[g, c]); dS.append(0.5 * np.outer(U[:, c], U[:, c]))
-        dm.append(np.zeros(p))
-    for j in np.nonzero(lay.theta[g] >= 0)[0]:
-        ids.append(lay.theta[g, j]); e = np.zeros((p, p)); e[j, j] = 0.5; dS.append(e)
-        dm.append(np.zeros(p))
-    for j in np.nonzero(lay.nu[g] >= 0)[0]:
-        ids.append(lay.nu[g, j]); dS.append(np.zeros((p, p))); dm.append(eye[j])
-    for c in np.nonzero(lay.alpha[g] >= 0)[0]:
-        ids.append(lay.alpha[g, c]); dS.append(np.zeros((p, p))); dm.append(U[:, c])
-    dS = np.array(dS)
+    lam_j, lam_c = np.nonzero(lay.lam[g] >= 0)
+    beta_i, beta_j = np.nonzero(lay.beta[g] >= 0)
+    psi_c = np.nonzero(lay.psi[g] >= 0)[0]
+    th_j = np.nonzero(lay.theta[g] >= 0)[0]
+    nu_j = np.nonzero(lay.nu[g] >= 0)[0]
+    al_c = np.nonzero(lay.alpha[g] >= 0)[0]
+    ids = np.concatenate([lay.lam[g][lam_j, lam_c], lay.beta[g][beta_i, beta_j], lay.psi[g][psi_c],
+                          lay.theta[g][th_j], lay.nu[g][nu_j], lay.alpha[g][al_c]])
+    sizes = np.cumsum([0, lam_j.size, beta_i.size, psi_c.size, th_j.size, nu_j.size, al_c.size])
+    dS = np.zeros((ids.size, p, p))
+    dm = np.zeros((ids.size, p))
+    r = np.arange(sizes[0], sizes[1])
+    dS[r, lam_j, :] = V[:, lam_c].T
+    dm[r, lam_j] = kappa[lam_c]
+    r = slice(sizes[1], sizes[2])
+    dS[r] = U[:, beta_i].T[:, :, None] * V[:, beta_j].T[:, None, :]
+    dm[r] = U[:, beta_i].T * kappa[beta_j][:, None]
+    r = slice(sizes[2], sizes[3])
+    dS[r] = 0.5 * U[:, psi_c].T[:, :, None] * U[:, psi_c].T[:, None, :]
+    dS[np.arange(sizes[3], sizes[4]), th_j, th_j] = 0.5
+    dm[np.arange(sizes[4], sizes[5]), nu_j] = 1.0
+    dm[sizes[5]:] = U[:, al_c].T
     dS = dS + dS.transpose(0, 2, 1)  # symmetric dΣ/dθ
-    dm = np.array(dm)
-    ids = np.array(ids)
     G_sigma = Si - Si @ (m.cov + np.outer(d, d)) @ Si
     G_mu = -2 * Si @ d
     grad_local = np.einsum("qij,ij->q", dS, G_sigma) + dm @ G_mu
@@ -169,22 +174,24 @@ def _group_terms(x, lay: Layout, g: int, m: stats.Moments, need_info: bool):
     info = None
     if need_info:
         a = Si @ dS                                       # Σ⁻¹dΣ_q
-        h = np.einsum("aij,bji->ab", a, a) + 2 * dm @ Si @ dm.T
+        q = len(ids)
+        h = a.reshape(q, -1) @ a.transpose(0, 2, 1).reshape(q, -1).T + 2 * dm @ Si @ dm.T
         info = np.zeros((lay.n_par, lay.n_par))
         np.add.at(info, (ids[:, None], ids[None, :]), h)
     return float(f), grad, info
 
 
-def _objective(x, lay: Layout, data: GroupData, need_info: bool = True):
+def _objective(x, lay: Layout, data: GroupData, need_info: bool = True, need_grad: bool = True):
     """Σ_g n_g/N · F_g with gradient and expected Hessian (2 × Fisher information per case)."""
     w = data.n / data.n.sum()
     total, grad, info = 0.0, np.zeros(lay.n_par), np.zeros((lay.n_par, lay.n_par)) if need_info else None
     for g, m in enumerate(data.moments):
-        f, gr, inf = _group_terms(x, lay, g, m, need_info)
+        f, gr, inf = _group_terms(x, lay, g, m, need_info, need_grad)
         if not np.isfinite(f):
             return np.inf, None, None
         total += w[g] * f
-        grad += w[g] * gr
+        if need_grad:
+            grad += w[g] * gr
         if need_info:
             info += w[g] * inf
     return total, grad, info
@@ -234,7 +241,7 @@ def _minimise(lay: Layout, data: GroupData, x0: np.ndarray) -> tuple[np.ndarray,
             t = 1.0
             for _ in range(40):
                 trial = x - t * step
-                f_t = _objective(trial, lay, data, need_info=False)[0]
+                f_t = _objective(trial, lay, data, need_info=False, need_grad=False)[0]
                 if f_t <= f + 1e-13 * max(1.0, abs(f)):
                     break
                 t /= 2
@@ -281,9 +288,9 @@ def _measures(fit: LevelFit, data: GroupData) -> dict:
 
 
 def fit_level(spec: CSISpec, data: GroupData, level: str, start: list[tuple],
-              free_intercepts=()) -> LevelFit:
+              free_intercepts=(), free_loadings=()) -> LevelFit:
     """Fit one invariance level from per-group start matrices."""
-    lay = layout(spec, len(data.moments), level, free_intercepts)
+    lay = layout(spec, len(data.moments), level, free_intercepts, free_loadings)
     x, f, ok, gmax = _minimise(lay, data, _pack(lay, start, data.n / data.n.sum()))
     fit = LevelFit(level, lay, x, f, ok, gmax, tuple(free_intercepts))
     return LevelFit(level, lay, x, f, ok, gmax, tuple(free_intercepts), _measures(fit, data))
@@ -302,3 +309,193 @@ def _delta(cur: dict, prev: dict) -> dict:
             "p_value": float(sps.chi2.sf(dchi, ddf)) if ddf > 0 else float("nan"),
             "delta_cfi": float(d_cfi), "delta_rmsea": float(d_rmsea),
             "holds": bool(cur["converged"] and -d_cfi <= DELTA_CFI and d_rmsea <= DELTA_RMSEA)}
+
+
+def split(data: pd.DataFrame, column, values: np.ndarray, spec: CSISpec) -> tuple[GroupData, dict]:
+    """Complete responses per group (sorted labels; the first is lavaan's reference group).
+
+    Raises DataError for an unknown or item column, fewer than two or more than ``MAX_GROUPS``
+    groups, or a group with fewer complete responses than ``checks.min_responses(spec)``:
+    dropping it silently would change what is compared, so the analyst merges or drops it.
+    """
+    column = str(column)
+    if column not in map(str, data.columns):
+        raise DataError(f"group column {column!r} is not in the data; name one of its columns")
+    if column in spec.observed:
+        raise DataError(f"group column {column!r} is an item of construct {spec.construct_of(column)}; "
+                        "group by a column that is not an item")
+    raw = data.loc[:, [c for c in data.columns if str(c) == column]].iloc[:, 0]
+    text = raw.astype("string").str.strip()
+    if pd.api.types.is_float_dtype(raw) and raw.dropna().mod(1).eq(0).all():
+        text = raw.astype("Int64").astype("string")
+    labels = text.mask(text == "").to_numpy(dtype=object, na_value=None)
+    has_label = np.array([v is not None for v in labels])
+    complete = ~np.isnan(values).any(axis=1)
+    levels = pd.unique(labels[has_label])
+    if len(levels) > MAX_GROUPS:
+        raise DataError(f"group column {column!r} has {len(levels)} different values; at most "
+                        f"{MAX_GROUPS} groups can be compared: use a column with fewer categories")
+    if len(levels) < 2:
+        raise DataError(f"group column {column!r} has {len(levels)} value(s); comparing groups needs at least 2")
+    numeric = pd.to_numeric(pd.Series(levels), errors="coerce")
+    order = sorted(levels, key=lambda v: (0, float(pd.to_numeric(v)), "") if numeric.notna().all() else (1, 0, v))
+    need = checks.min_responses(spec)
+    small = {lab: int((complete & (labels == lab)).sum()) for lab in order}
+    small = {lab: n for lab, n in small.items() if n < need}
+    if small:
+        listed = ", ".join(f"{lab!r}: {n}" for lab, n in small.items())
+        raise DataError(f"group(s) {listed} have fewer than {need} complete responses (one per free "
+                        f"parameter of each group's model); merge small groups or leave them out of {column!r}")
+    moments = []
+    for lab in order:
+        m = stats.Moments.from_values(values[complete & (labels == lab)])
+        try:
+            checks.check_variance(m.cov, spec)
+        except DataError as err:
+            raise DataError(f"in group {lab!r}: {err}") from None
+        moments.append(m)
+    excluded = {"missing_group": int((~has_label).sum()),
+                "missing_answer": int((has_label & ~complete).sum())}
+    return GroupData(tuple(str(v) for v in order), tuple(moments)), {k: v for k, v in excluded.items() if v}
+
+
+def _solution(fit: LevelFit, g: int) -> stats.Solution:
+    L, B, Psi, Th, _, _ = fit.matrices(g)
+    return stats.Solution(B=B, Lambda=L, Psi=Psi, Theta=Th)
+
+
+def _tests(spec: CSISpec, data: GroupData, base: LevelFit, kind: str) -> list[dict]:
+    """Likelihood-ratio test of each item's equality constraint: the constraint freed alone
+    (lavaan ``group.partial``), Δχ² = χ²(base) − χ²(freed), df = groups − 1, and the freed
+    parameter's difference from the first group. Items of single-item constructs (intercept) and
+    marker items (loading) have no constraint to test."""
+    obs, codes = list(spec.observed), list(CONSTRUCTS)
+    start = [_state(base, g) for g in range(len(data.moments))]
+    out = []
+    for code in codes:
+        items = spec.items[code]
+        if len(items) < 2:
+            continue
+        for item in (items if kind == "intercept" else items[1:]):
+            j, c = obs.index(item), codes.index(code)
+            if kind == "intercept":
+                freed = fit_level(spec, data, base.level, start, free_intercepts=base.free_intercepts + (j,))
+                value = lambda g: freed.matrices(g)[4][j]  # noqa: E731
+            else:
+                freed = fit_level(spec, data, base.level, start, free_intercepts=base.free_intercepts,
+                                  free_loadings=(j,))
+                value = lambda g: freed.matrices(g)[0][j, c]  # noqa: E731
+            dchi = base.measures["chi2"] - freed.measures["chi2"]
+            ddf = len(data.moments) - 1
+            out.append({"item": item, "construct": code, "delta_chi2": float(dchi), "delta_df": ddf,
+                        "p_value": float(sps.chi2.sf(max(dchi, 0.0), ddf)),
+                        "difference": {lab: float(value(g) - value(0))
+                                       for g, lab in enumerate(data.labels) if g},
+                        "converged": freed.converged})
+    return sorted(out, key=lambda r: -r["delta_chi2"])
+
+
+def _partial_scalar(spec, data, metric: LevelFit, scalar: LevelFit, ranked: list[dict]):
+    """Free the worst intercepts one at a time, keeping at least ``MIN_EQUAL_INTERCEPTS`` equal
+    per construct, until the Chen criteria hold against the metric model (or no item is left)."""
+    obs = list(spec.observed)
+    freed, fit = [], None
+    start = [_state(scalar, g) for g in range(len(data.moments))]
+    for row in ranked:
+        code = row["construct"]
+        if len(set(spec.items[code]) - set(freed)) - 1 < MIN_EQUAL_INTERCEPTS:
+            continue
+        freed.append(row["item"])
+        fit = fit_level(spec, data, "scalar", start, free_intercepts=tuple(obs.index(i) for i in freed))
+        start = [_state(fit, g) for g in range(len(data.moments))]
+        if _delta(fit.measures, metric.measures)["holds"]:
+            break
+    return fit, freed
+
+
+def analyse(spec: CSISpec, data: GroupData, scale, pooled: stats.Solution) -> tuple[dict, dict, list]:
+    """Fit the three levels from the pooled solution and return (invariance, groups, warnings).
+
+    Group indices use the metric model's loadings (equal across groups by construction)
+    normalized to sum to one per construct, so every group is scored on one yardstick;
+    they are called comparable only at (partial) scalar invariance.
+    """
+    n_groups = len(data.moments)
+    start = [(pooled.Lambda, pooled.B, np.diag(pooled.Psi), np.diag(pooled.Theta), m.mean,
+              np.zeros(len(CONSTRUCTS))) for m in data.moments]
+    fits = {}
+    for level in LEVELS:
+        fits[level] = fit_level(spec, data, level, start)
+        start = [_state(fits[level], g) for g in range(n_groups)]
+    inv = {"configural": dict(fits["configural"].measures)}
+    for prev, level in zip(LEVELS, LEVELS[1:]):
+        inv[level] = {**fits[level].measures, **_delta(fits[level].measures, fits[prev].measures)}
+    rules = verdicts.FIT_RULES
+    conf = inv["configural"]
+    conf_ok = conf["converged"] and conf["cfi"] >= rules["cfi"][1] and conf["rmsea"] <= rules["rmsea"][1]
+    level = ("none" if not conf_ok else "configural" if not inv["metric"]["holds"]
+             else "metric" if not inv["scalar"]["holds"] else "scalar")
+    intercepts = _tests(spec, data, fits["scalar"], "intercept")
+    partial = None
+    basis = fits["scalar"] if level == "scalar" else None
+    if level == "metric":
+        pfit, freed = _partial_scalar(spec, data, fits["metric"], fits["scalar"], intercepts)
+        if pfit is not None:
+            partial = {"free_intercepts": freed, **pfit.measures, **_delta(pfit.measures, fits["metric"].measures)}
+            if partial["holds"]:
+                basis = pfit
+    comparable = basis is not None
+    loadings = _tests(spec, data, fits["metric"], "loading") if level in ("none", "configural") else []
+    n_tests = max(len(intercepts), 1)
+    differing = ([r["item"] for r in loadings if r["p_value"] < 0.05 / max(len(loadings), 1)]
+                 if level in ("none", "configural") else
+                 partial["free_intercepts"] if partial and partial["holds"] else
+                 [r["item"] for r in intercepts if r["p_value"] < 0.05 / n_tests] if level != "scalar" else [])
+    inv.update({"level": level, "comparable": comparable, "partial_scalar": partial,
+                "intercept_tests": intercepts, "loading_tests": loadings, "differing_items": differing,
+                "reference_group": data.labels[0], "weights": "metric_loadings",
+                "criteria": {"delta_cfi": DELTA_CFI, "delta_rmsea": DELTA_RMSEA}})
+
+    metric = fits["metric"]
+    weights, _ = scores.index_weights(_solution(metric, 0), spec, metric.converged)
+    groups = {}
+    obs = list(spec.observed)
+    for g, (label, m) in enumerate(zip(data.labels, data.moments)):
+        idx = scores.construct_indices(stats.ItemMeans.from_moments(m), spec, weights, scale)
+        constructs = {}
+        for c, code in enumerate(CONSTRUCTS):
+            row = {"index": idx[code]["index"], "index_se": idx[code]["index_se"],
+                   "index_ci": idx[code]["index_ci"], "latent_mean": None, "index_invariant": None}
+            if comparable:
+                L, B, _, _, nu0, _ = basis.matrices(0)
+                kappa = np.linalg.solve(np.eye(len(CONSTRUCTS)) - basis.matrices(g)[1], basis.matrices(g)[5])
+                items = [obs.index(i) for i in spec.items[code]]
+                row["latent_mean"] = float(kappa[c])
+                row["index_invariant"] = float(scores.to_index(
+                    weights[code] @ (nu0[items] + L[items, c] * kappa[c]), scale))
+            constructs[code] = row
+        groups[label] = {"n": int(m.n), "constructs": constructs}
+
+    problems = []
+    unverified = [lvl for lvl, f in fits.items() if not f.converged]
+    if unverified:
+        text = (f"the multi-group {', '.join(unverified)} model(s) did not reach a verified optimum; "
+                "treat the invariance tests as unreliable")
+        warnings.warn(text, InvarianceWarning, stacklevel=3)
+        problems.append({"code": "invariance_not_converged", "message": text})
+    if not comparable:
+        what = {"none": "the model does not fit every group (configural invariance fails)",
+                "configural": "loadings differ between groups (metric invariance fails)",
+                "metric": "item intercepts differ between groups (scalar invariance fails)"}[level]
+        named = f" (items: {', '.join(differing)})" if differing else ""
+        problems.append({"code": "not_invariant", "message": f"{what}{named}; group indices are "
+                         "not comparable: groups may read or use these items differently"})
+    return inv, groups, problems
+
+
+def attach(result, data: GroupData, excluded: dict, pooled: stats.Solution):
+    """The pooled result with ``invariance`` and ``groups`` added and their warnings appended."""
+    inv, grp, problems = analyse(result.spec, data, result.scale, pooled)
+    inv["excluded"] = excluded
+    return dataclasses.replace(result, invariance=inv, groups=grp,
+                               warnings=tuple(result.warnings) + tuple(problems))

@@ -87,6 +87,8 @@ class CSIResult:
     latent_correlations: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     missing_method: str = MISSING_METHOD
     estimator: str = "ml"
+    invariance: Mapping[str, Any] | None = None  # fit(..., group=): see model.groups
+    groups: Mapping[str, Any] | None = None
 
     @property
     def csi(self) -> float:
@@ -123,6 +125,7 @@ class CSIResult:
             "ipma": self.ipma, "ipma_items": self.ipma_items,
             "latent_correlations": self.latent_correlations,
             "model_syntax": self.spec.to_syntax(),
+            **({"invariance": self.invariance, "groups": self.groups} if self.invariance is not None else {}),
         })
 
     def to_text(self, decimals: int = 3) -> str:
