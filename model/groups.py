@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import optimize, stats as sps
 
 from . import checks, scores, stats, verdicts
-from .exceptions import DataError, ModelWarning, SpecificationError
+from .exceptions import DataError, InvarianceWarning
 from .spec import CONSTRUCTS, PATHS, CSISpec
 
 LEVELS = ("configural", "metric", "scalar")
@@ -39,10 +39,6 @@ MIN_EQUAL_INTERCEPTS = 2  # partial scalar: items per construct that must keep e
 GRAD_TOL = 1e-6       # largest |∂F/∂θ| at a verified optimum
 STEP_TOL = 1e-10
 MAX_ITER = 500
-
-
-class InvarianceWarning(ModelWarning):
-    """A multi-group model did not reach a verified optimum."""
 
 
 @dataclass(frozen=True)
@@ -249,7 +245,7 @@ def _minimise(lay: Layout, data: GroupData, x0: np.ndarray) -> tuple[np.ndarray,
                 break
             x = trial
             f, grad, info = _objective(x, lay, data)
-            if np.max(np.abs(t * step)) < STEP_TOL or np.max(np.abs(grad)) < 1e-12:
+            if np.max(np.abs(t * step)) < STEP_TOL or np.max(np.abs(grad)) < 1e-9:
                 break
         return x, f, grad
 
@@ -280,7 +276,7 @@ def _measures(fit: LevelFit, data: GroupData) -> dict:
     rmsea = float(np.sqrt(d / (N * df))) * root_g if df > 0 else float("nan")
     lo, hi = stats.rmsea_ci(chi2, df, int(N))
     return {"chi2": float(chi2), "df": int(df),
-            "p_value": float(sps.chi2.sf(chi2, df)) if df > 0 else float("nan"),
+            "chi2_p_value": float(sps.chi2.sf(chi2, df)) if df > 0 else float("nan"),
             "cfi": float(cfi), "tli": float(tli), "rmsea": rmsea,
             "rmsea_ci": [lo * root_g, hi * root_g], "npar": int(fit.layout.n_par),
             "baseline_chi2": float(chi2_b), "baseline_df": int(df_b),
@@ -395,6 +391,11 @@ def _tests(spec: CSISpec, data: GroupData, base: LevelFit, kind: str) -> list[di
     return sorted(out, key=lambda r: -r["delta_chi2"])
 
 
+def _significant(tests: list[dict]) -> list[str]:
+    """Items whose constraint test is significant at .05 / number of tests (Bonferroni)."""
+    return [r["item"] for r in tests if r["p_value"] < 0.05 / max(len(tests), 1)]
+
+
 def _partial_scalar(spec, data, metric: LevelFit, scalar: LevelFit, ranked: list[dict]):
     """Free the worst intercepts one at a time, keeping at least ``MIN_EQUAL_INTERCEPTS`` equal
     per construct, until the Chen criteria hold against the metric model (or no item is left)."""
@@ -427,7 +428,7 @@ def analyse(spec: CSISpec, data: GroupData, scale, pooled: stats.Solution) -> tu
     for level in LEVELS:
         fits[level] = fit_level(spec, data, level, start)
         start = [_state(fits[level], g) for g in range(n_groups)]
-    inv = {"configural": dict(fits["configural"].measures)}
+    inv = {"configural": {**fits["configural"].measures, "p_value": float("nan")}}
     for prev, level in zip(LEVELS, LEVELS[1:]):
         inv[level] = {**fits[level].measures, **_delta(fits[level].measures, fits[prev].measures)}
     rules = verdicts.FIT_RULES
@@ -446,18 +447,21 @@ def analyse(spec: CSISpec, data: GroupData, scale, pooled: stats.Solution) -> tu
                 basis = pfit
     comparable = basis is not None
     loadings = _tests(spec, data, fits["metric"], "loading") if level in ("none", "configural") else []
-    n_tests = max(len(intercepts), 1)
-    differing = ([r["item"] for r in loadings if r["p_value"] < 0.05 / max(len(loadings), 1)]
-                 if level in ("none", "configural") else
-                 partial["free_intercepts"] if partial and partial["holds"] else
-                 [r["item"] for r in intercepts if r["p_value"] < 0.05 / n_tests] if level != "scalar" else [])
+    if level in ("none", "configural"):
+        differing = _significant(loadings)
+    elif partial and partial["holds"]:
+        differing = list(partial["free_intercepts"])
+    else:
+        differing = _significant(intercepts) if level == "metric" else []
     inv.update({"level": level, "comparable": comparable, "partial_scalar": partial,
                 "intercept_tests": intercepts, "loading_tests": loadings, "differing_items": differing,
-                "reference_group": data.labels[0], "weights": "metric_loadings",
+                "reference_group": data.labels[0],
                 "criteria": {"delta_cfi": DELTA_CFI, "delta_rmsea": DELTA_RMSEA}})
 
     metric = fits["metric"]
     weights, _ = scores.index_weights(_solution(metric, 0), spec, metric.converged)
+    inv["weights"] = {code: dict(zip(spec.items[code], map(float, w))) for code, w in weights.items()}
+    inv["weights_basis"] = "metric_loadings"
     groups = {}
     obs = list(spec.observed)
     for g, (label, m) in enumerate(zip(data.labels, data.moments)):
@@ -499,3 +503,39 @@ def attach(result, data: GroupData, excluded: dict, pooled: stats.Solution):
     inv["excluded"] = excluded
     return dataclasses.replace(result, invariance=inv, groups=grp,
                                warnings=tuple(result.warnings) + tuple(problems))
+
+
+def text_lines(inv: dict, groups: dict, decimals: int = 3) -> list[str]:
+    """The invariance table and the group indices for ``CSIResult.to_text``."""
+    f = lambda v, nd=decimals: "-" if v is None else f"{v:.{nd}f}"  # noqa: E731
+    lines = ["", f"Measurement invariance across groups (reference group {inv['reference_group']!r}; "
+             f"a level holds if CFI drops <= {DELTA_CFI} and RMSEA rises <= {DELTA_RMSEA}):",
+             f"  {'Level':<16}{'chi2':>10}{'df':>6}{'CFI':>8}{'RMSEA':>8}{'d_chi2':>10}{'d_df':>6}"
+             f"{'p':>8}{'d_CFI':>8}{'d_RMSEA':>9}  holds"]
+    rows = [(lvl, inv[lvl]) for lvl in LEVELS]
+    if inv.get("partial_scalar"):
+        rows.append(("partial scalar", inv["partial_scalar"]))
+    for name, r in rows:
+        extra = (f"{f(r['delta_chi2'], 2):>10}{r['delta_df']:>6}{f(r['p_value']):>8}{f(r['delta_cfi']):>8}"
+                 f"{f(r['delta_rmsea']):>9}  {'yes' if r['holds'] else 'NO'}") if "delta_chi2" in r else ""
+        lines.append(f"  {name:<16}{f(r['chi2'], 2):>10}{r['df']:>6}{f(r['cfi']):>8}{f(r['rmsea']):>8}{extra}")
+    partial = inv.get("partial_scalar") or {}
+    lines.append(f"  Invariance level: {inv['level']}"
+                 + (f" (partial scalar: intercepts of {', '.join(partial['free_intercepts'])} differ)"
+                    if partial.get("holds") else "")
+                 + f"; group indices {'ARE' if inv['comparable'] else 'are NOT'} comparable")
+    if inv["differing_items"]:
+        lines.append(f"  Items that differ between groups: {', '.join(inv['differing_items'])}")
+    labels = list(groups)
+    lines += ["", "Group indices (0-100, common weights from the equal-loadings model"
+              + ("; 'adj' = with the shared item intercepts" if inv["comparable"] else "") + "):",
+              f"  {'Construct':<10}" + "".join(f"{lab[:14] + ' (n=' + str(groups[lab]['n']) + ')':>22}"
+                                               for lab in labels)]
+    for code in CONSTRUCTS:
+        cells = []
+        for lab in labels:
+            c = groups[lab]["constructs"][code]
+            adj = f" adj {f(c['index_invariant'], 1)}" if c["index_invariant"] is not None else ""
+            cells.append(f"{f(c['index'], 1) + adj:>22}")
+        lines.append(f"  {code:<10}" + "".join(cells))
+    return lines

@@ -174,6 +174,9 @@ class CSIResult:
         for key in ("cfi", "tli", "rmsea", "srmr"):
             if key in fit["verdicts"]:
                 lines.append(f"  {fit['verdicts'][key]['text']}")
+        if self.invariance is not None:
+            from .groups import text_lines
+            lines += text_lines(d["invariance"], d["groups"], decimals)
         if d["warnings"]:
             lines += ["", "Warnings:"]
             lines += [f"  [{w['code']}] {w['message']}" for w in d["warnings"]]

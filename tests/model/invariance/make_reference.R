@@ -88,7 +88,7 @@ reference <- function(file) {
       freed <- c(freed, item)
       f <- run(c("loadings", "intercepts"), paste0(freed, " ~ 1"))
       m <- fm(f)
-      partial <- c(m, list(free_intercepts = freed, holds = holds(m, levels$metric),
+      partial <- c(m, list(free_intercepts = I(freed), holds = holds(m, levels$metric),
                            latent_means = latent_means(f, labels)))
       if (partial$holds) break
     }
