@@ -251,7 +251,9 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     DataError
         Missing item columns, non-numeric answers, answers outside the scale, items without
         variation or perfectly collinear, fewer usable responses than ``min_responses(spec)``
-        (complete ones for listwise), two items (almost) never answered together (FIML).
+        (complete ones for listwise), two items (almost) never answered together (FIML); with
+        ``group``: the column is missing or an item, has fewer than 2 or more than 20 values,
+        or a group has fewer complete responses than ``min_responses(spec)``.
     SpecificationError
         Columns do not follow the ``<CODE><n>`` convention and no spec was given, or the
         mapping is incomplete.

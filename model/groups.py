@@ -414,6 +414,22 @@ def _partial_scalar(spec, data, metric: LevelFit, scalar: LevelFit, ranked: list
     return fit, freed
 
 
+def _negative_variances(spec: CSISpec, fits: dict, labels) -> list[str]:
+    """Free error or latent variances below zero, per group (lavaan: "some estimated ov
+    variances are negative")."""
+    found = []
+    obs = list(spec.observed)
+    for g, label in enumerate(labels):
+        for level, fit in fits.items():
+            _, _, Psi, Th, _, _ = fit.matrices(g)
+            bad = [obs[j] for j in np.flatnonzero(fit.layout.theta[g] >= 0) if Th[j, j] < 0]
+            bad += [list(CONSTRUCTS)[c] for c in range(Psi.shape[0]) if Psi[c, c] < 0]
+            if bad:
+                found.append(f"group {label!r}: {', '.join(bad)}")
+                break
+    return found
+
+
 def analyse(spec: CSISpec, data: GroupData, scale, pooled: stats.Solution) -> tuple[dict, dict, list]:
     """Fit the three levels from the pooled solution and return (invariance, groups, warnings).
 
@@ -487,6 +503,11 @@ def analyse(spec: CSISpec, data: GroupData, scale, pooled: stats.Solution) -> tu
                 "treat the invariance tests as unreliable")
         warnings.warn(text, InvarianceWarning, stacklevel=3)
         problems.append({"code": "invariance_not_converged", "message": text})
+    improper = _negative_variances(spec, fits, data.labels)
+    if improper:
+        problems.append({"code": "group_heywood", "message": "negative variance estimates in the "
+                         f"multi-group models ({'; '.join(improper)}), as lavaan reports them; a group "
+                         "may be too small for the model: read its comparison with caution"})
     if not comparable:
         what = {"none": "the model does not fit every group (configural invariance fails)",
                 "configural": "loadings differ between groups (metric invariance fails)",

@@ -3,6 +3,7 @@
 The reference (tests/model/invariance/reference.json) comes from make_reference.R: sem() with
 group.equal = loadings / loadings+intercepts, compareFit deltas, group.partial refits of each
 intercept, and the Chen (2007) decisions applied to lavaan's numbers."""
+import csv
 import json
 import warnings
 
@@ -64,6 +65,7 @@ def test_intercept_tests_match_lavaan_group_partial(name):
 def test_common_weights_are_the_metric_loadings_and_index_the_weighted_group_means(name):
     res, ref = result(name), REF[name]
     frame = data(name)
+    frame = frame[frame.drop(columns="group").notna().all(axis=1)]  # listwise within groups
     for code, weights in res["invariance"]["weights"].items():
         loadings = np.array([ref["metric_loadings"].get(item, 1.0) if len(weights) > 1 else 1.0
                              for item in weights])
@@ -111,6 +113,18 @@ def test_metric_failure_names_the_items_whose_loadings_differ():
     assert warning and "PQ2" in warning[0]["message"]
 
 
+def test_mar_data_are_fitted_listwise_within_groups_as_lavaan():
+    res = result("mar")
+    assert res["missing_method"] == "fiml" and res["n_used"] == 600  # the pooled fit keeps FIML
+    assert res["invariance"]["excluded"] == {"missing_answer": 600 - sum(REF["mar"]["n"].values())}
+
+
+@pytest.mark.parametrize("name", sorted(REF))
+def test_negative_variances_are_reported_where_lavaan_warns(name):
+    lavaan = any("variances are negative" in w for w in REF[name]["lavaan_warnings"])
+    assert ("group_heywood" in [w["code"] for w in result(name)["warnings"]]) is lavaan
+
+
 def test_no_invariance_keys_without_group():
     assert "invariance" not in fit(load_csv("csi_single_cc.csv")).to_dict()
 
@@ -143,14 +157,20 @@ def test_group_column_that_is_an_item_is_a_data_error():
 
 
 def test_cli_prints_invariance_table_and_group_indices(tmp_path, capsys):
-    out = tmp_path / "r.json"
-    assert main(["fit", str(INV / "small.csv"), "--group", "group", "--json", str(out)]) == 0
+    out, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    assert main(["fit", str(INV / "small.csv"), "--group", "group", "--json", str(out), "--csv", str(out_csv)]) == 0
     text = capsys.readouterr().out
     d = json.loads(out.read_text())
     assert d["invariance"]["level"] == REF["small"]["level"] == "scalar"
     assert "Measurement invariance" in text and "Invariance level: scalar" in text
     assert f"{d['invariance']['scalar']['chi2']:.2f}" in text
     assert f"{d['groups']['b']['constructs']['CS']['index']:.1f}" in text
+    with out_csv.open(newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {"section": "invariance", "name": "scalar", "statistic": "delta_cfi",
+            "value": str(d["invariance"]["scalar"]["delta_cfi"])} in rows
+    assert {"section": "group", "name": "b CS", "statistic": "index",
+            "value": str(d["groups"]["b"]["constructs"]["CS"]["index"])} in rows
 
 
 def test_cli_bad_group_is_one_error_line(capsys):

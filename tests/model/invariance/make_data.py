@@ -17,6 +17,7 @@ ORDER = ["CE", "PQ", "PV", "CS", "CC", "CL"]
 PATHS = {"PQ": {"CE": 0.55}, "PV": {"CE": 0.20, "PQ": 0.50}, "CS": {"CE": 0.15, "PQ": 0.45, "PV": 0.30},
          "CC": {"CS": -0.50}, "CL": {"CS": 0.45, "CC": -0.20, "PV": 0.20}}
 MULTI = {"CE": 3, "PQ": 3, "PV": 2, "CS": 3, "CC": 2, "CL": 2}
+MULTI_ITEMS = [f"{code}{k}" for code in ORDER for k in range(1, MULTI[code] + 1)]
 SINGLE = {"CE": 3, "PQ": 3, "PV": 2, "CS": 3, "CC": 1, "CL": 2}
 
 
@@ -70,6 +71,20 @@ def main():
         .to_csv(HERE / "ceiling.csv", index=False)  # most answers 8-10
     groups(8, [("x", 220, {}), ("y", 180, {"shift": {"CC": 0.3}})], counts=SINGLE) \
         .to_csv(HERE / "single_cc.csv", index=False)
+    rng = np.random.default_rng(9)  # resamples of the repo's own data sets
+    boot = multi.iloc[rng.integers(0, len(multi), len(multi))].reset_index(drop=True)
+    boot.assign(group=rng.choice(["p", "q", "r"], size=len(boot), p=[0.5, 0.3, 0.2])) \
+        .to_csv(HERE / "multi_boot.csv", index=False)
+    single = pd.read_csv(DATA / "csi_single_cc.csv")
+    sub = single.iloc[np.sort(rng.choice(len(single), 220, replace=False))].reset_index(drop=True)
+    sub.assign(group=rng.choice(["m", "w"], size=len(sub))).to_csv(HERE / "single_sub.csv", index=False)
+    # MAR: loyalty answers missing more often when satisfaction is low; listwise within groups
+    mar = groups(10, [("a", 300, {}), ("b", 300, {"shift": {"CS": 0.3}})])
+    mar[list(MULTI_ITEMS)] = mar[list(MULTI_ITEMS)].astype("Int64")
+    low = (mar["CS1"] <= 6).to_numpy()
+    for item in ("CL1", "CL2"):
+        mar[item] = mar[item].mask(rng.random(len(mar)) < np.where(low, 0.35, 0.05))
+    mar.to_csv(HERE / "mar.csv", index=False)
 
 
 if __name__ == "__main__":

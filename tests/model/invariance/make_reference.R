@@ -52,7 +52,10 @@ reference <- function(file) {
     if (any(partial != "")) args$group.partial <- partial
     do.call("sem", args)
   }
-  fits <- list(configural = run(), metric = run("loadings"), scalar = run(c("loadings", "intercepts")))
+  caught <- character(0)  # lavaan's warnings on the three level fits
+  fits <- withCallingHandlers(
+    list(configural = run(), metric = run("loadings"), scalar = run(c("loadings", "intercepts"))),
+    warning = function(w) { caught <<- c(caught, conditionMessage(w)); invokeRestart("muffleWarning") })
   cf <- compareFit(fits$configural, fits$metric, fits$scalar)
   levels <- lapply(fits, fm)
   nested <- cf@nested
@@ -95,10 +98,10 @@ reference <- function(file) {
   }
   pe <- parameterEstimates(fits$metric)
   ld <- pe[pe$op == "=~" & pe$group == 1, ]
-  list(file = file, groups = labels, n = as.list(table(raw$group)[labels]),
+  list(file = file, groups = labels, n = as.list(setNames(lavInspect(fits$configural, "nobs"), labels)),
        levels = levels, level = level, item_tests = item_tests, partial = partial,
        metric_loadings = as.list(setNames(ld$est, ld$rhs)),
-       latent_means = latent_means(fits$scalar, labels))
+       latent_means = latent_means(fits$scalar, labels), lavaan_warnings = I(unique(caught)))
 }
 
 files <- sort(list.files(dir, pattern = "\\.csv$"))
