@@ -177,3 +177,11 @@ def test_cli_bad_group_is_one_error_line(capsys):
     assert main(["fit", str(INV / "small.csv"), "--group", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_pls_result_gets_the_same_ml_invariance_tests():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit(data("small"), group="group", estimator="pls").to_dict()
+    assert res["estimator"] == "pls"
+    assert res["invariance"]["scalar"]["chi2"] == pytest.approx(REF["small"]["levels"]["scalar"]["chisq"], abs=TOL)
