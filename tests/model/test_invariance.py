@@ -217,3 +217,27 @@ def test_a_crude_start_reaches_lavaans_optimum():
         res = fit_level(spec, gd, level, crude)
         assert res.converged and res.grad_max < 1e-6
         assert res.measures["chi2"] == pytest.approx(REF["unequal"]["levels"][level]["chisq"], abs=TOL)
+
+
+def test_numeric_group_values_are_sorted_as_numbers():
+    frame = data("small")
+    frame["group"] = frame["group"].map({"a": 10, "b": 2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit(frame, group="group").to_dict()
+    assert list(res["groups"]) == ["2", "10"] and res["invariance"]["reference_group"] == "2"
+    # the reference group does not change the fit of any level
+    assert res["invariance"]["scalar"]["chi2"] == pytest.approx(REF["small"]["levels"]["scalar"]["chisq"], abs=TOL)
+
+
+def test_an_unverified_optimum_warns_and_is_reported(monkeypatch):
+    import model.groups
+    from model import InvarianceWarning
+    monkeypatch.setattr(model.groups, "GRAD_TOL", -1.0)  # no gradient passes the check
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("always", InvarianceWarning)
+        with pytest.warns(InvarianceWarning, match="verified optimum"):
+            res = fit(data("small"), group="group").to_dict()
+    assert "invariance_not_converged" in [w["code"] for w in res["warnings"]]
+    assert res["invariance"]["scalar"]["converged"] is False
