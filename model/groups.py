@@ -252,21 +252,24 @@ def _minimise(lay: Layout, data: GroupData, x0: np.ndarray) -> tuple[np.ndarray,
     with np.errstate(all="ignore"):
         x, f, grad = scoring(np.asarray(x0, dtype=float))
         if not np.max(np.abs(grad)) < GRAD_TOL:
-            fun = lambda z: (lambda r: (r[0], r[1]) if np.isfinite(r[0]) else (1e10, np.zeros_like(z)))(  # noqa: E731
-                _objective(z, lay, data, need_info=False))
-            res = optimize.minimize(fun, x, jac=True, method="BFGS", options={"gtol": 1e-9, "maxiter": 5000})
+            def value_and_gradient(z):
+                f_z, g_z, _ = _objective(z, lay, data, need_info=False)
+                return (f_z, g_z) if np.isfinite(f_z) else (1e10, np.zeros_like(z))  # outside: reject
+
+            res = optimize.minimize(value_and_gradient, x, jac=True, method="BFGS",
+                                    options={"gtol": 1e-9, "maxiter": 5000})
             x, f, grad = scoring(res.x)
     grad_max = float(np.max(np.abs(grad)))
     return x, float(f), bool(np.isfinite(f) and grad_max < GRAD_TOL), grad_max
 
 
-def _measures(fit: LevelFit, data: GroupData) -> dict:
+def _measures(fmin: float, n_par: int, data: GroupData) -> dict:
     """lavaan's fitMeasures for a multi-group model: χ² = N·F, baseline with free means and
-    variances per group, RMSEA × √G (Steiger 1998)."""
+    variances per group, CFI and TLI as ``stats.fit_indices``, RMSEA × √G (Steiger 1998)."""
     n_groups, p = len(data.moments), data.moments[0].cov.shape[0]
     N = float(data.n.sum())
-    chi2 = N * fit.fmin
-    df = n_groups * (p * (p + 1) // 2 + p) - fit.layout.n_par
+    chi2 = N * fmin
+    df = n_groups * (p * (p + 1) // 2 + p) - n_par
     chi2_b = sum(-m.n * np.linalg.slogdet(m.corr)[1] for m in data.moments)
     df_b = n_groups * p * (p - 1) // 2
     d, d_b = max(chi2 - df, 0.0), max(chi2_b - df_b, 0.0)
@@ -278,9 +281,8 @@ def _measures(fit: LevelFit, data: GroupData) -> dict:
     return {"chi2": float(chi2), "df": int(df),
             "chi2_p_value": float(sps.chi2.sf(chi2, df)) if df > 0 else float("nan"),
             "cfi": float(cfi), "tli": float(tli), "rmsea": rmsea,
-            "rmsea_ci": [lo * root_g, hi * root_g], "npar": int(fit.layout.n_par),
-            "baseline_chi2": float(chi2_b), "baseline_df": int(df_b),
-            "converged": fit.converged, "gradient_max": fit.grad_max}
+            "rmsea_ci": [lo * root_g, hi * root_g], "npar": int(n_par),
+            "baseline_chi2": float(chi2_b), "baseline_df": int(df_b)}
 
 
 def fit_level(spec: CSISpec, data: GroupData, level: str, start: list[tuple],
@@ -288,8 +290,8 @@ def fit_level(spec: CSISpec, data: GroupData, level: str, start: list[tuple],
     """Fit one invariance level from per-group start matrices."""
     lay = layout(spec, len(data.moments), level, free_intercepts, free_loadings)
     x, f, ok, gmax = _minimise(lay, data, _pack(lay, start, data.n / data.n.sum()))
-    fit = LevelFit(level, lay, x, f, ok, gmax, tuple(free_intercepts))
-    return LevelFit(level, lay, x, f, ok, gmax, tuple(free_intercepts), _measures(fit, data))
+    measures = {**_measures(f, lay.n_par, data), "converged": ok, "gradient_max": gmax}
+    return LevelFit(level, lay, x, f, ok, gmax, tuple(free_intercepts), measures)
 
 
 def _state(fit: LevelFit, g: int) -> tuple:
