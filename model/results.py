@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from .groups import text_lines as groups_text
 from .spec import CONSTRUCTS, CSISpec
 
 MISSING_METHOD = "fiml"
@@ -66,6 +67,8 @@ class CSIResult:
         ``"pls"``; PLS results have no SEs (None) and no chi²-based fit indices.
     constructs, paths, effects, fit, reliability_verdicts, discriminant, ipma, ipma_items
         As in :meth:`to_dict`.
+    invariance, groups : dict or None
+        Multi-group invariance tests and group indices with ``fit(..., group=)`` (``model.groups``).
     """
 
     spec: CSISpec
@@ -175,8 +178,7 @@ class CSIResult:
             if key in fit["verdicts"]:
                 lines.append(f"  {fit['verdicts'][key]['text']}")
         if self.invariance is not None:
-            from .groups import text_lines
-            lines += text_lines(d["invariance"], d["groups"], decimals)
+            lines += groups_text(d["invariance"], d["groups"], decimals)
         if d["warnings"]:
             lines += ["", "Warnings:"]
             lines += [f"  [{w['code']}] {w['message']}" for w in d["warnings"]]
