@@ -129,12 +129,16 @@ def _group_terms(x, lay: Layout, g: int, m: stats.Moments, need_info: bool, need
     Sigma = U @ Psi @ U.T + Th
     kappa = A @ al                  # latent means
     mu = nu + L @ kappa
-    sign, logdet = np.linalg.slogdet(Sigma)
-    if sign <= 0:
+    try:
+        chol = np.linalg.cholesky(Sigma)
+    except np.linalg.LinAlgError:  # not positive definite: outside the admissible region
         return np.inf, None, None
+    logdet = 2 * np.log(np.diag(chol)).sum()
     Si = np.linalg.inv(Sigma)
     d = m.mean - mu
     f = logdet + np.trace(Si @ m.cov) - np.linalg.slogdet(m.cov)[1] - p + d @ Si @ d
+    if not f > -1e-8:  # F_ML ≥ 0: a negative value is rounding error of a near-singular Σ
+        return np.inf, None, None
     if not need_grad:
         return float(f), None, None
     # derivative of each free entry: dΣ = outer(a, b) + outer(b, a) (or E_jj), dμ
@@ -432,6 +436,47 @@ def _negative_variances(spec: CSISpec, fits: dict, labels) -> list[str]:
     return found
 
 
+def covariance(fit: LevelFit, data: GroupData) -> np.ndarray:
+    """Sampling covariance of the free parameters: the inverse expected information
+    (N/2 · ∂²F)⁻¹, lavaan's default ``information = "expected"`` for complete data."""
+    info = _objective(fit.x, fit.layout, data)[2]
+    return np.linalg.pinv(data.n.sum() / 2 * info)
+
+
+def _invariant_scores(spec: CSISpec, data: GroupData, basis: LevelFit, weights: dict, scale) -> list[dict]:
+    """Per group and construct: the latent mean E[η] = (I − B)⁻¹α (0 in the first group) and the
+    index with the shared intercepts, ``w'(ν₁ + λκ)`` on 0-100 (ν₁: the first group's intercepts,
+    the shared ones at scalar level), each with a delta-method SE (weights fixed)."""
+    obs, codes = list(spec.observed), list(CONSTRUCTS)
+    k = len(codes)
+    cov = covariance(basis, data)
+
+    def values(x, g):
+        L, B, _, _, _, al = _matrices(x, basis.layout, g, k)
+        nu0 = _matrices(x, basis.layout, 0, k)[4]
+        kappa = np.linalg.solve(np.eye(k) - B, al)
+        out = []
+        for c, code in enumerate(codes):
+            items = [obs.index(i) for i in spec.items[code]]
+            out += [kappa[c], float(scores.to_index(weights[code] @ (nu0[items] + L[items, c] * kappa[c]), scale))]
+        return np.array(out)
+
+    rows = []
+    h = 1e-6
+    for g in range(len(data.moments)):
+        centre = values(basis.x, g)
+        jac = np.array([(values(basis.x + h * e, g) - values(basis.x - h * e, g)) / (2 * h)
+                        for e in np.eye(basis.layout.n_par)]).T
+        se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac, cov, jac), 0, None))
+        rows.append({code: {"latent_mean": float(centre[2 * c]),
+                            "latent_mean_se": float(se[2 * c]) if g else float("nan"),
+                            "index_invariant": float(centre[2 * c + 1]),
+                            "index_invariant_ci": [float(centre[2 * c + 1] - stats.Z975 * se[2 * c + 1]),
+                                                   float(centre[2 * c + 1] + stats.Z975 * se[2 * c + 1])]}
+                     for c, code in enumerate(codes)})
+    return rows
+
+
 def analyse(spec: CSISpec, data: GroupData, scale, pooled: stats.Solution) -> tuple[dict, dict, list]:
     """Fit the three levels from the pooled solution and return (invariance, groups, warnings).
 
@@ -481,20 +526,16 @@ def analyse(spec: CSISpec, data: GroupData, scale, pooled: stats.Solution) -> tu
     inv["weights"] = {code: dict(zip(spec.items[code], map(float, w))) for code, w in weights.items()}
     inv["weights_basis"] = "metric_loadings"
     groups = {}
-    obs = list(spec.observed)
+    invariant = _invariant_scores(spec, data, basis, weights, scale) if comparable else None
     for g, (label, m) in enumerate(zip(data.labels, data.moments)):
         idx = scores.construct_indices(stats.ItemMeans.from_moments(m), spec, weights, scale)
         constructs = {}
         for c, code in enumerate(CONSTRUCTS):
             row = {"index": idx[code]["index"], "index_se": idx[code]["index_se"],
-                   "index_ci": idx[code]["index_ci"], "latent_mean": None, "index_invariant": None}
+                   "index_ci": idx[code]["index_ci"], "latent_mean": None, "latent_mean_se": None,
+                   "index_invariant": None, "index_invariant_ci": None}
             if comparable:
-                L, B, _, _, nu0, _ = basis.matrices(0)
-                kappa = np.linalg.solve(np.eye(len(CONSTRUCTS)) - basis.matrices(g)[1], basis.matrices(g)[5])
-                items = [obs.index(i) for i in spec.items[code]]
-                row["latent_mean"] = float(kappa[c])
-                row["index_invariant"] = float(scores.to_index(
-                    weights[code] @ (nu0[items] + L[items, c] * kappa[c]), scale))
+                row.update(invariant[g][code])
             constructs[code] = row
         groups[label] = {"n": int(m.n), "constructs": constructs}
 

@@ -241,3 +241,29 @@ def test_an_unverified_optimum_warns_and_is_reported(monkeypatch):
             res = fit(data("small"), group="group").to_dict()
     assert "invariance_not_converged" in [w["code"] for w in res["warnings"]]
     assert res["invariance"]["scalar"]["converged"] is False
+
+
+COMPARABLE = [n for n in sorted(REF) if REF[n]["level"] == "scalar" or REF[n]["partial"]]
+
+
+@pytest.mark.parametrize("name", COMPARABLE)
+def test_latent_intercepts_and_their_standard_errors_match_lavaan(name):
+    from model.groups import covariance, fit_level
+    ref = REF[name]["partial"] or REF[name]
+    spec, gd = _group_data(name)
+    p, k = len(spec.observed), 6
+    crude = [(np.ones((p, k)), np.zeros((k, k)), np.full(k, 0.5), np.full(p, 1.0), m.mean, np.zeros(k))
+             for m in gd.moments]
+    freed = tuple(list(spec.observed).index(i) for i in (REF[name]["partial"] or {}).get("free_intercepts", []))
+    basis = fit_level(spec, gd, "scalar", crude, free_intercepts=freed)
+    se = np.sqrt(np.diag(covariance(basis, gd)))
+    for g, label in enumerate(gd.labels[1:], start=1):
+        for c, code in enumerate(("CE", "PQ", "PV", "CS", "CC", "CL")):
+            theirs = ref["latent_intercepts"][label][code]
+            pid = basis.layout.alpha[g, c]
+            assert basis.x[pid] == pytest.approx(theirs["est"], abs=TOL), (label, code)
+            assert se[pid] == pytest.approx(theirs["se"], abs=TOL), (label, code)
+    # public: CE is exogenous, so its latent mean is its intercept, with the same SE
+    for label, group in list(result(name)["groups"].items())[1:]:
+        assert group["constructs"]["CE"]["latent_mean_se"] == pytest.approx(
+            ref["latent_intercepts"][label]["CE"]["se"], abs=TOL)

@@ -26,13 +26,20 @@ fm <- function(fit) { v <- fitMeasures(fit, measures); as.list(setNames(unname(v
 holds <- function(cur, prev) (prev$cfi - cur$cfi) <= DELTA_CFI && (cur$rmsea - prev$rmsea) <= DELTA_RMSEA
 
 latent_means <- function(fit, labels) {
+  # model-implied latent means E[eta] = (I - B)^-1 alpha, as the Python side reports
+  out <- list()
+  for (g in seq_along(labels)) out[[labels[g]]] <- as.list(lavInspect(fit, "mean.lv")[[g]][codes])
+  out
+}
+
+latent_intercepts <- function(fit, labels) {
+  # the free latent intercepts alpha (groups 2..G) with their standard errors (expected information)
   pe <- parameterEstimates(fit)
   out <- list()
-  for (g in seq_along(labels)) {
+  for (g in seq_along(labels)[-1]) {
     rows <- pe[pe$op == "~1" & pe$lhs %in% codes & pe$group == g, ]
-    # model-implied latent means E[eta] = (I - B)^-1 alpha, as the Python side reports
-    imp <- lavInspect(fit, "mean.lv")[[g]]
-    out[[labels[g]]] <- as.list(imp[codes])
+    out[[labels[g]]] <- setNames(lapply(seq_len(nrow(rows)), function(i) list(est = rows$est[i], se = rows$se[i])),
+                                 rows$lhs)
   }
   out
 }
@@ -92,7 +99,8 @@ reference <- function(file) {
       f <- run(c("loadings", "intercepts"), paste0(freed, " ~ 1"))
       m <- fm(f)
       partial <- c(m, list(free_intercepts = I(freed), holds = holds(m, levels$metric),
-                           latent_means = latent_means(f, labels)))
+                           latent_means = latent_means(f, labels),
+                           latent_intercepts = latent_intercepts(f, labels)))
       if (partial$holds) break
     }
   }
@@ -101,7 +109,8 @@ reference <- function(file) {
   list(file = file, groups = labels, n = as.list(setNames(lavInspect(fits$configural, "nobs"), labels)),
        levels = levels, level = level, item_tests = item_tests, partial = partial,
        metric_loadings = as.list(setNames(ld$est, ld$rhs)),
-       latent_means = latent_means(fits$scalar, labels), lavaan_warnings = I(unique(caught)))
+       latent_means = latent_means(fits$scalar, labels),
+       latent_intercepts = latent_intercepts(fits$scalar, labels), lavaan_warnings = I(unique(caught)))
 }
 
 files <- sort(list.files(dir, pattern = "\\.csv$"))
