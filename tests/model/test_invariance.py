@@ -179,11 +179,12 @@ def test_cli_bad_group_is_one_error_line(capsys):
     assert err.startswith("error: ") and err.count("\n") == 1
 
 
-def test_pls_result_gets_the_same_ml_invariance_tests():
+@pytest.mark.parametrize("estimator", ["mlr", "pls"])
+def test_other_estimators_get_the_same_ml_invariance_tests(estimator):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = fit(data("small"), group="group", estimator="pls").to_dict()
-    assert res["estimator"] == "pls"
+        res = fit(data("small"), group="group", estimator=estimator).to_dict()
+    assert res["estimator"] == estimator
     assert res["invariance"]["scalar"]["chi2"] == pytest.approx(REF["small"]["levels"]["scalar"]["chisq"], abs=TOL)
 
 
