@@ -6,7 +6,7 @@
 """
 from .checks import min_responses
 from .exceptions import (ConvergenceWarning, DataError, FitIndexWarning, HeywoodCaseWarning,
-                         ModelError, ModelWarning, SpecificationError)
+                         InvarianceWarning, ModelError, ModelWarning, SpecificationError)
 from .fit import fit
 from .io import read_table
 from .results import CSIResult
@@ -17,5 +17,5 @@ __all__ = [
     "CSISpec", "CONSTRUCTS", "PATHS", "fit", "CSIResult", "read_table", "min_responses",
     "respondent_scores", "descriptive_scores",
     "ModelError", "DataError", "SpecificationError",
-    "ModelWarning", "ConvergenceWarning", "HeywoodCaseWarning", "FitIndexWarning",
+    "ModelWarning", "ConvergenceWarning", "HeywoodCaseWarning", "FitIndexWarning", "InvarianceWarning",
 ]

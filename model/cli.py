@@ -1,5 +1,5 @@
 """Command line: ``python -m model fit DATA.csv [--map MAP.json] [--scale-min 1 --scale-max 10]
-[--missing fiml|listwise] [--estimator ml|mlr|pls] [--json OUT.json] [--csv OUT.csv]``.
+[--missing fiml|listwise] [--estimator ml|mlr|pls] [--group COLUMN] [--json OUT.json] [--csv OUT.csv]``.
 
 Bad input gives one line on stderr and exit status 2."""
 from __future__ import annotations
@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--estimator", choices=ESTIMATORS, default="ml",
                      help="ml: maximum likelihood (default); mlr: ML estimates with robust SEs and "
                           "scaled chi2 (lavaan estimator='MLR'); pls: PLS path modelling as ACSI/SmartPLS")
+    cmd.add_argument("--group", metavar="COLUMN",
+                     help="compare the groups in this column: invariance tests and group indices")
     cmd.add_argument("--json", help="write the full result as JSON to this file")
     cmd.add_argument("--csv", help="write a flat table of estimates and scores to this file")
     return parser
@@ -80,6 +82,16 @@ def flat_rows(result) -> list[dict]:
     for e in d["effects"]:
         for key in ("direct", "indirect", "total", "impact_5pt"):
             rows.append(("effect", f"{e['from']} -> {e['to']}", key, e[key]))
+    if d.get("invariance"):
+        for level in ("configural", "metric", "scalar"):
+            for key in ("chi2", "df", "cfi", "rmsea", "delta_chi2", "delta_df", "p_value", "delta_cfi",
+                        "delta_rmsea"):
+                if key in d["invariance"][level]:
+                    rows.append(("invariance", level, key, d["invariance"][level][key]))
+        rows.append(("invariance", "level", "value", d["invariance"]["level"]))
+        for label, g in d["groups"].items():
+            for code, c in g["constructs"].items():
+                rows += [("group", f"{label} {code}", key, c[key]) for key in ("index", "index_invariant")]
     # names come from the analyst's column headers: defuse any that a spreadsheet would run
     return [dict(zip(("section", "name", "statistic", "value"), (section, neutralize(name), stat, value)))
             for section, name, stat, value in rows]
@@ -91,7 +103,7 @@ def _run(args) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelWarning)  # the result lists them; printed below
         result = fit(data, spec, scale=(args.scale_min, args.scale_max), missing=args.missing,
-                     estimator=args.estimator)
+                     estimator=args.estimator, group=args.group)
     try:
         if args.json:
             Path(args.json).write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2)

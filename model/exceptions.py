@@ -27,3 +27,7 @@ class HeywoodCaseWarning(ModelWarning):
 
 class FitIndexWarning(ModelWarning):
     """A fit index is undefined for this model and data and is reported as missing."""
+
+
+class InvarianceWarning(ModelWarning):
+    """A multi-group (invariance) model did not reach a verified optimum."""

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
-from . import checks, fiml, pls
+from . import checks, fiml, groups, pls
 from .assemble import build_result
 from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError, SpecificationError
 from .spec import CONSTRUCTS, CSISpec
@@ -211,7 +211,7 @@ def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, 
 
 
 def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
-        missing: str = "fiml", maxiter: int = MAXITER, estimator: str = "ml"):
+        missing: str = "fiml", maxiter: int = MAXITER, estimator: str = "ml", group=None):
     """Fit the six-construct CSI model (ML, MLR, or PLS with ``estimator="pls"``) and compute every statistic.
 
     Parameters
@@ -236,6 +236,10 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         ``estimator="MLR"`` (``model.robust``); or PLS path modelling as ACSI, SmartPLS and seminr
         do it (Mode A, path weighting; ``model.pls``), fitted to the same item moments:
         complete rows for listwise, the EM covariance under FIML.
+    group : str, optional
+        Column naming each respondent's group (at most 20): the result adds the multi-group
+        invariance tests and common-weight group indices (``model.groups``; complete
+        responses within each group).
 
     Returns
     -------
@@ -247,7 +251,9 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     DataError
         Missing item columns, non-numeric answers, answers outside the scale, items without
         variation or perfectly collinear, fewer usable responses than ``min_responses(spec)``
-        (complete ones for listwise), two items (almost) never answered together (FIML).
+        (complete ones for listwise), two items (almost) never answered together (FIML); with
+        ``group``: the column is missing or an item, has fewer than 2 or more than 20 values,
+        or a group has fewer complete responses than ``min_responses(spec)``.
     SpecificationError
         Columns do not follow the ``<CODE><n>`` convention and no spec was given, or the
         mapping is incomplete.
@@ -310,14 +316,18 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     rows = None
     if estimator == "mlr":  # casewise scores need the fitted rows
         rows = values if patterns is not None or n_complete == n_total else values[complete]
+    group_data = groups.split(data, group, values, spec) if group is not None else None
     del values
     if estimator == "pls":  # needs only the item correlations: no semopy, no FIML likelihood
         with _one_blas_thread():
             est = pls.estimate(moments, spec)
             pls.warn_unconverged(est)
-            return build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
-                                missing=missing, patterns=patterns, estimator=estimator,
-                                dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
+            result = build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
+                                  missing=missing, patterns=patterns, estimator=estimator,
+                                  dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
+            if group_data is not None:  # invariance is tested by ML (lavaan), from the pooled ML fit
+                result = groups.attach(result, *group_data, estimate(moments, spec, maxiter).solution)
+            return result
     with _one_blas_thread():
         est = estimate(moments, spec, maxiter, patterns)
     if not est.converged:
@@ -327,6 +337,9 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         warnings.warn(f"improper solution (Heywood case): {'; '.join(est.heywood)}; {REMEDIES}",
                       HeywoodCaseWarning, stacklevel=2)
     with _one_blas_thread():
-        return build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
-                            missing=missing, patterns=patterns, estimator=estimator, rows=rows,
-                            dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
+        result = build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
+                              missing=missing, patterns=patterns, estimator=estimator, rows=rows,
+                              dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
+        if group_data is not None:
+            result = groups.attach(result, *group_data, est.solution)
+    return result

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from .groups import text_lines as groups_text
 from .spec import CONSTRUCTS, CSISpec
 
 MISSING_METHOD = "fiml"
@@ -66,6 +67,8 @@ class CSIResult:
         ``"pls"``; PLS results have no SEs (None) and no chi²-based fit indices.
     constructs, paths, effects, fit, reliability_verdicts, discriminant, ipma, ipma_items
         As in :meth:`to_dict`.
+    invariance, groups : dict or None
+        Multi-group invariance tests and group indices with ``fit(..., group=)`` (``model.groups``).
     """
 
     spec: CSISpec
@@ -87,6 +90,8 @@ class CSIResult:
     latent_correlations: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     missing_method: str = MISSING_METHOD
     estimator: str = "ml"
+    invariance: Mapping[str, Any] | None = None  # fit(..., group=): see model.groups
+    groups: Mapping[str, Any] | None = None
 
     @property
     def csi(self) -> float:
@@ -123,6 +128,7 @@ class CSIResult:
             "ipma": self.ipma, "ipma_items": self.ipma_items,
             "latent_correlations": self.latent_correlations,
             "model_syntax": self.spec.to_syntax(),
+            **({"invariance": self.invariance, "groups": self.groups} if self.invariance is not None else {}),
         })
 
     def to_text(self, decimals: int = 3) -> str:
@@ -171,6 +177,8 @@ class CSIResult:
         for key in ("cfi", "tli", "rmsea", "srmr"):
             if key in fit["verdicts"]:
                 lines.append(f"  {fit['verdicts'][key]['text']}")
+        if self.invariance is not None:
+            lines += groups_text(d["invariance"], d["groups"], decimals)
         if d["warnings"]:
             lines += ["", "Warnings:"]
             lines += [f"  [{w['code']}] {w['message']}" for w in d["warnings"]]
