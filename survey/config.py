@@ -28,6 +28,7 @@ class Config:
     REPORT_STALE_WAIT_SECONDS = 0.0  # a view with an older report: show it at once while it refreshes
     REPORT_REFRESH_SECONDS = 30.0  # refresh a view at most this often, however many responses arrive
     REPORT_CLAIM_SECONDS = 900.0  # a refresh not finished by then (its worker died) is taken over
+    UPLOAD_WAIT_SECONDS = 2.0  # after "Import", wait this long for the import job before showing its progress page
     PASSWORD_HASH_METHOD = "scrypt"
 
 

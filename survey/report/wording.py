@@ -187,6 +187,12 @@ MESSAGES: dict[str, LazyString] = {
     "err_out_of_scale": _l("Column “{column}”, row {row}: {value} is outside the scale {lo}–{hi}."),
     "err_not_whole": _l("Column “{column}”, row {row}: {value} is not a whole number."),
     "err_read": _l("The file could not be read: {error}"),
+    "import_queued": _l("The import is waiting for a worker…"),
+    "import_progress": _l("Importing: {done} of {total} rows stored…"),
+    "import_running": _l("Importing…"),
+    "import_failed": _l("The import failed and nothing was stored: {error}"),
+    "import_again": _l("Upload a file again"),
+    "preview_rows": _l("(the first {n} rows are shown; the import reads every row)"),
     "err_wave": _l("Column “{column}”, row {row}: wave “{value}” must be a whole number ≥ 1."),
     "imported": _l("Imported {n} responses."),
 }

@@ -279,3 +279,33 @@ class ReportSnapshot(db.Model):
 
     def __repr__(self) -> str:
         return f"<ReportSnapshot survey={self.survey_id} {self.view_key} n={self.data_count}>"
+
+
+class Upload(db.Model):
+    """A file a manager brought to import, kept in the database so a job on any worker can read it.
+
+    Deleted once imported, and after ``uploads.KEEP`` when never finished; status: mapping (waiting for the
+    column mapping, possibly with ``problems`` from the last try), queued, importing, done (``survey_slug``),
+    failed (``error``).
+    """
+
+    __tablename__ = "upload"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    token: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
+    manager_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"), index=True)
+    title: so.Mapped[str] = so.mapped_column(sa.String(200))
+    scale_min: so.Mapped[int]
+    scale_max: so.Mapped[int]
+    filename: so.Mapped[str] = so.mapped_column(sa.String(255))
+    content: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary)
+    status: so.Mapped[str] = so.mapped_column(sa.String(12), default="mapping")
+    mapping: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
+    problems: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
+    done_rows: so.Mapped[int] = so.mapped_column(default=0)
+    total_rows: so.Mapped[int | None]
+    error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    survey_slug: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Upload {self.token} {self.status}>"

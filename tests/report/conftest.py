@@ -11,7 +11,8 @@ def cold_cache(request):
     CACHE.clear()
     if "app" in request.fixturenames:
         config = request.getfixturevalue("app").config
-        config.update(REPORT_WAIT_SECONDS=60, REPORT_STALE_WAIT_SECONDS=60, REPORT_REFRESH_SECONDS=0)
+        config.update(REPORT_WAIT_SECONDS=60, REPORT_STALE_WAIT_SECONDS=60, REPORT_REFRESH_SECONDS=0,
+                      UPLOAD_WAIT_SECONDS=60)
     yield
     from survey import jobs
 

@@ -177,3 +177,127 @@ def test_import_in_blocks_stores_the_same_rows_and_is_all_or_nothing(db_session,
         importing.import_survey(db_session, frame, mapping, title="broken", scale=(1, 10),
                                 progress=fail_after_first_block)
     assert counts(db_session) == before  # the first block was rolled back too
+
+
+def post_mapping(client, location, frame):
+    form = {f"role-{i}": role for i, role in enumerate(importing.propose_mapping(frame).values())}
+    return client.post(location, data=form)
+
+
+def test_the_upload_is_kept_in_the_database_and_dropped_once_imported(client, manager, app, db_session):
+    from pathlib import Path
+
+    from survey.storage.tables import Upload
+
+    def files():
+        return sorted(str(p) for p in Path(app.instance_path).rglob("*") if p.is_file() and "upload" in str(p))
+
+    before = files()
+    location = upload(client, table()).headers["Location"]
+    row = db_session.scalar(sa.select(Upload))
+    assert row.status == "mapping" and row.content.startswith(b"CE1,") and row.filename == "data.csv"
+    assert "/report" in post_mapping(client, location, table()).headers["Location"]
+    assert files() == before  # nothing written beside the app, nothing left behind
+    db_session.expire_all()
+    row = db_session.scalar(sa.select(Upload))
+    assert row.status == "done" and row.content is None and row.survey_slug
+    assert client.get(location).headers["Location"].endswith(f"/manage/surveys/{row.survey_slug}/report")
+
+
+def test_a_slow_import_shows_its_progress_page(client, manager, app, db_session, monkeypatch):
+    import threading
+
+    release = threading.Event()
+    real = importing.import_survey
+
+    def slow(*args, **kwargs):
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importing, "import_survey", slow)
+    app.config["UPLOAD_WAIT_SECONDS"] = 0.1
+    location = upload(client, table()).headers["Location"]
+    sent = post_mapping(client, location, table())
+    assert sent.status_code == 302 and sent.headers["Location"].endswith("/status")
+    page = client.get(sent.headers["Location"] + "?lang=en")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'http-equiv="refresh"' in html and "Importing" in html
+    assert client.get(location).headers["Location"].endswith("/status")  # no second import while it runs
+    release.set()
+    from survey import jobs
+
+    assert jobs.drain(30)
+    done = client.get(sent.headers["Location"])
+    assert done.status_code == 302 and client.get(done.headers["Location"]).headers["Location"].endswith("/report")
+    assert counts(db_session)[1] == len(table())
+
+
+def test_a_failed_import_says_so_and_stores_nothing(client, manager, app, db_session, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    before = counts(db_session)
+    monkeypatch.setattr(importing, "import_survey", broken)
+    location = upload(client, table()).headers["Location"]
+    sent = post_mapping(client, location, table())
+    page = client.get(sent.headers["Location"] + "?lang=en")
+    assert page.status_code == 500 and "disk full" in page.get_data(as_text=True)
+    assert counts(db_session) == before
+
+
+def test_uploads_are_private_and_expire(client, manager, auth, app, db_session):
+    from datetime import timedelta
+
+    from survey.storage.tables import Upload, utcnow
+
+    location = upload(client, table()).headers["Location"]
+    other = app.test_client()
+    auth.create(email="other@example.com")
+    other.post("/auth/login", data={"email": "other@example.com", "password": "correct horse battery"})
+    assert other.get(location).status_code == 404
+    db_session.execute(sa.update(Upload).values(created_at=utcnow() - timedelta(days=2)))
+    db_session.commit()
+    upload(client, table(20), title="newer")
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Upload)) == 1
+    assert client.get(location).status_code == 404
+
+
+def test_progress_is_visible_while_the_import_runs(app, db_session, manager, client):
+    from survey.services import uploads
+    from survey.storage.tables import Upload
+
+    location = upload(client, table()).headers["Location"]
+    row = db_session.scalar(sa.select(Upload))
+    with app.app_context():
+        uploads._reporter(row.id)(20_000, 50_000)
+        db_session.expire_all()
+        assert uploads.progress(db_session.get(Upload, row.id)) == (20_000, 50_000)
+        uploads._PROGRESS.clear()
+    assert location
+
+
+def test_the_import_runs_on_the_redis_queue(client, manager, app, db_session):
+    import secrets
+
+    import redis
+    from rq import Queue, SimpleWorker
+
+    connection = redis.Redis.from_url("redis://127.0.0.1:6379/15")
+    try:
+        connection.ping()
+    except redis.exceptions.ConnectionError as err:
+        pytest.skip(f"Redis not reachable: {err}")
+    name = "csi-test-" + secrets.token_hex(4)
+    app.config.update(REDIS_URL="redis://127.0.0.1:6379/15", JOB_QUEUE=name, UPLOAD_WAIT_SECONDS=0.1)
+    queue = Queue(name, connection=connection)
+    try:
+        location = upload(client, table()).headers["Location"]
+        assert post_mapping(client, location, table()).headers["Location"].endswith("/status")
+        assert queue.count == 1 and counts(db_session)[1] == 0
+        with app.app_context():
+            SimpleWorker([queue], connection=connection).work(burst=True)
+        assert client.get(location).headers["Location"].endswith("/report")
+        assert counts(db_session)[1] == len(table())
+    finally:
+        queue.delete(delete_jobs=True)
+        connection.close()

@@ -1,0 +1,150 @@
+"""Uploaded files to import: kept in the database, previewed for the mapping page, imported by a job.
+
+The file lives in the ``upload`` table (at most MAX_CONTENT_LENGTH), so the import job can run on any worker
+of any machine; the only file on disk is the job's own temporary copy, removed when the job ends. The import
+itself is services.importing.import_survey (all or nothing, in blocks). Progress: on PostgreSQL the job
+writes it from a second connection, so every server sees it; on SQLite the import holds the only write
+lock, so progress is kept in this process (where SQLite's in-process jobs run).
+"""
+from __future__ import annotations
+
+import secrets
+import tempfile
+import threading
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import sqlalchemy as sa
+
+from model import DataError, read_table
+
+from survey import jobs
+from survey.exceptions import ImportRejected, Problem
+from survey.services import importing
+from survey.storage.db import db, write_transaction
+from survey.storage.tables import Upload, utcnow
+
+SUFFIXES = (".csv", ".txt", ".xlsx")
+KEEP = timedelta(days=1)
+PREVIEW_ROWS = 200
+IMPORT_JOB = "survey.services.uploads:import_job"
+_PROGRESS: dict[int, tuple[int, int]] = {}
+_PROGRESS_LOCK = threading.Lock()
+
+
+def _suffix(filename: str) -> str:
+    suffix = Path(filename).suffix.lower()
+    return suffix if suffix in SUFFIXES else ".csv"
+
+
+def read_content(content: bytes, filename: str, **kwargs):
+    """Read stored bytes as a table through a temporary file (removed at once); DataError names the upload."""
+    with tempfile.NamedTemporaryFile(suffix=_suffix(filename)) as copy:
+        copy.write(content)
+        copy.flush()
+        try:
+            return read_table(copy.name, **kwargs)
+        except DataError as err:  # say the manager's file name, not the temporary one
+            raise DataError(str(err).replace(Path(copy.name).name, Path(filename).name)) from None
+
+
+def create_upload(session, *, manager, filename: str, content: bytes, title: str, scale) -> Upload:
+    """Check the file is a readable table within the caps and keep it for the mapping step.
+
+    :raise DataError: unreadable, empty, binary or over a cap; nothing is kept.
+    """
+    read_content(content, filename, nrows=50)
+    with write_transaction(session):
+        session.execute(sa.delete(Upload).where(Upload.created_at < utcnow() - KEEP))
+        upload = Upload(token=secrets.token_hex(16), manager_id=getattr(manager, "id", None), title=title[:200],
+                        scale_min=scale[0], scale_max=scale[1], filename=Path(filename).name[:255],
+                        content=content, status="mapping")
+        session.add(upload)
+    return upload
+
+
+def get_upload(session, token: str, manager) -> Upload | None:
+    """The manager's upload with this token, or None (unknown, someone else's, or expired)."""
+    if not token.isalnum():
+        return None
+    upload = session.scalar(sa.select(Upload).where(Upload.token == token))
+    if upload is None or upload.manager_id != getattr(manager, "id", None):
+        return None
+    return upload
+
+
+def preview(upload: Upload):
+    """The first PREVIEW_ROWS rows (the mapping page's columns and sample values)."""
+    return read_content(upload.content, upload.filename, nrows=PREVIEW_ROWS)
+
+
+def problems_of(upload: Upload) -> tuple[list[Problem], int]:
+    """The problems the last import attempt found, and how many there were in all."""
+    found = upload.problems or {}
+    return [Problem(**p) for p in found.get("items", [])], int(found.get("total", 0))
+
+
+def start_import(session, upload: Upload, mapping: dict[str, str]) -> None:
+    """Queue the import of an upload under this mapping (the job checks it again on the whole file)."""
+    with write_transaction(session):
+        upload.mapping, upload.status, upload.problems, upload.error = dict(mapping), "queued", None, None
+        upload.done_rows, upload.total_rows = 0, None
+    jobs.enqueue(IMPORT_JOB, upload.id)
+
+
+def progress(upload: Upload) -> tuple[int, int | None]:
+    """(rows done, rows in all or None) of an import under way."""
+    with _PROGRESS_LOCK:
+        known = _PROGRESS.get(upload.id)
+    return known if known is not None else (upload.done_rows, upload.total_rows)
+
+
+def _reporter(upload_id: int):
+    """A progress callback: a second connection on PostgreSQL (visible everywhere), memory on SQLite."""
+    engine = db.engine
+    if engine.dialect.name == "sqlite":
+        def report(done, total):
+            with _PROGRESS_LOCK:
+                _PROGRESS[upload_id] = (done, total)
+        return report
+
+    def report(done, total):
+        with engine.begin() as conn:
+            conn.execute(sa.update(Upload).where(Upload.id == upload_id).values(done_rows=done, total_rows=total))
+    return report
+
+
+def import_job(upload_id: int) -> None:
+    """The job: read the whole file, import it under the stored mapping, record the outcome (app context)."""
+    session = db.session
+    upload = session.get(Upload, upload_id)
+    if upload is None or upload.status != "queued":
+        return  # already handled (a retried job) or expired
+    with write_transaction(session):
+        upload.status = "importing"
+    try:
+        frame = read_content(upload.content, upload.filename)
+        survey = importing.import_survey(session, frame, upload.mapping, title=upload.title,
+                                         scale=(upload.scale_min, upload.scale_max),
+                                         created_by=SimpleNamespace(id=upload.manager_id),
+                                         progress=_reporter(upload_id))
+    except ImportRejected as err:
+        with write_transaction(session):
+            upload.status = "mapping"
+            upload.problems = {"items": [asdict(p) for p in err.problems], "total": err.total}
+    except DataError as err:
+        with write_transaction(session):
+            upload.status, upload.error = "failed", str(err)
+    except Exception as err:
+        session.rollback()
+        with write_transaction(session):
+            upload.status, upload.error = "failed", f"{type(err).__name__}: {err}"[:2000]
+        raise
+    else:
+        with write_transaction(session):
+            upload.status, upload.survey_slug, upload.content = "done", survey.slug, None
+    finally:
+        with _PROGRESS_LOCK:
+            _PROGRESS.pop(upload_id, None)
