@@ -25,12 +25,6 @@ CAUSES = ("organisation", "effectiveness", "quality", "employee", "systems")
 BANDS = {"low": (0.0, 60.0), "mid": (60.0, 80.0), "high": (80.0, 100.0 + 1e-9)}
 
 
-def items_by_prefix(columns, code: str) -> list[str]:
-    """Item columns of one construct by the ``<CODE><n>`` convention (CE1, CE2, …)."""
-    pattern = re.compile(rf"^{re.escape(code)}\d+$")
-    return [c for c in columns if pattern.match(str(c))]
-
-
 def to_100(values, scale=(1, 10)):
     """Rescale answers from the item scale to 0–100 (the ACSI convention)."""
     lo, hi = scale

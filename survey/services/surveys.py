@@ -5,13 +5,13 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from model.spec import parse_item_code
 from survey.services import questionnaire
 from survey.exceptions import InvalidInput
 from survey.storage.db import write_transaction
 from survey.storage.tables import CLOSED, OPEN, InvitationToken, Manager, Question, Response, Survey, Wave, new_revision, utcnow
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-ITEM_RE = re.compile(r"^([A-Z]{2})(\d+)$")
 EDITABLE = ("text_en", "text_zh", "low_en", "low_zh", "high_en", "high_zh")
 
 
@@ -103,7 +103,7 @@ def add_item(session: Session, survey: Survey, construct: str, fields) -> Questi
     if not text_en or not text_zh:
         raise InvalidInput("The question needs wording in both languages.")
     every = _construct_items(survey, construct, active_only=False)
-    number = max((int(ITEM_RE.match(q.code).group(2)) for q in every if ITEM_RE.match(q.code)), default=0) + 1
+    number = max((parsed[1] for q in every if (parsed := parse_item_code(q.code))), default=0) + 1
     active = _construct_items(survey, construct)
     after = active[-1].position if active else max((q.position for q in survey.questions), default=0)
     with write_transaction(session):

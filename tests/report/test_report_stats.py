@@ -98,7 +98,3 @@ def test_comments_filtered_by_band_newest_first():
     assert [r["id"] for r in rs.comments(df, scores, band="low")] == [1]
     assert [r["id"] for r in rs.comments(df, scores, band="mid")] == [3]
     assert rs.score_band(59.99) == "low" and rs.score_band(80.0) == "high" and rs.score_band(100.0) == "high"
-
-
-def test_items_by_prefix():
-    assert rs.items_by_prefix(["CE1", "CE12", "CEO", "xCE1", "CL1"], "CE") == ["CE1", "CE12"]
