@@ -17,18 +17,14 @@ import re
 import numpy as np
 import pandas as pd
 
-Z95 = 1.959963984540054
+from model.scores import mean_ci as _mean_ci, to_index
+from model.stats import Z975
+
 LEVELS = ("short", "matched", "exceeded")
 YES = {"yes", "y", "true", "1", "是"}
 NO = {"no", "n", "false", "0", "否"}
 CAUSES = ("organisation", "effectiveness", "quality", "employee", "systems")
 BANDS = {"low": (0.0, 60.0), "mid": (60.0, 80.0), "high": (80.0, 100.0 + 1e-9)}
-
-
-def to_100(values, scale=(1, 10)):
-    """Rescale answers from the item scale to 0–100 (the ACSI convention)."""
-    lo, hi = scale
-    return (values - lo) / (hi - lo) * 100.0
 
 
 def satisfaction_level_per_row(df: pd.DataFrame, ce_items, pq_items, tolerance=0.5) -> pd.Series:
@@ -95,7 +91,7 @@ def complaints(df: pd.DataFrame, levels: pd.Series | None = None, scale=(1, 10))
     if "complaint_handling" in df:
         h = pd.to_numeric(complainers["complaint_handling"], errors="coerce").dropna()
         if len(h):
-            handling = {"n": int(len(h)), "score": float(to_100(h, scale).mean()),
+            handling = {"n": int(len(h)), "score": float(to_index(h, scale).mean()),
                         "share_well": float((h >= scale[0] + 0.7 * (scale[1] - scale[0])).mean())}
     out["handling"] = handling
     counts: dict[str, int] = {}
@@ -121,7 +117,7 @@ def intent(df: pd.DataFrame, cl_items, scale=(1, 10)) -> list[dict]:
     for item in cl_items:
         values = pd.to_numeric(df[item], errors="coerce").dropna()
         out.append({"item": item, "n": int(len(values)),
-                    "score": float(to_100(values, scale).mean()) if len(values) else None,
+                    "score": float(to_index(values, scale).mean()) if len(values) else None,
                     "share_likely": float((values >= cut).mean()) if len(values) else None})
     return out
 
@@ -130,7 +126,7 @@ def se_from_ci(ci) -> float | None:
     """Standard error implied by a symmetric 95% confidence interval."""
     if not ci or ci[0] is None or ci[1] is None:
         return None
-    return (ci[1] - ci[0]) / (2 * Z95)
+    return (ci[1] - ci[0]) / (2 * Z975)
 
 
 def wave_change(current: dict, previous: dict, alpha=0.05) -> dict | None:
@@ -153,32 +149,19 @@ def wave_change(current: dict, previous: dict, alpha=0.05) -> dict | None:
 
 def mean_ci(values: pd.Series) -> dict:
     """Mean with a normal-approximation 95% CI (n, mean, ci); the CI is None below n = 2."""
-    v = pd.to_numeric(values, errors="coerce").dropna()
-    n = int(len(v))
-    if n == 0:
-        return {"n": 0, "mean": None, "ci": None}
-    mean = float(v.mean())
-    if n < 2:
-        return {"n": n, "mean": mean, "ci": None}
-    half = Z95 * float(v.std(ddof=1)) / math.sqrt(n)
-    return {"n": n, "mean": mean, "ci": [mean - half, mean + half]}
+    n, mean, ci = _mean_ci(pd.to_numeric(values, errors="coerce"))
+    return {"n": n, "mean": mean, "ci": ci}
 
 
 def segment_scores(scores: pd.Series, groups: pd.Series, min_n=30) -> list[dict]:
     """Index per segment value with a 95% CI; groups smaller than ``min_n`` are suppressed (no numbers)."""
     frame = pd.DataFrame({"score": pd.to_numeric(scores, errors="coerce"), "group": groups}).dropna(subset=["group"])
-    stats = frame.groupby("group", sort=True)["score"].agg(["count", "mean", "std"])
     out = []
-    for value, row in stats.iterrows():
-        n = int(row["count"])
+    for value, part in frame.groupby("group", sort=True)["score"]:
+        n, mean, ci = _mean_ci(part)
         if n < min_n:
             out.append({"value": str(value), "n": n, "mean": None, "ci": None, "suppressed": True})
             continue
-        mean = float(row["mean"])
-        ci = None
-        if n >= 2:
-            half = Z95 * float(row["std"]) / math.sqrt(n)
-            ci = [mean - half, mean + half]
         out.append({"value": str(value), "n": n, "mean": mean, "ci": ci, "suppressed": False})
     return out
 

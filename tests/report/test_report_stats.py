@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from model.stats import Z975
 from survey.report import figures as rs
 
 
@@ -83,7 +84,7 @@ def test_segment_scores_suppress_small_groups():
     out = rs.segment_scores(scores, groups, min_n=3)
     a, b = out
     assert a["value"] == "a" and a["n"] == 4 and a["mean"] == 75.0 and not a["suppressed"]
-    half = rs.Z95 * np.std([60, 70, 80, 90], ddof=1) / 2
+    half = Z975 * np.std([60, 70, 80, 90], ddof=1) / 2
     assert a["ci"] == pytest.approx([75 - half, 75 + half])
     assert b == {"value": "b", "n": 1, "mean": None, "ci": None, "suppressed": True}
 
