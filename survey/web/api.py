@@ -58,7 +58,7 @@ def authorized_survey(slug: str, kind: str):
     survey = services.get_survey(services.db_session, slug)
     if survey is None:
         raise ApiError(404, "not_found", f"No survey '{slug}'.")
-    if not key.allows(survey, kind):
+    if not key.allows(survey.id, kind):
         action = "submit responses to" if kind == apikeys.SUBMIT else "read responses of"
         raise ApiError(403, "forbidden", f"This key may not {action} survey '{slug}'.")
     return survey
