@@ -166,23 +166,10 @@ def segment_scores(scores: pd.Series, groups: pd.Series, min_n=30) -> list[dict]
     return out
 
 
-def score_band(score: float | None) -> str | None:
-    """Band of a 0–100 satisfaction score: low (< 60), mid (60–79.9), high (≥ 80)."""
-    if score is None or (isinstance(score, float) and math.isnan(score)):
-        return None
-    for name, (lo, hi) in BANDS.items():
-        if lo <= score < hi:
-            return name
-    return None
-
-
-def comments(df: pd.DataFrame, scores: pd.Series, band: str | None = None, limit=200) -> list[dict]:
-    """Non-empty comments, newest first, with the respondent's satisfaction score and band."""
-    return comments_by_band(df, scores, limit, bands=(band,))[band]
-
-
 def comments_by_band(df: pd.DataFrame, scores: pd.Series, limit=200, bands=(None, *BANDS)) -> dict:
-    """{band: comments} for each requested band (None = all), preparing the columns once."""
+    """{band: comments} for each requested band (None = all), preparing the columns once: the non-empty
+    comments, newest first, with the respondent's 0-100 satisfaction score and its band (BANDS: low < 60,
+    mid 60-79.9, high >= 80)."""
     if "comment" not in df:
         return {b: [] for b in bands}
     text = df["comment"].astype("string").str.strip()

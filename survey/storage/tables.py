@@ -10,9 +10,7 @@ from flask_login import UserMixin
 from survey.storage.db import db
 
 SCALE, CHOICE, MULTI, TEXT, YESNO = "scale", "choice", "multi", "text", "yesno"
-KINDS = (SCALE, CHOICE, MULTI, TEXT, YESNO)
 OPEN, CLOSED = "open", "closed"
-SOURCES = ("web", "api", "import", "demo")
 MAX_ID = 2**31 - 1  # ids are INTEGER (32-bit on PostgreSQL): larger numbers from URLs are refused, not sent
 SUBMIT, READ = "submit", "read"  # API key kinds
 KEY_KINDS = (SUBMIT, READ)

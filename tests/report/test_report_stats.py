@@ -92,10 +92,12 @@ def test_segment_scores_suppress_small_groups():
 def test_comments_filtered_by_band_newest_first():
     df = frame()
     scores = pd.Series([40.0, 65.0, 70.0, 85.0, 90.0, np.nan])
-    all_rows = rs.comments(df, scores)
+    by_band = rs.comments_by_band(df, scores)
+    all_rows = by_band[None]
     assert [r["id"] for r in all_rows] == [6, 5, 3, 1]  # empty and None comments dropped
     assert all_rows[-1]["comment"] == "<b>bad</b>"  # escaping is the template's job
-    assert [r["id"] for r in rs.comments(df, scores, band="high")] == [5]
-    assert [r["id"] for r in rs.comments(df, scores, band="low")] == [1]
-    assert [r["id"] for r in rs.comments(df, scores, band="mid")] == [3]
-    assert rs.score_band(59.99) == "low" and rs.score_band(80.0) == "high" and rs.score_band(100.0) == "high"
+    assert [r["id"] for r in by_band["high"]] == [5]
+    assert [r["id"] for r in by_band["low"]] == [1]
+    assert [r["id"] for r in by_band["mid"]] == [3]
+    edges = rs.comments_by_band(df.iloc[[0, 2, 4]], pd.Series([59.99, 80.0, 100.0], index=[0, 2, 4]))[None]
+    assert [r["band"] for r in edges] == ["high", "high", "low"]  # newest first: 100, 80, 59.99
