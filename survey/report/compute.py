@@ -18,7 +18,7 @@ import pandas as pd
 import model
 from model import CSISpec, ModelError
 from model.exceptions import ModelWarning
-from model.scores import to_index
+from model.scores import mean_ci, to_index
 
 from survey.exceptions import BadFilter
 from survey.report import figures as rs
@@ -176,7 +176,7 @@ def wave_scores(scores: pd.DataFrame, waves: pd.Series) -> list[dict]:
     out = []
     for number, part in scores.groupby(waves.to_numpy(), sort=True):
         out.append({"wave": int(number), "n": int(len(part)),
-                    "scores": {code: rs.mean_ci(part[code]) for code in scores.columns}})
+                    "scores": {code: dict(zip(("n", "mean", "ci"), mean_ci(part[code]))) for code in scores.columns}})
     return out
 
 

@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from model.scores import mean_ci as _mean_ci, to_index
+from model.scores import mean_ci, to_index
 from model.stats import Z975
 
 LEVELS = ("short", "matched", "exceeded")
@@ -147,18 +147,12 @@ def wave_change(current: dict, previous: dict, alpha=0.05) -> dict | None:
     return {"diff": diff, "se": se, "z": z, "p_value": p, "significant": p < alpha}
 
 
-def mean_ci(values: pd.Series) -> dict:
-    """Mean with a normal-approximation 95% CI (n, mean, ci); the CI is None below n = 2."""
-    n, mean, ci = _mean_ci(pd.to_numeric(values, errors="coerce"))
-    return {"n": n, "mean": mean, "ci": ci}
-
-
 def segment_scores(scores: pd.Series, groups: pd.Series, min_n=30) -> list[dict]:
     """Index per segment value with a 95% CI; groups smaller than ``min_n`` are suppressed (no numbers)."""
     frame = pd.DataFrame({"score": pd.to_numeric(scores, errors="coerce"), "group": groups}).dropna(subset=["group"])
     out = []
     for value, part in frame.groupby("group", sort=True)["score"]:
-        n, mean, ci = _mean_ci(part)
+        n, mean, ci = mean_ci(part)
         if n < min_n:
             out.append({"value": str(value), "n": n, "mean": None, "ci": None, "suppressed": True})
             continue
