@@ -114,7 +114,8 @@ def add_item(session: Session, survey: Survey, construct: str, fields) -> Questi
             survey_id=survey.id, position=after + 1, code=f"{construct}{number}", construct=construct,
             section=questionnaire.CONSTRUCT_SECTION[construct], kind="scale", text_en=text_en, text_zh=text_zh,
             low_en=(fields.get("low_en") or "").strip() or None, low_zh=(fields.get("low_zh") or "").strip() or None,
-            high_en=(fields.get("high_en") or "").strip() or None, high_zh=(fields.get("high_zh") or "").strip() or None,
+            high_en=(fields.get("high_en") or "").strip() or None,
+            high_zh=(fields.get("high_zh") or "").strip() or None,
             required=True, allow_dont_know=True,
         )
         session.add(question)
