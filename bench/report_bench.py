@@ -39,6 +39,8 @@ EMAIL, PASSWORD = "bench@example.com", "bench password 123"
 
 def simulate(n: int, questions: dict, rng) -> pd.DataFrame:
     """Long-format answers (response_index, question_id, value, text) for n respondents, vectorized."""
+    from model.spec import parse_item_code
+
     eta = {"CE": rng.standard_normal(n)}
     for code, parents in PATHS.items():
         signal = sum(b * eta[p] for p, b in parents.items())
@@ -46,8 +48,9 @@ def simulate(n: int, questions: dict, rng) -> pd.DataFrame:
     parts, wide = [], {}
     idx = np.arange(n)
     for code, qid in questions.items():
-        construct = code[:2]
-        if construct in eta and code[2:].isdigit():
+        parsed = parse_item_code(code)
+        construct = parsed[0] if parsed else None
+        if construct in eta:
             raw = 7.2 + 1.6 * (0.8 * eta[construct] + 0.6 * rng.standard_normal(n))
             if construct == "CC":
                 raw = 10.5 - raw

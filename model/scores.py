@@ -50,6 +50,20 @@ def to_index(value, scale) -> np.ndarray:
     return (np.asarray(value, dtype=float) - lo) / (hi - lo) * 100
 
 
+def mean_ci(values) -> tuple[int, float | None, list[float] | None]:
+    """(n, mean, 95% CI) of the values that are not NaN; the CI is mean ± Z975·sd/√n, None below n = 2."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    n = int(v.size)
+    if n == 0:
+        return 0, None, None
+    mean = float(v.mean())
+    if n < 2:
+        return n, mean, None
+    half = float(Z975 * v.std(ddof=1) / np.sqrt(n))
+    return n, mean, [mean - half, mean + half]
+
+
 def construct_indices(means: ItemMeans, spec: CSISpec, weights: dict, scale) -> dict:
     """Index, 95% CI and item scores per construct from item means.
 
@@ -165,15 +179,8 @@ def descriptive_scores(data: pd.DataFrame, spec: CSISpec, scale=(1, 10)) -> dict
     scores = to_index(values, scale)
 
     def summary(column):
-        column = column[~np.isnan(column)]
-        n = int(column.size)
-        if n == 0:
-            return {"score": None, "n": 0, "ci": None}
-        mean = float(column.mean())
-        if n < 2:
-            return {"score": mean, "n": n, "ci": None}
-        half = Z975 * float(column.std(ddof=1)) / np.sqrt(n)
-        return {"score": mean, "n": n, "ci": [mean - half, mean + half]}
+        n, mean, ci = mean_ci(column)
+        return {"score": mean, "n": n, "ci": ci}
 
     constructs = {}
     for code in CONSTRUCTS:

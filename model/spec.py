@@ -25,7 +25,22 @@ PATHS = (
     ("CS", "CC"), ("CS", "CL"), ("CC", "CL"),
 )
 
-_ITEM_NAME = re.compile(r"^(CE|PQ|PV|CS|CC|CL)(\d+)$")
+_CODES = "|".join(CONSTRUCTS)
+_ITEM_NAME = re.compile(rf"^({_CODES})(\d+)$")
+_LOOSE_ITEM_NAME = re.compile(rf"^\s*({_CODES})\s*_?\s*(\d+)\s*$", re.IGNORECASE)
+
+
+def parse_item_code(name, *, loose: bool = False) -> tuple[str, int] | None:
+    """Split an item name of the ``<CODE><n>`` convention into (construct code, number), or None.
+
+    ``CE1`` -> ("CE", 1); with ``loose`` (reading a stranger's column headers) case, spaces and one underscore
+    are forgiven too: ``pq_2`` -> ("PQ", 2).
+
+    >>> parse_item_code("CL12"), parse_item_code("CEO"), parse_item_code(" ce_3 ", loose=True)
+    (('CL', 12), None, ('CE', 3))
+    """
+    match = (_LOOSE_ITEM_NAME if loose else _ITEM_NAME).match(str(name))
+    return (match.group(1).upper(), int(match.group(2))) if match else None
 
 
 @dataclass(frozen=True)
@@ -82,13 +97,13 @@ class CSISpec:
         """
         found: dict[str, list[tuple[int, str]]] = {code: [] for code in CONSTRUCTS}
         columns = [str(col) for col in columns]
-        twice = sorted({col for col in columns if columns.count(col) > 1 and _ITEM_NAME.match(col.strip())})
+        twice = sorted({col for col in columns if columns.count(col) > 1 and parse_item_code(col.strip())})
         if twice:
             raise SpecificationError(f"column(s) {twice} appear more than once; column names must be unique")
         for col in columns:
-            match = _ITEM_NAME.match(str(col).strip())
-            if match:
-                found[match.group(1)].append((int(match.group(2)), str(col)))
+            parsed = parse_item_code(col.strip())
+            if parsed:
+                found[parsed[0]].append((parsed[1], col))
         missing = [code for code, cols in found.items() if not cols]
         if missing:
             raise SpecificationError(

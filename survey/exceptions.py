@@ -65,7 +65,8 @@ class InvalidRows(ServiceError, ValueError):
 
 
 class ApiError(Exception):
-    """An error answered as {"error": {"code", "message", "fields"}} with an HTTP status (the API's one shape)."""
+    """An error answered with an HTTP status in the API's one JSON shape (web.json_errors.json_error:
+    {"error": {"status", "code", "message", "fields"}})."""
 
     def __init__(self, status: int, code: str, message: str, fields: dict | None = None, **extra):
         super().__init__(message)

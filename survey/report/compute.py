@@ -18,6 +18,7 @@ import pandas as pd
 import model
 from model import CSISpec, ModelError
 from model.exceptions import ModelWarning
+from model.scores import mean_ci, to_index
 
 from survey.exceptions import BadFilter
 from survey.report import figures as rs
@@ -166,7 +167,7 @@ def equal_weight_scores(frame: pd.DataFrame, spec: CSISpec, scale) -> pd.DataFra
     out = {}
     for code in model.CONSTRUCTS:
         values = frame[list(spec.items[code])].astype(float)
-        out[code] = rs.to_100(values.mean(axis=1, skipna=True), scale)
+        out[code] = to_index(values.mean(axis=1, skipna=True), scale)
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -175,7 +176,7 @@ def wave_scores(scores: pd.DataFrame, waves: pd.Series) -> list[dict]:
     out = []
     for number, part in scores.groupby(waves.to_numpy(), sort=True):
         out.append({"wave": int(number), "n": int(len(part)),
-                    "scores": {code: rs.mean_ci(part[code]) for code in scores.columns}})
+                    "scores": {code: dict(zip(("n", "mean", "ci"), mean_ci(part[code]))) for code in scores.columns}})
     return out
 
 

@@ -17,24 +17,14 @@ import re
 import numpy as np
 import pandas as pd
 
-Z95 = 1.959963984540054
+from model.scores import mean_ci, to_index
+from model.stats import Z975
+
 LEVELS = ("short", "matched", "exceeded")
 YES = {"yes", "y", "true", "1", "是"}
 NO = {"no", "n", "false", "0", "否"}
 CAUSES = ("organisation", "effectiveness", "quality", "employee", "systems")
 BANDS = {"low": (0.0, 60.0), "mid": (60.0, 80.0), "high": (80.0, 100.0 + 1e-9)}
-
-
-def items_by_prefix(columns, code: str) -> list[str]:
-    """Item columns of one construct by the ``<CODE><n>`` convention (CE1, CE2, …)."""
-    pattern = re.compile(rf"^{re.escape(code)}\d+$")
-    return [c for c in columns if pattern.match(str(c))]
-
-
-def to_100(values, scale=(1, 10)):
-    """Rescale answers from the item scale to 0–100 (the ACSI convention)."""
-    lo, hi = scale
-    return (values - lo) / (hi - lo) * 100.0
 
 
 def satisfaction_level_per_row(df: pd.DataFrame, ce_items, pq_items, tolerance=0.5) -> pd.Series:
@@ -101,7 +91,7 @@ def complaints(df: pd.DataFrame, levels: pd.Series | None = None, scale=(1, 10))
     if "complaint_handling" in df:
         h = pd.to_numeric(complainers["complaint_handling"], errors="coerce").dropna()
         if len(h):
-            handling = {"n": int(len(h)), "score": float(to_100(h, scale).mean()),
+            handling = {"n": int(len(h)), "score": float(to_index(h, scale).mean()),
                         "share_well": float((h >= scale[0] + 0.7 * (scale[1] - scale[0])).mean())}
     out["handling"] = handling
     counts: dict[str, int] = {}
@@ -127,7 +117,7 @@ def intent(df: pd.DataFrame, cl_items, scale=(1, 10)) -> list[dict]:
     for item in cl_items:
         values = pd.to_numeric(df[item], errors="coerce").dropna()
         out.append({"item": item, "n": int(len(values)),
-                    "score": float(to_100(values, scale).mean()) if len(values) else None,
+                    "score": float(to_index(values, scale).mean()) if len(values) else None,
                     "share_likely": float((values >= cut).mean()) if len(values) else None})
     return out
 
@@ -136,7 +126,7 @@ def se_from_ci(ci) -> float | None:
     """Standard error implied by a symmetric 95% confidence interval."""
     if not ci or ci[0] is None or ci[1] is None:
         return None
-    return (ci[1] - ci[0]) / (2 * Z95)
+    return (ci[1] - ci[0]) / (2 * Z975)
 
 
 def wave_change(current: dict, previous: dict, alpha=0.05) -> dict | None:
@@ -157,55 +147,23 @@ def wave_change(current: dict, previous: dict, alpha=0.05) -> dict | None:
     return {"diff": diff, "se": se, "z": z, "p_value": p, "significant": p < alpha}
 
 
-def mean_ci(values: pd.Series) -> dict:
-    """Mean with a normal-approximation 95% CI (n, mean, ci); the CI is None below n = 2."""
-    v = pd.to_numeric(values, errors="coerce").dropna()
-    n = int(len(v))
-    if n == 0:
-        return {"n": 0, "mean": None, "ci": None}
-    mean = float(v.mean())
-    if n < 2:
-        return {"n": n, "mean": mean, "ci": None}
-    half = Z95 * float(v.std(ddof=1)) / math.sqrt(n)
-    return {"n": n, "mean": mean, "ci": [mean - half, mean + half]}
-
-
 def segment_scores(scores: pd.Series, groups: pd.Series, min_n=30) -> list[dict]:
     """Index per segment value with a 95% CI; groups smaller than ``min_n`` are suppressed (no numbers)."""
     frame = pd.DataFrame({"score": pd.to_numeric(scores, errors="coerce"), "group": groups}).dropna(subset=["group"])
-    stats = frame.groupby("group", sort=True)["score"].agg(["count", "mean", "std"])
     out = []
-    for value, row in stats.iterrows():
-        n = int(row["count"])
+    for value, part in frame.groupby("group", sort=True)["score"]:
+        n, mean, ci = mean_ci(part)
         if n < min_n:
             out.append({"value": str(value), "n": n, "mean": None, "ci": None, "suppressed": True})
             continue
-        mean = float(row["mean"])
-        ci = None
-        if n >= 2:
-            half = Z95 * float(row["std"]) / math.sqrt(n)
-            ci = [mean - half, mean + half]
         out.append({"value": str(value), "n": n, "mean": mean, "ci": ci, "suppressed": False})
     return out
 
 
-def score_band(score: float | None) -> str | None:
-    """Band of a 0–100 satisfaction score: low (< 60), mid (60–79.9), high (≥ 80)."""
-    if score is None or (isinstance(score, float) and math.isnan(score)):
-        return None
-    for name, (lo, hi) in BANDS.items():
-        if lo <= score < hi:
-            return name
-    return None
-
-
-def comments(df: pd.DataFrame, scores: pd.Series, band: str | None = None, limit=200) -> list[dict]:
-    """Non-empty comments, newest first, with the respondent's satisfaction score and band."""
-    return comments_by_band(df, scores, limit, bands=(band,))[band]
-
-
 def comments_by_band(df: pd.DataFrame, scores: pd.Series, limit=200, bands=(None, *BANDS)) -> dict:
-    """{band: comments} for each requested band (None = all), preparing the columns once."""
+    """{band: comments} for each requested band (None = all), preparing the columns once: the non-empty
+    comments, newest first, with the respondent's 0-100 satisfaction score and its band (BANDS: low < 60,
+    mid 60-79.9, high >= 80)."""
     if "comment" not in df:
         return {b: [] for b in bands}
     text = df["comment"].astype("string").str.strip()

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from survey.exceptions import InvalidInput
+from survey.storage.db import write_transaction
 from survey.storage.tables import Manager
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -25,11 +26,10 @@ def create_manager(session: Session, email: str, password: str, *, method: str =
     if len(password or "") < MIN_PASSWORD:
         raise InvalidInput(f"The password must have at least {MIN_PASSWORD} characters.")
     manager = Manager(email=email, password_hash=generate_password_hash(password, method=method))
-    session.add(manager)
     try:
-        session.commit()
+        with write_transaction(session):
+            session.add(manager)
     except IntegrityError:
-        session.rollback()
         raise InvalidInput(f"A manager with the email {email} already exists.") from None
     return manager
 
@@ -41,8 +41,9 @@ def set_password(session: Session, manager: Manager, password: str, *, method: s
     """
     if len(password or "") < MIN_PASSWORD:
         raise InvalidInput(f"The password must have at least {MIN_PASSWORD} characters.")
-    manager.password_hash = generate_password_hash(password, method=method)
-    session.commit()
+    password_hash = generate_password_hash(password, method=method)
+    with write_transaction(session):
+        manager.password_hash = password_hash
     return manager
 
 

@@ -9,6 +9,7 @@ import secrets
 import sqlalchemy as sa
 
 from survey.exceptions import InvalidInput
+from survey.storage.db import write_transaction
 from survey.storage.tables import KEY_KINDS, READ, SUBMIT, ApiKey, Survey, utcnow
 
 __all__ = ["KEY_KINDS", "KEY_PREFIX", "READ", "SUBMIT", "ApiKey", "find_key", "find_key_by_hash", "hash_key",
@@ -31,9 +32,9 @@ def issue_key(session, kind: str, *, survey: Survey | None = None, manager=None,
     if kind == SUBMIT and survey is None:
         raise InvalidInput("A submit key belongs to one survey.")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiKey(kind=kind, key_hash=hash_key(key), survey=survey,
-                       manager_id=getattr(manager, "id", None), label=label[:100]))
-    session.commit()
+    with write_transaction(session):
+        session.add(ApiKey(kind=kind, key_hash=hash_key(key), survey=survey,
+                           manager_id=getattr(manager, "id", None), label=label[:100]))
     return key
 
 
@@ -67,6 +68,6 @@ def revoke_key(session, key: str | ApiKey) -> bool:
     found = find_key(session, key) if isinstance(key, str) else key
     if found is None or found.revoked_at is not None:
         return False
-    found.revoked_at = utcnow()
-    session.commit()
+    with write_transaction(session):
+        found.revoked_at = utcnow()
     return True

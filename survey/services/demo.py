@@ -5,6 +5,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from survey import services
+from survey.storage.db import write_transaction
 from survey.storage.tables import Survey, utcnow
 
 SLUG = "demo"
@@ -83,14 +84,14 @@ def create_demo(session: Session, *, n: int = 400, seed: int = 2024) -> Survey:
                                     title_zh="演示：顾客满意度调查")
     now = utcnow()
     first = survey.current_wave
-    first.opened_at, first.label = now - timedelta(days=120), "Spring"
-    session.commit()
+    with write_transaction(session):
+        first.opened_at, first.label = now - timedelta(days=120), "Spring"
     n_first = n // 2
     for wave, count, shift, start in ((1, n_first, 0.0, 120), (2, n - n_first, 0.45, 40)):
         if wave == 2:
             services.new_wave(session, survey, "Autumn")
-            survey.current_wave.opened_at = now - timedelta(days=start)
-            session.commit()
+            with write_transaction(session):
+                survey.current_wave.opened_at = now - timedelta(days=start)
         rows = simulate(survey, count, rng, quality_shift=shift)
         for row in rows:
             row["created_at"] = now - timedelta(days=start) + timedelta(seconds=float(rng.uniform(0, 30 * 86400)))

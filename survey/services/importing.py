@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from model import CONSTRUCTS
+from model.spec import parse_item_code
 
 from survey.storage import packing
 from survey.storage.db import write_transaction
@@ -22,7 +23,6 @@ from survey.exceptions import ImportRejected, Problem
 from survey.storage.tables import CLOSED, SCALE, Answer, Question, Response, Survey, Wave, utcnow
 
 ROLES = (*CONSTRUCTS, "segment", "comment", "wave", "ignore")
-PREFIX = re.compile(r"^\s*(CE|PQ|PV|CS|CC|CL)\s*_?\s*\d+\s*$", re.IGNORECASE)
 MAX_SEGMENT_VALUES = 20
 MAX_ERRORS = 30
 IMPORT_BLOCK = 20_000
@@ -35,10 +35,10 @@ def propose_mapping(frame: pd.DataFrame) -> dict[str, str]:
     out = {}
     for column in frame.columns:
         name = str(column)
-        match = PREFIX.match(name)
+        parsed = parse_item_code(name, loose=True)
         numeric = pd.to_numeric(frame[column], errors="coerce")
-        if match:
-            out[name] = match.group(1).upper()
+        if parsed:
+            out[name] = parsed[0]
         elif name.strip().lower() in ("comment", "comments", "意见", "评论"):
             out[name] = "comment"
         elif name.strip().lower() in ("wave", "调查期"):
@@ -101,7 +101,7 @@ def check_upload(frame: pd.DataFrame, mapping: dict[str, str], scale: tuple[int,
 def _code_for(name: str, taken: set) -> str:
     """A snake_case question code for a non-item column that cannot be mistaken for a model item."""
     base = re.sub(r"\W+", "_", name.strip().lower()).strip("_")[:32] or "column"
-    if PREFIX.match(base) or base[0].isdigit():
+    if parse_item_code(base, loose=True) or base[0].isdigit():
         base = "q_" + base
     code, k = base, 2
     while code in taken:

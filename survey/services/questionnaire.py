@@ -1,6 +1,7 @@
 """The standard CSI questionnaire (ACSI/CCSI items) in English and 简体中文; surveys are created from it."""
 from flask_babel import lazy_gettext as _l
 
+from model.spec import parse_item_code
 from model import CONSTRUCTS  # construct code -> (English, Chinese name), owned by the model package
 
 # Sections in questionnaire order; titles are UI strings (gettext), question wording lives in the database.
@@ -21,7 +22,7 @@ CONSTRUCT_SECTION = {
 
 def _scale(code, text_en, text_zh, low, high, **extra):
     """Describe one 10-point item with labelled ends and a don't-know choice."""
-    construct = code[:2] if code[:2] in CONSTRUCTS and code[2:].isdigit() else None
+    construct = parsed[0] if (parsed := parse_item_code(code)) else None
     return {
         "code": code, "construct": construct, "kind": "scale",
         "section": extra.pop("section", CONSTRUCT_SECTION.get(construct)),

@@ -4,8 +4,10 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,8 +22,7 @@ from survey.services.surveys import get_survey
 from survey.storage.tables import OPEN, SUBMIT, Answer, ApiKey, InvitationToken, Response, Survey, utcnow
 from survey.services.validation import validate
 
-RESPONSE_TABLE, ANSWER_TABLE, SURVEY_TABLE, API_KEY_TABLE = (
-    Response.__table__, Answer.__table__, Survey.__table__, ApiKey.__table__)
+RESPONSE_TABLE, ANSWER_TABLE, SURVEY_TABLE = Response.__table__, Answer.__table__, Survey.__table__
 
 
 @dataclass(frozen=True)
@@ -66,48 +67,47 @@ def _answer_rows(response_id: int, answers) -> list[dict]:
 
 
 # A submission validated against a cached snapshot is stored only if, at the moment of the INSERT, the survey
-# is still open at that snapshot's revision (and the API key, if any, may submit to it): the INSERT selects its
-# survey_id from the survey row under those conditions, so no survey or key query runs before it.
-_GUARD = "s.id = %(survey_id)s AND s.revision = %(revision)s AND s.status = 'open'"
-_KEY_GUARD = (f" AND EXISTS (SELECT 1 FROM api_key k WHERE k.key_hash = %(key_hash)s AND k.kind = '{SUBMIT}'"
-              " AND k.revoked_at IS NULL AND (k.survey_id = s.id OR k.survey_id IS NULL))")
-
-
-@functools.cache
-def _pg_record_sql(guarded: bool, keyed: bool) -> str:
-    """Return PostgreSQL's statement that inserts a response and its answers in one round trip.
-
-    The answers travel as one JSON array of {q, v, t}, so the text and its dozen parameters are the same for every
-    submission (psycopg caches the conversion and prepares it; a VALUES row per answer would be re-parsed every
-    time, and three typed arrays cost more to send).
-    """
-    source = ("SELECT s.id, %(wave_id)s, %(created_at)s, %(locale)s, %(complete)s, %(source)s, %(token_id)s, "
-              "%(packed)s FROM survey s WHERE " + _GUARD + (_KEY_GUARD if keyed else "")) if guarded else (
-        "VALUES (%(survey_id)s, %(wave_id)s, %(created_at)s, %(locale)s, %(complete)s, %(source)s, %(token_id)s, "
-        "%(packed)s)")
-    return (
-        "WITH r AS (INSERT INTO response (survey_id, wave_id, created_at, locale, complete, source, token_id, "
-        "packed) " + source + " RETURNING id), "
-        "a AS (INSERT INTO answer (response_id, question_id, value, text) SELECT r.id, u.q, u.v, u.t "
-        "FROM r, json_to_recordset(%(answers)s::json) AS u(q integer, v smallint, t text)) "
-        "SELECT id FROM r"
-    )
-
-
+# is still open at that snapshot's revision (and the API key, if any, may submit to it: ApiKey.allows, the one
+# rule): the INSERT selects its survey_id from the survey row under those conditions, so no survey or key query
+# runs before it. The guard is written once, in Core; PostgreSQL's one-round-trip statement embeds it compiled.
 @functools.cache
 def _guarded_response_insert(keyed: bool) -> sa.Insert:
-    """Return the Core INSERT ... SELECT of one response under the submission guard (for databases other than
-    PostgreSQL, where the answers follow in a second statement of the same transaction)."""
+    """Return the Core INSERT ... SELECT of one response under the submission guard (elsewhere than on
+    PostgreSQL the answers follow in a second statement of the same transaction)."""
     s = SURVEY_TABLE.alias("s")
     columns = ("wave_id", "created_at", "locale", "complete", "source", "token_id", "packed")
     source = sa.select(s.c.id, *(sa.bindparam(name, type_=RESPONSE_TABLE.c[name].type) for name in columns)).where(
         s.c.id == sa.bindparam("survey_id"), s.c.revision == sa.bindparam("revision"), s.c.status == OPEN)
     if keyed:
-        k = API_KEY_TABLE.alias("k")
-        source = source.where(sa.exists().where(
-            k.c.key_hash == sa.bindparam("key_hash"), k.c.kind == SUBMIT, k.c.revoked_at.is_(None),
-            sa.or_(k.c.survey_id == s.c.id, k.c.survey_id.is_(None))))
+        source = source.where(sa.exists().where(ApiKey.key_hash == sa.bindparam("key_hash"),
+                                                ApiKey.allows(s.c.id, SUBMIT)))
     return RESPONSE_TABLE.insert().from_select(["survey_id", *columns], source).returning(RESPONSE_TABLE.c.id)
+
+
+@functools.cache
+def _pg_record_sql(guarded: bool, keyed: bool) -> tuple[str, Mapping]:
+    """Return PostgreSQL's statement that inserts a response and its answers in one round trip, with the
+    constant parameters its guard's compiled text names.
+
+    The answers travel as one JSON array of {q, v, t}, so the text and its dozen parameters are the same for every
+    submission (psycopg caches the conversion and prepares it; a VALUES row per answer would be re-parsed every
+    time, and three typed arrays cost more to send).
+    """
+    constants = {}
+    if guarded:
+        compiled = _guarded_response_insert(keyed).compile(dialect=psycopg.dialect())
+        insert = str(compiled)
+        constants = {name: value for name, value in compiled.params.items() if value is not None}
+    else:
+        insert = ("INSERT INTO response (survey_id, wave_id, created_at, locale, complete, source, token_id, packed) "
+                  "VALUES (%(survey_id)s, %(wave_id)s, %(created_at)s, %(locale)s, %(complete)s, %(source)s, "
+                  "%(token_id)s, %(packed)s) RETURNING id")
+    return (
+        "WITH r AS (" + insert + "), "
+        "a AS (INSERT INTO answer (response_id, question_id, value, text) SELECT r.id, u.q, u.v, u.t "
+        "FROM r, json_to_recordset(%(answers)s::json) AS u(q integer, v smallint, t text)) "
+        "SELECT id FROM r"
+    ), MappingProxyType(constants)
 
 
 def _insert_response(session: Session, values: dict, answers, guard: dict | None = None) -> int | None:
@@ -120,7 +120,8 @@ def _insert_response(session: Session, values: dict, answers, guard: dict | None
     if connection.dialect.name == "postgresql":
         params = {**values, **(guard or {}), "answers": json.dumps(
             [{"q": item.id, "v": value, "t": text} for item, value, text in answers], ensure_ascii=False)}
-        return connection.exec_driver_sql(_pg_record_sql(guard is not None, keyed), params).scalar_one_or_none()
+        statement, constants = _pg_record_sql(guard is not None, keyed)
+        return connection.exec_driver_sql(statement, {**params, **constants}).scalar_one_or_none()
     if guard is None:
         statement = RESPONSE_TABLE.insert().returning(RESPONSE_TABLE.c.id)
     else:
@@ -224,7 +225,7 @@ def submit(session: Session, slug: str, data, *, locale: str = "en", token: str 
         raise SurveyNotFound(slug)
     if key_hash is not None:
         key = find_key_by_hash(session, key_hash)
-        if key is None or not key.allows(survey, SUBMIT):
+        if key is None or not key.allows(survey.id, SUBMIT):
             raise KeyRefused(slug)
     return record_response(session, survey, data, locale=locale, token=token, source=source, wave=wave)
 

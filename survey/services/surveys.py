@@ -5,22 +5,14 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from model.spec import parse_item_code
 from survey.services import questionnaire
 from survey.exceptions import InvalidInput
+from survey.storage.db import write_transaction
 from survey.storage.tables import CLOSED, OPEN, InvitationToken, Manager, Question, Response, Survey, Wave, new_revision, utcnow
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-ITEM_RE = re.compile(r"^([A-Z]{2})(\d+)$")
 EDITABLE = ("text_en", "text_zh", "low_en", "low_zh", "high_en", "high_zh")
-
-
-def _commit(session: Session) -> None:
-    """Commit, or roll back and re-raise, so each service call is one transaction."""
-    try:
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
 
 
 def get_survey(session: Session, slug: str) -> Survey | None:
@@ -47,8 +39,8 @@ def create_survey(session: Session, *, slug: str, title_en: str = "", title_zh: 
     )
     survey.questions = [Question(position=i, **dict(item)) for i, item in enumerate(questionnaire.TEMPLATE, 1)]
     survey.waves = [Wave(number=1, label="Wave 1")]
-    session.add(survey)
-    _commit(session)
+    with write_transaction(session):
+        session.add(survey)
     return survey
 
 
@@ -56,9 +48,9 @@ def set_status(session: Session, survey: Survey, status: str) -> Survey:
     """Open or close a survey."""
     if status not in (OPEN, CLOSED):
         raise InvalidInput(f"Unknown status '{status}'.")
-    survey.status = status
-    survey.revision = new_revision()
-    _commit(session)
+    with write_transaction(session):
+        survey.status = status
+        survey.revision = new_revision()
     return survey
 
 
@@ -66,9 +58,9 @@ def new_wave(session: Session, survey: Survey, label: str = "") -> Wave:
     """Start the next wave; new responses go to it."""
     number = (survey.current_wave.number if survey.current_wave else 0) + 1
     wave = Wave(survey_id=survey.id, number=number, label=(label or "").strip()[:100] or f"Wave {number}")
-    session.add(wave)
-    survey.revision = new_revision()
-    _commit(session)
+    with write_transaction(session):
+        session.add(wave)
+        survey.revision = new_revision()
     session.refresh(survey)
     return wave
 
@@ -86,12 +78,12 @@ def update_question(session: Session, question: Question, fields) -> Question:
     values = {name: (fields.get(name) or "").strip() for name in EDITABLE if name in fields}
     if not values.get("text_en", question.text_en) or not values.get("text_zh", question.text_zh):
         raise InvalidInput("The question needs wording in both languages.")
-    for name, value in values.items():
-        if name.startswith(("low", "high")):
-            value = value or None
-        setattr(question, name, value)
-    question.survey.revision = new_revision()
-    _commit(session)
+    with write_transaction(session):
+        for name, value in values.items():
+            if name.startswith(("low", "high")):
+                value = value or None
+            setattr(question, name, value)
+        question.survey.revision = new_revision()
     return question
 
 
@@ -111,22 +103,23 @@ def add_item(session: Session, survey: Survey, construct: str, fields) -> Questi
     if not text_en or not text_zh:
         raise InvalidInput("The question needs wording in both languages.")
     every = _construct_items(survey, construct, active_only=False)
-    number = max((int(ITEM_RE.match(q.code).group(2)) for q in every if ITEM_RE.match(q.code)), default=0) + 1
+    number = max((parsed[1] for q in every if (parsed := parse_item_code(q.code))), default=0) + 1
     active = _construct_items(survey, construct)
     after = active[-1].position if active else max((q.position for q in survey.questions), default=0)
-    for question in survey.questions:
-        if question.position > after:
-            question.position += 1
-    question = Question(
-        survey_id=survey.id, position=after + 1, code=f"{construct}{number}", construct=construct,
-        section=questionnaire.CONSTRUCT_SECTION[construct], kind="scale", text_en=text_en, text_zh=text_zh,
-        low_en=(fields.get("low_en") or "").strip() or None, low_zh=(fields.get("low_zh") or "").strip() or None,
-        high_en=(fields.get("high_en") or "").strip() or None, high_zh=(fields.get("high_zh") or "").strip() or None,
-        required=True, allow_dont_know=True,
-    )
-    session.add(question)
-    survey.revision = new_revision()
-    _commit(session)
+    with write_transaction(session):
+        for question in survey.questions:
+            if question.position > after:
+                question.position += 1
+        question = Question(
+            survey_id=survey.id, position=after + 1, code=f"{construct}{number}", construct=construct,
+            section=questionnaire.CONSTRUCT_SECTION[construct], kind="scale", text_en=text_en, text_zh=text_zh,
+            low_en=(fields.get("low_en") or "").strip() or None, low_zh=(fields.get("low_zh") or "").strip() or None,
+            high_en=(fields.get("high_en") or "").strip() or None,
+            high_zh=(fields.get("high_zh") or "").strip() or None,
+            required=True, allow_dont_know=True,
+        )
+        session.add(question)
+        survey.revision = new_revision()
     session.refresh(survey)
     return question
 
@@ -140,9 +133,9 @@ def drop_item(session: Session, question: Question) -> Question:
         raise InvalidInput("Only items of the six constructs can be dropped.")
     if len(_construct_items(question.survey, question.construct)) <= 1:
         raise InvalidInput("Each construct needs at least one item.")
-    question.active = False
-    question.survey.revision = new_revision()
-    _commit(session)
+    with write_transaction(session):
+        question.active = False
+        question.survey.revision = new_revision()
     return question
 
 
@@ -163,14 +156,10 @@ def generate_tokens(session: Session, survey: Survey, count: int, *, limit: int 
         raise InvalidInput(f"Choose between 1 and {limit} invitations.")
     tokens = [_token() for _ in range(int(count))]
     now = utcnow()
-    try:
+    with write_transaction(session):
         session.execute(sa.insert(InvitationToken), [
             {"survey_id": survey.id, "token": token, "created_at": now} for token in tokens
         ])
-    except BaseException:
-        session.rollback()
-        raise
-    _commit(session)
     return tokens
 
 

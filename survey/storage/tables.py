@@ -4,14 +4,13 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from sqlalchemy.ext.hybrid import hybrid_method
 from flask_login import UserMixin
 
 from survey.storage.db import db
 
 SCALE, CHOICE, MULTI, TEXT, YESNO = "scale", "choice", "multi", "text", "yesno"
-KINDS = (SCALE, CHOICE, MULTI, TEXT, YESNO)
 OPEN, CLOSED = "open", "closed"
-SOURCES = ("web", "api", "import", "demo")
 MAX_ID = 2**31 - 1  # ids are INTEGER (32-bit on PostgreSQL): larger numbers from URLs are refused, not sent
 SUBMIT, READ = "submit", "read"  # API key kinds
 KEY_KINDS = (SUBMIT, READ)
@@ -245,12 +244,17 @@ class ApiKey(db.Model):
         sa.CheckConstraint("kind = 'read' or survey_id is not null", name="submit_has_survey"),
     )
 
-    def allows(self, survey: Survey, kind: str) -> bool:
-        """Say whether this key may do `kind` on `survey`."""
+    @hybrid_method
+    def allows(self, survey_id, kind: str):
+        """The API key permission rule, its one home: the key is live, of this kind, and for this survey or all.
+
+        On a key, `key.allows(survey.id, kind)` says yes or no; on the class, `ApiKey.allows(column, kind)` is
+        the same rule as a SQL condition (the submission guard checks it inside its INSERT on both databases).
+        """
         return (
-            self.revoked_at is None
-            and self.kind == kind
-            and (self.survey_id is None or self.survey_id == survey.id)
+            (self.revoked_at == None)  # noqa: E711  (IS NULL in SQL)
+            & (self.kind == kind)
+            & ((self.survey_id == None) | (self.survey_id == survey_id))  # noqa: E711
         )
 
     def __repr__(self) -> str:

@@ -12,6 +12,7 @@ from survey import i18n, services
 from survey.exceptions import ApiError
 from survey.extensions import csrf
 from survey.services import MAX_ID, SCALE, apikeys, snapshot
+from survey.web.json_errors import json_error
 from survey.web.openapi import document
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -25,13 +26,8 @@ NUL_PROBLEM = "Must not contain NUL characters (they cannot be stored)."
 
 @bp.errorhandler(ApiError)
 def api_error(err: ApiError):
-    """Render an ApiError; a 401 also says which scheme to use."""
-    body = {"code": err.code, "message": err.message}
-    if err.fields:
-        body["fields"] = err.fields
-    body.update(err.extra)
-    response = jsonify({"error": body})
-    response.status_code = err.status
+    """Render an ApiError in the API's error shape; a 401 also says which scheme to use."""
+    response = json_error(err.status, err.message, err.code, err.fields, **err.extra)
     if err.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="csi-api"'
     return response
@@ -40,8 +36,7 @@ def api_error(err: ApiError):
 @bp.errorhandler(HTTPException)
 def http_error(err: HTTPException):
     """Answer HTTP errors raised inside API views (404, 413, ...) in the API's error shape."""
-    codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-    return api_error(ApiError(err.code or 500, codes.get(err.code, "http_error"), err.description or err.name))
+    return json_error(err.code or 500, err.description or err.name)
 
 
 def presented_key() -> str | None:
@@ -63,7 +58,7 @@ def authorized_survey(slug: str, kind: str):
     survey = services.get_survey(services.db_session, slug)
     if survey is None:
         raise ApiError(404, "not_found", f"No survey '{slug}'.")
-    if not key.allows(survey, kind):
+    if not key.allows(survey.id, kind):
         action = "submit responses to" if kind == apikeys.SUBMIT else "read responses of"
         raise ApiError(403, "forbidden", f"This key may not {action} survey '{slug}'.")
     return survey

@@ -1,10 +1,11 @@
 """Error pages: HTML for people, JSON under /api/; a failed request's transaction is rolled back."""
-from flask import Blueprint, abort, jsonify, render_template, request
+from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from survey import services
+from survey.web.json_errors import json_error
 
 
 bp = Blueprint("errors", __name__)
@@ -15,15 +16,10 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-         410: "gone", 413: "too_large", 500: "internal_error"}
-
-
 def error_response(status: int, message: str):
-    """Render one error as a JSON body (the API's shape: code, message) or an HTML page with this status."""
+    """Render one error as the API's JSON shape under /api/, or as an HTML page, with this status."""
     if wants_json():
-        body = {"status": status, "code": CODES.get(status, "error"), "message": message}
-        return jsonify({"error": body}), status
+        return json_error(status, message)
     return render_template("errors/error.html", status=status, message=message), status
 
 

@@ -36,6 +36,7 @@ EXAMPLE_CRM = {
 
 ERROR_EXAMPLE = {
     "error": {
+        "status": 422,
         "code": "invalid_response",
         "message": "Some answers are not valid; nothing was stored.",
         "fields": {"CS1": "Please choose a value on the scale.", "XX9": "Unknown question code."},
@@ -46,6 +47,7 @@ ERROR_EXAMPLE = {
 _ERROR_CODES = [
     "not_json", "invalid_payload", "invalid_parameter", "invalid_response", "unauthorized", "forbidden",
     "not_found", "survey_closed", "token_used", "token_unknown", "method_not_allowed", "too_large",
+    "bad_request", "gone", "internal_error", "http_error",
 ]
 
 _DOCUMENT = {
@@ -141,8 +143,9 @@ _DOCUMENT = {
                 "properties": {
                     "error": {
                         "type": "object",
-                        "required": ["code", "message"],
+                        "required": ["status", "code", "message"],
                         "properties": {
+                            "status": {"type": "integer", "description": "The HTTP status, repeated."},
                             "code": {"type": "string", "enum": _ERROR_CODES},
                             "message": {"type": "string"},
                             "fields": {"type": "object", "additionalProperties": {"type": "string"},

@@ -1,4 +1,6 @@
 """Report fixtures: a demo survey with simulated responses, and a cold report cache for every test."""
+from pathlib import Path
+
 import pytest
 
 
@@ -45,3 +47,33 @@ def say():
             return t(what, **fields) if isinstance(what, str) else what(*args, **fields)
 
     return say
+
+
+DATA = Path(__file__).resolve().parent.parent / "model" / "data"
+
+
+@pytest.fixture(scope="session")
+def fitted_results():
+    """Real model results (CSIResult.to_dict(), the schema the report reads) of the engine's test data sets."""
+    import json
+    import warnings
+
+    import model
+    from model.exceptions import ModelWarning
+
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelWarning)
+        for path in sorted(DATA.glob("*.csv")):
+            mapping = path.with_suffix(".map.json")
+            spec = json.loads(mapping.read_text()) if mapping.exists() else None
+            out[path.stem] = model.fit(model.read_table(path), spec=spec).to_dict()
+    return out
+
+
+@pytest.fixture
+def result(fitted_results):
+    """A fresh copy of the csi_multi result (tests may change it)."""
+    import copy
+
+    return copy.deepcopy(fitted_results["csi_multi"])

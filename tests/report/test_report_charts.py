@@ -3,9 +3,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from model import CONSTRUCTS
 from survey.report import charts
 
-from .sample_result import NAMES_ZH, PATHS, make_result
+NAMES_ZH = {code: zh for code, (_, zh) in CONSTRUCTS.items()}
+DATA_SETS = ("csi_custom_names", "csi_missing", "csi_multi", "csi_single_cc")
 
 NS = {"s": "http://www.w3.org/2000/svg"}
 
@@ -21,61 +23,72 @@ def texts(root):
     return ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
 
 
-def test_path_diagram_draws_nine_arrows_dashed_when_not_significant():
-    root = parse(charts.path_diagram(make_result(), names=NAMES_ZH, title="路径"))
+@pytest.mark.parametrize("data_set", DATA_SETS)
+def test_path_diagram_draws_nine_arrows_dashed_when_not_significant(fitted_results, data_set):
+    result = fitted_results[data_set]
+    paths = [(p["from"], p["to"], p["std_estimate"], p["p_value"]) for p in result["paths"]]
+    root = parse(charts.path_diagram(result, names=NAMES_ZH, title="路径"))
     lines = root.findall(".//s:line[@class]", NS)
     arrows = [ln for ln in lines if ln.get("class").startswith("path")]
     assert len(arrows) == 9
     by_pair = {(ln.get("data-from"), ln.get("data-to")): ln for ln in arrows}
-    for src, dst, _, p in PATHS:
+    for src, dst, _, p in paths:
         line = by_pair[(src, dst)]
         assert (line.get("stroke-dasharray") is not None) == (p >= 0.05)
         assert line.get("marker-end") == ("url(#arrow-ns)" if p >= 0.05 else "url(#arrow-sig)")
     coefs = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text") if t.get("class") == "coef"]
-    assert sorted(coefs) == sorted(f"{s:.2f}" for _, _, s, _ in PATHS)
+    assert sorted(coefs) == sorted(f"{s:.2f}" for _, _, s, _ in paths)
 
 
-def test_path_diagram_shows_r2_on_the_five_endogenous_constructs_and_chinese_names():
-    root = parse(charts.path_diagram(make_result(), names=NAMES_ZH))
+def test_the_real_results_have_significant_and_non_significant_paths(fitted_results):
+    p_values = [p["p_value"] for p in fitted_results["csi_multi"]["paths"]]
+    assert min(p_values) < 0.05 <= max(p_values)  # so the dashed/solid test above sees both
+
+
+@pytest.mark.parametrize("data_set", DATA_SETS)
+def test_path_diagram_shows_r2_on_the_five_endogenous_constructs_and_chinese_names(fitted_results, data_set):
+    result = fitted_results[data_set]
+    root = parse(charts.path_diagram(result, names=NAMES_ZH))
     r2 = {g.get("data-code"): "".join(t.itertext()) for g in root.findall(".//s:g[@class='node']", NS)
           for t in g.findall("s:text[@class='r2']", NS)}
-    assert r2 == {"PQ": "R² = 0.30", "PV": "R² = 0.31", "CS": "R² = 0.52", "CC": "R² = 0.23",
-                  "CL": "R² = 0.33"}
+    assert r2 == {code: f"R² = {result['constructs'][code]['r2']:.2f}" for code in ("PQ", "PV", "CS", "CC", "CL")}
     assert "顾客满意度" in texts(root)
-    assert "70.5" in texts(root)  # CS index inside its box
+    assert f"{result['constructs']['CS']['index']:.1f}" in texts(root)  # CS index inside its box
     assert "Droid Sans Fallback" in root.get("font-family")
 
 
-def test_arrows_end_on_box_edges_not_centres():
-    root = parse(charts.path_diagram(make_result()))
+def test_arrows_end_on_box_edges_not_centres(result):
+    root = parse(charts.path_diagram(result))
     line = root.find(".//s:line[@data-from='PV'][@data-to='CS']", NS)
     # PV (300,190) → CS (520,190), boxes 176 wide: from 388 to 432.
     assert float(line.get("x1")) == pytest.approx(388)
     assert float(line.get("x2")) == pytest.approx(432)
 
 
-def test_text_is_escaped():
-    result = make_result()
+def test_text_is_escaped(result):
     svg = charts.path_diagram(result, names={"CS": "<script>alert(1)</script> & co"})
     root = parse(svg)
     assert "<script>alert(1)</script> & co" in texts(root)
     assert "<script>" not in svg
 
 
-def test_ipma_quadrant_lines_sit_at_the_means():
-    rows = make_result()["ipma"]
-    rows[0]["performance"] = 60.0
-    root = parse(charts.ipma_chart(rows, names={"PQ": "感知质量"}))
+def test_ipma_quadrant_lines_sit_at_the_means(result):
+    rows = result["ipma"]
+    assert len(rows) == 3 and rows == sorted(rows, key=lambda r: -r["importance"])
+    rows[0]["performance"] = min(r["performance"] for r in rows) - 5  # the most important one performs worst
+    performance, importance = [r["performance"] for r in rows], [r["importance"] for r in rows]
+    first = rows[0]["construct"]
+    root = parse(charts.ipma_chart(rows, names={first: NAMES_ZH[first]}))
     qx = root.find(".//s:line[@class='quadrant-x']", NS)
     qy = root.find(".//s:line[@class='quadrant-y']", NS)
-    assert float(qx.get("data-value")) == pytest.approx((60.0 + 63.9 + 71.2) / 3, abs=1e-4)
-    assert float(qy.get("data-value")) == pytest.approx((0.62 + 0.31 + 0.22) / 3, abs=1e-4)
+    assert float(qx.get("data-value")) == pytest.approx(sum(performance) / 3, abs=1e-4)
+    assert float(qy.get("data-value")) == pytest.approx(sum(importance) / 3, abs=1e-4)
     points = root.findall(".//s:g[@class='point']", NS)
-    assert [p.get("data-key") for p in points] == ["PQ", "PV", "CE"]
-    assert "感知质量" in texts(root)
-    # PQ: importance above the mean and performance below it → flagged red (improve first).
+    assert [p.get("data-key") for p in points] == [r["construct"] for r in rows]
+    assert NAMES_ZH[first] in texts(root)
+    # The first: importance above the mean and performance below it → flagged red (improve first).
     assert points[0].find("s:circle", NS).get("fill") == "#b42318"
-    assert points[2].find("s:circle", NS).get("fill") != "#b42318"
+    assert importance[2] < sum(importance) / 3 and points[2].find("s:circle", NS).get("fill") != "#b42318"
     # Higher importance is drawn higher (smaller y).
     ys = [float(p.find("s:circle", NS).get("cy")) for p in points]
     assert ys[0] < ys[1] < ys[2]

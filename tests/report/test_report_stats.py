@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from model.stats import Z975
 from survey.report import figures as rs
 
 
@@ -83,7 +84,7 @@ def test_segment_scores_suppress_small_groups():
     out = rs.segment_scores(scores, groups, min_n=3)
     a, b = out
     assert a["value"] == "a" and a["n"] == 4 and a["mean"] == 75.0 and not a["suppressed"]
-    half = rs.Z95 * np.std([60, 70, 80, 90], ddof=1) / 2
+    half = Z975 * np.std([60, 70, 80, 90], ddof=1) / 2
     assert a["ci"] == pytest.approx([75 - half, 75 + half])
     assert b == {"value": "b", "n": 1, "mean": None, "ci": None, "suppressed": True}
 
@@ -91,14 +92,12 @@ def test_segment_scores_suppress_small_groups():
 def test_comments_filtered_by_band_newest_first():
     df = frame()
     scores = pd.Series([40.0, 65.0, 70.0, 85.0, 90.0, np.nan])
-    all_rows = rs.comments(df, scores)
+    by_band = rs.comments_by_band(df, scores)
+    all_rows = by_band[None]
     assert [r["id"] for r in all_rows] == [6, 5, 3, 1]  # empty and None comments dropped
     assert all_rows[-1]["comment"] == "<b>bad</b>"  # escaping is the template's job
-    assert [r["id"] for r in rs.comments(df, scores, band="high")] == [5]
-    assert [r["id"] for r in rs.comments(df, scores, band="low")] == [1]
-    assert [r["id"] for r in rs.comments(df, scores, band="mid")] == [3]
-    assert rs.score_band(59.99) == "low" and rs.score_band(80.0) == "high" and rs.score_band(100.0) == "high"
-
-
-def test_items_by_prefix():
-    assert rs.items_by_prefix(["CE1", "CE12", "CEO", "xCE1", "CL1"], "CE") == ["CE1", "CE12"]
+    assert [r["id"] for r in by_band["high"]] == [5]
+    assert [r["id"] for r in by_band["low"]] == [1]
+    assert [r["id"] for r in by_band["mid"]] == [3]
+    edges = rs.comments_by_band(df.iloc[[0, 2, 4]], pd.Series([59.99, 80.0, 100.0], index=[0, 2, 4]))[None]
+    assert [r["band"] for r in edges] == ["high", "high", "low"]  # newest first: 100, 80, 59.99

@@ -301,3 +301,24 @@ def test_the_import_runs_on_the_redis_queue(client, manager, app, db_session):
     finally:
         queue.delete(delete_jobs=True)
         connection.close()
+
+
+def test_downloads_of_a_chinese_segment_are_named_per_rfc_6266(client, manager, db_session):
+    from urllib.parse import unquote
+
+    frame = table(n=300)
+    frame["Region"] = np.where(frame["Region"] == "North", "华北", "华南")
+    location = upload(client, frame).headers["Location"]
+    form = {f"role-{i}": role for i, role in enumerate(importing.propose_mapping(frame).values())}
+    report = client.post(location, data=form).headers["Location"]
+    for path, suffix in ((".json", "-result.json"), ("/estimates.csv", "-estimates.csv"),
+                         ("/scores.csv", "-scores.csv")):
+        url = report.replace("/report", "/report" + path) if path == ".json" else report + path
+        res = client.get(url, query_string={"segment": "region:华南"})
+        assert res.status_code == 200, res.data[:200]
+        header = res.headers["Content-Disposition"]
+        header.encode("latin-1")  # gunicorn and Werkzeug send headers as latin-1: this raised before
+        plain, _, extended = header.partition("; filename*=UTF-8''")
+        slug = report.split("/surveys/")[1].split("/")[0]
+        assert plain == f'attachment; filename="{slug}-region-{suffix}"'
+        assert unquote(extended) == f"{slug}-region-华南{suffix}"

@@ -5,6 +5,7 @@ from flask import Blueprint, Response, abort, request, send_file, stream_with_co
 
 from survey import services
 from survey.services.exporting import csv_chunks, export_columns, write_xlsx
+from survey.web.downloads import attachment
 
 
 bp = Blueprint("exports", __name__)
@@ -32,7 +33,7 @@ def export_csv(slug):
     return Response(
         stream_with_context(csv_chunks(export_columns(survey), rows)),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{stem}.csv"', "Cache-Control": "no-store"},
+        headers={**attachment(f"{stem}.csv"), "Cache-Control": "no-store"},
     )
 
 
@@ -47,8 +48,8 @@ def export_xlsx(slug):
         spool.close()
         raise
     spool.seek(0)
-    response = send_file(spool, mimetype=XLSX_MIMETYPE, as_attachment=True, download_name=f"{stem}.xlsx")
-    response.headers["Cache-Control"] = "no-store"
+    response = send_file(spool, mimetype=XLSX_MIMETYPE)
+    response.headers.update({**attachment(f"{stem}.xlsx"), "Cache-Control": "no-store"})
     return response
 
 
@@ -64,6 +65,5 @@ def tokens_csv(slug):
     return Response(
         stream_with_context(csv_chunks(["link", "token", "created_at", "used_at"], rows)),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{survey.slug}-invitations.csv"',
-                 "Cache-Control": "no-store"},
+        headers={**attachment(f"{survey.slug}-invitations.csv"), "Cache-Control": "no-store"},
     )

@@ -10,6 +10,7 @@ from survey import services
 from survey.exceptions import BadFilter
 from survey.report import BANDS, context, fmt, t
 from survey.services.exporting import csv_chunks
+from survey.web.downloads import attachment
 
 bp = Blueprint("report", __name__)
 EXPORT_WAIT_SECONDS = 600
@@ -85,8 +86,8 @@ def result_json(slug):
         return jsonify(error="no_fit", state=entry["state"], n=entry["n"], needed=entry["needed"],
                        message=entry["error"] or t("too_few_title", "en")), 409
     body = json.dumps(reports.thaw(entry.result), ensure_ascii=False, indent=2)
-    return Response(body, mimetype="application/json", headers={
-        "Content-Disposition": f'attachment; filename="{_filename(survey, wave, segment, "-result.json")}"'})
+    return Response(body, mimetype="application/json",
+                    headers=attachment(_filename(survey, wave, segment, "-result.json")))
 
 
 @bp.get("/surveys/<slug>/report/estimates.csv")
@@ -94,8 +95,8 @@ def estimates_csv(slug):
     """Download every estimate and score as tidy CSV (UTF-8 with BOM)."""
     survey, wave, segment, entry = _ready_entry(slug)
     rows = list(reports.estimate_rows(entry))
-    return Response(csv_chunks(["section", "name", "statistic", "value"], rows), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{_filename(survey, wave, segment, "-estimates.csv")}"'})
+    return Response(csv_chunks(["section", "name", "statistic", "value"], rows), mimetype="text/csv",
+                    headers=attachment(_filename(survey, wave, segment, "-estimates.csv")))
 
 
 @bp.get("/surveys/<slug>/report/scores.csv")
@@ -104,5 +105,5 @@ def scores_csv(slug):
     survey, wave, segment, entry = _ready_entry(slug)
     rows = list(reports.respondent_rows(services.db_session, survey, entry, wave, segment))
     columns = ["response_id", "wave", "created_at", *CONSTRUCTS]
-    return Response(csv_chunks(columns, rows, rows_per_chunk=2000), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{_filename(survey, wave, segment, "-scores.csv")}"'})
+    return Response(csv_chunks(columns, rows, rows_per_chunk=2000), mimetype="text/csv",
+                    headers=attachment(_filename(survey, wave, segment, "-scores.csv")))
