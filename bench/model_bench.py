@@ -4,7 +4,8 @@ Per N (250, 10,000, 1,000,000) the data are simulated once and written to a CSV 
 each measurement then runs in a fresh subprocess (so peak RSS, ru_maxrss, is its own):
 
 * bare   : ``pd.read_csv`` + ``semopy.Model(syntax).fit(df)`` (semopy defaults, no statistics,
-           one BLAS thread like the engine's estimation step)
+           on one BLAS thread, its best case: with threads its scipy SLSQP is several times
+           slower on a busy machine; the engine sets no thread limit and avoids scipy BLAS)
 * engine : ``model.read_table`` + ``model.fit`` + ``to_dict()`` (every statistic of issue 3)
 * pls    : the same with ``fit(..., estimator="pls")`` (PLS from the moments; target: 1,000,000
            rows < 3 s)
@@ -44,7 +45,7 @@ if kind == "bare":
     def load():
         return pd.read_csv(path)
     from threadpoolctl import threadpool_limits
-    def run(df):  # same single BLAS thread as the engine's estimation, for a like-for-like ratio
+    def run(df):  # bare semopy at its fastest (one BLAS thread): a conservative ratio
         with threadpool_limits(limits=1, user_api="blas"):
             semopy.Model(CSISpec.from_columns(df.columns).to_syntax()).fit(df)
 else:

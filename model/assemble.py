@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from . import fiml, pls, robust, scores, stats, verdicts
+from . import checks, fiml, pls, robust, scores, stats, verdicts
 from .exceptions import FitIndexWarning
 from .results import CSIResult
 from .spec import CONSTRUCTS, PATHS, CSISpec
@@ -23,11 +23,31 @@ def _upstream(target: str) -> list[str]:
     return [c for c in CONSTRUCTS if c in found]
 
 
+def _data_warnings(spec, scale, moments, est, std, patterns, answer_range) -> dict:
+    """Arguments of the data warnings of ``verdicts.result_warnings`` (see ``model.checks``)."""
+    codes = list(CONSTRUCTS)
+    at_bound = any("variance" in h for h in est.heywood)
+    beyond = []
+    if not at_bound:
+        beyond += [(f"{a} -> {b}", float(std.B[codes.index(b), codes.index(a)])) for a, b in PATHS
+                   if abs(std.B[codes.index(b), codes.index(a)]) > 1 + 1e-6]
+        beyond += [(f"{spec.construct_of(item)} =~ {item}", float(std.Lambda[j, codes.index(spec.construct_of(item))]))
+                   for j, item in enumerate(spec.observed)
+                   if abs(std.Lambda[j, codes.index(spec.construct_of(item))]) > 1 + 1e-6]
+    return {
+        "scale": scale, "beyond_one": beyond,
+        "scale_mismatch": None if answer_range is None else checks.scale_mismatch(answer_range, scale),
+        "duplicates": checks.near_duplicates(moments.corr, spec),
+        "rare": [] if patterns is None else checks.rarely_answered(patterns.available()[0], moments.n, spec),
+    }
+
+
 def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: int,
                  item_means: stats.ItemMeans, missing: str, dropped_reasons: dict,
                  patterns: fiml.Patterns | None = None, estimator: str = "ml",
-                 rows=None) -> CSIResult:
-    """Compute every statistic from the moments, available-case item means and fitted matrices.
+                 rows=None, answer_range=None) -> CSIResult:
+    """Compute every statistic from the moments, item means (EM means under FIML) and fitted
+    matrices.
 
     PLS (``est`` from ``model.pls``) shares everything but its fit indices (SRMR only), ACSI
     index weights and the standardized basis of alpha (seminr's and SmartPLS's convention). MLR
@@ -125,7 +145,8 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
     result_warnings = verdicts.result_warnings(
         converged=est.converged, message=est.message, heywood=est.heywood, n_used=moments.n,
         n_total=n_total, n_params=spec.n_free_params(), fit_v=fit["verdicts"],
-        reliability=reliability, disc=disc, fallback=fallback)
+        reliability=reliability, disc=disc, fallback=fallback, **_data_warnings(
+            spec, scale, moments, est, std, patterns, answer_range))
     if negative:
         result_warnings.append(pls.negative_weight_warning(negative, spec))
     n_dropped = n_total - moments.n

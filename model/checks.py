@@ -143,3 +143,31 @@ def check_variance(moments_cov: np.ndarray, spec: CSISpec) -> None:
         what = f"items {', '.join(pairs)} are perfectly correlated" if pairs else \
             "some items are exact linear combinations of others"
         raise DataError(f"{what}; drop the duplicate items from the mapping")
+
+
+# Data that fit without error but that a careful analyst would question (result warnings).
+NEAR_DUPLICATE_R = 0.98   # items correlating above this are near copies of each other
+RARE_ANSWER_SHARE = 0.05  # under FIML, an item answered by fewer respondents rests on few answers
+
+
+def scale_mismatch(answer_range, scale):
+    """``(lowest, highest)`` answer if every answer lies in the bottom half of the assumed scale
+    (1-5 answers scored on the default 1-10 scale give CS 26.7 instead of 60.1, silently), else None."""
+    lo, hi = scale
+    low, high = answer_range
+    if np.isfinite(high) and high <= lo + (hi - lo) / 2:
+        return float(low), float(high)
+    return None
+
+
+def near_duplicates(corr: np.ndarray, spec: CSISpec) -> list[tuple[str, str, float]]:
+    """Item pairs with |r| > NEAR_DUPLICATE_R (from the ML or EM covariance)."""
+    i, j = np.triu_indices_from(corr, k=1)
+    return [(spec.observed[a], spec.observed[b], float(corr[a, b]))
+            for a, b in zip(i, j) if abs(corr[a, b]) > NEAR_DUPLICATE_R]
+
+
+def rarely_answered(counts: np.ndarray, n_used: int, spec: CSISpec) -> list[tuple[str, float]]:
+    """Items answered by fewer than RARE_ANSWER_SHARE of the respondents the model used."""
+    share = np.asarray(counts, float) / max(n_used, 1)
+    return [(spec.observed[j], float(share[j])) for j in np.flatnonzero(share < RARE_ANSWER_SHARE)]

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import optimize
 
 LOG2PI = np.log(2 * np.pi)
 
@@ -78,15 +77,17 @@ class Patterns:
 
     def gradients(self, mu: np.ndarray, sigma: np.ndarray):
         """d(−logL)/dΣ (as a full symmetric matrix) and d(−logL)/dμ."""
-        g_sigma = np.zeros((self.p, self.p))
-        g_mu = np.zeros(self.p)
+        p = self.p
+        g_sigma = np.zeros(p * p)
+        g_mu = np.zeros(p)
         for g in self.groups:
             s, d, m = self._blocks(g, mu, sigma)
             inv = np.linalg.inv(s)
             part = 0.5 * g.n[:, None, None] * (inv - inv @ m @ inv)
-            np.add.at(g_sigma, (g.obs[:, :, None], g.obs[:, None, :]), part)
-            np.add.at(g_mu, g.obs, -g.n[:, None] * np.einsum("gij,gj->gi", inv, d))
-        return g_sigma, g_mu
+            flat = g.obs[:, :, None] * p + g.obs[:, None, :]   # bincount: far faster than add.at
+            g_sigma += np.bincount(flat.ravel(), part.ravel(), p * p)
+            g_mu -= np.bincount(g.obs.ravel(), (g.n[:, None] * np.einsum("gij,gj->gi", inv, d)).ravel(), p)
+        return g_sigma.reshape(p, p), g_mu
 
     def available(self):
         """Per item: answers, mean and biased variance over the available answers."""
@@ -97,6 +98,52 @@ class Patterns:
             np.add.at(count, g.obs, np.broadcast_to(g.n[:, None], g.obs.shape))
         mean = total / count
         return count, mean, sq / count - mean ** 2
+
+    def saturated_information(self, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """Observed information of the saturated model over (μ, vech Σ), analytic, per pattern.
+
+        For a pattern with W = Σₒ⁻¹, d = x̄ − μₒ, Q = W(S + ddᵀ)W and n rows, the Hessian of
+        −logL is n·W for the means, n·(Wd ⊗ W) between vec Σ and μ, and
+        n/2·(Q ⊗ W + W ⊗ Q − W ⊗ W) for vec Σ, mapped to vech Σ by the duplication matrix.
+        """
+        p = self.p
+        iu = np.triu_indices(p)
+        glob = np.zeros((p, p), dtype=int)
+        glob[iu] = np.arange(iu[0].size)
+        glob = glob + glob.T - np.diag(np.diag(glob))
+        size = p + iu[0].size
+        info = np.zeros((size, size))
+        for g in self.groups:
+            k = g.obs.shape[1]
+            i, j = np.triu_indices(k)
+            half = np.where(i == j, 0.5, 1.0)
+            s, d, m = self._blocks(g, mu, sigma)
+            w = np.linalg.inv(s)
+            q = w @ m @ w
+            wd = np.einsum("gij,gj->gi", w, d)
+            n = g.n[:, None, None]
+
+            def dup(x, y):  # Dᵀ(x ⊗ y)D for stacked x, y, as (G, s, s)
+                xa, xb, ya, yb = x[:, i], x[:, j], y[:, i], y[:, j]
+                t = (xa[:, :, i] * yb[:, :, j] + xa[:, :, j] * yb[:, :, i]
+                     + xb[:, :, i] * ya[:, :, j] + xb[:, :, j] * ya[:, :, i])
+                return t * half[:, None] * half[None, :]
+
+            h_ss = n / 2 * (dup(q, w) + dup(w, q) - dup(w, w))
+            h_sm = n * (wd[:, i, None] * w[:, j, :] + wd[:, j, None] * w[:, i, :]) * half[:, None]
+            block = np.concatenate([np.concatenate([n * w, np.swapaxes(h_sm, 1, 2)], axis=2),
+                                    np.concatenate([h_sm, h_ss], axis=2)], axis=1)
+            idx = np.concatenate([g.obs, p + glob[g.obs[:, i], g.obs[:, j]]], axis=1)   # (G, k + s)
+            np.add.at(info, (idx[:, :, None], idx[:, None, :]), block)
+        return (info + info.T) / 2
+
+    def mean_covariance(self, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """Sampling covariance of the saturated model's (EM) means: the mean block of the
+        inverse observed information over (μ, vech Σ), as lavaan's ``vcov()`` of the saturated
+        model with ``missing = "ml"``. Under MAR means and covariances are not orthogonal, so
+        the whole information is inverted."""
+        cov = np.linalg.inv(self.saturated_information(mu, sigma))[:self.p, :self.p]
+        return (cov + cov.T) / 2
 
     def saturated(self, tol: float = 1e-10, maxiter: int = 10_000):
         """EM estimates of the unrestricted mean and covariance (lavaan's H1 model)."""
@@ -148,14 +195,68 @@ class FimlFit:
     message: str
 
 
-def fit_structured(patterns: Patterns, x0: np.ndarray, mu0: np.ndarray,
-                   sigma_fn: Callable, maxiter: int = 10_000) -> FimlFit:
-    """Minimize −logL over structural parameters and intercepts.
+CHI2_TOL = 1e-6   # the Newton decrement (−logL units, half a χ² unit) below which FIML is verified
 
-    ``sigma_fn(x)`` returns the model-implied covariance and dΣ/dx stacked as (k, p, p).
+
+def _hessian(gradient, theta: np.ndarray) -> np.ndarray:
+    """Observed information: forward differences of the analytic gradient (k + p evaluations)."""
+    g0 = gradient(theta)
+    step = 1e-6 * np.maximum(1.0, np.abs(theta))
+    hess = np.empty((theta.size, theta.size))
+    for j in range(theta.size):
+        shifted = theta.copy()
+        shifted[j] += step[j]
+        hess[:, j] = (gradient(shifted) - g0) / step[j]
+    return (hess + hess.T) / 2
+
+
+def _newton(value, gradient, theta, lower, hess, steps: int):
+    """Newton steps with a fixed observed Hessian (Levenberg-damped where it is not positive
+    definite), variances at their bound held there while the gradient points outward, steps
+    that cross a bound projected onto it (backtracking line search).
+    Returns (theta, Newton decrement, undamped positive definite information)."""
+    from .optimize import _newton_direction
+    f = value(theta)
+    decrement, proper = np.inf, False
+    for _ in range(steps):
+        g = gradient(theta)
+        active = (theta - lower <= 1e-12) & (g > 0)
+        step, proper = _newton_direction(g, hess, np.flatnonzero(~active))
+        if step is None:
+            return theta, np.inf, False
+        decrement = -float(g @ step)
+        if decrement < CHI2_TOL and proper:
+            break
+        t = 1.0
+        while t > 1e-10:
+            trial = np.maximum(theta + t * step, lower)
+            f_trial = value(trial)
+            if f_trial <= f + 1e-4 * float(g @ (trial - theta)):
+                break
+            t /= 2
+        else:
+            break
+        theta, f = trial, f_trial
+    return theta, decrement, proper
+
+
+def fit_structured(patterns: Patterns, x0: np.ndarray, mu0: np.ndarray,
+                   sigma_fn: Callable, maxiter: int = 10_000, lower: np.ndarray | None = None,
+                   restarts: list | None = None) -> FimlFit:
+    """Minimize −logL over structural parameters and intercepts, and verify the optimum.
+
+    ``sigma_fn(x)`` returns the model-implied covariance and dΣ/dx stacked as (k, p, p);
+    ``lower`` bounds the structural parameters (variances ≥ 0). From ``x0`` (the ML fit to the
+    EM covariance, close to the FIML optimum) and the EM means, Newton steps with the observed
+    information (refreshed when progress slows) reach the optimum; it is verified when the
+    Newton decrement is below ``CHI2_TOL`` with a positive definite information. An unverified
+    fit is repeated from each start in ``restarts`` and the best verified one is kept.
+    numpy only (scipy's optimizers call scipy's own OpenBLAS, whose threads are slow here).
     """
     k = x0.size
     n = patterns.n
+    lower = np.full(k, -np.inf) if lower is None else np.asarray(lower, float)
+    bounds_all = np.concatenate([lower, np.full(mu0.size, -np.inf)])
 
     def objective(theta):
         x, mu = theta[:k], theta[k:]
@@ -164,27 +265,57 @@ def fit_structured(patterns: Patterns, x0: np.ndarray, mu0: np.ndarray,
         if not np.isfinite(value):
             return np.inf, np.zeros_like(theta)
         g_sigma, g_mu = patterns.gradients(mu, sigma)
-        return value / n, np.concatenate([np.tensordot(grads, g_sigma, axes=2), g_mu]) / n
+        return value, np.concatenate([np.tensordot(grads, g_sigma, axes=2), g_mu])
 
-    res = optimize.minimize(objective, np.concatenate([x0, mu0]), jac=True, method="L-BFGS-B",
-                            options={"maxiter": int(maxiter), "ftol": 1e-15, "gtol": 1e-9})
-    theta = res.x
-    # observed information: forward differences of the analytic gradient (k + p evaluations)
-    g0 = objective(theta)[1] * n
-    step = 1e-6 * np.maximum(1.0, np.abs(theta))
-    hess = np.empty((theta.size, theta.size))
-    for j in range(theta.size):
-        shifted = theta.copy()
-        shifted[j] += step[j]
-        hess[:, j] = (objective(shifted)[1] * n - g0) / step[j]
-    hess = (hess + hess.T) / 2
+    def value(theta):
+        sigma, _ = sigma_fn(theta[:k])
+        result = -patterns.loglik(theta[k:], sigma)
+        return result if np.isfinite(result) else np.inf
+
+    gradient = lambda theta: objective(theta)[1]
+    rounds = max(1, min(4, int(maxiter)))
+
+    def attempt(x_start):
+        theta = np.maximum(np.concatenate([x_start, mu0]), bounds_all)
+        hess = _hessian(gradient, theta)
+        ok, decrement, budget = False, np.inf, int(maxiter)  # maxiter bounds the Newton steps
+        for _ in range(rounds):
+            steps = min(10, budget)
+            if steps <= 0:
+                break
+            budget -= steps
+            new, decrement, proper = _newton(value, gradient, theta, bounds_all, hess, steps)
+            moved = np.max(np.abs(new - theta))
+            theta = new
+            if moved > 1e-6:
+                hess = _hessian(gradient, theta)  # at the solution, for the standard errors
+            ok = proper and decrement < CHI2_TOL and np.isfinite(value(theta))
+            if ok or moved <= 1e-6:
+                break
+        if ok:
+            why = "converged"
+        elif decrement < CHI2_TOL:
+            why = "the information matrix is singular at the solution (a parameter is not identified there)"
+        elif np.isfinite(decrement):
+            why = f"the gradient is not zero at the best point found (Newton decrement {decrement:.2g})"
+        else:
+            why = "the information matrix is not positive definite"
+        return theta, hess, ok, why
+
+    tried = [attempt(x0)]
+    if not tried[0][2]:
+        for x_start in (restarts or [])[:2]:
+            tried.append(attempt(np.asarray(x_start, float)))
+            if tried[-1][2]:
+                break
+    pool = [t for t in tried if t[2]] or tried
+    theta, hess, ok, why = min(pool, key=lambda t: value(t[0]))
     try:
         cov = np.linalg.inv(hess)
     except np.linalg.LinAlgError:
         cov = np.linalg.pinv(hess)
     sigma, _ = sigma_fn(theta[:k])
-    return FimlFit(theta[:k], theta[k:], cov, patterns.loglik(theta[k:], sigma),
-                   bool(res.success), str(res.message))
+    return FimlFit(theta[:k], theta[k:], cov, patterns.loglik(theta[k:], sigma), ok, why)
 
 
 def chi_squares(patterns: Patterns, h1_mu: np.ndarray, h1_sigma: np.ndarray, loglik0: float):

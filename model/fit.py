@@ -1,25 +1,20 @@
 """Estimation: the only module that imports semopy, and the public ``fit`` entry point."""
 from __future__ import annotations
 
-import logging
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import ThreadpoolController
 
-from . import checks, fiml, groups, pls
+from . import checks, fiml, groups, optimize, pls
 from .assemble import build_result
 from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError, SpecificationError
 from .spec import CONSTRUCTS, CSISpec
 from .fiml import FimlFit, Patterns
 from .stats import ItemMeans, Moments, Solution
 
-POLISH_TOL = 1e-9  # Fisher-scoring steps stop once no parameter moves more than this
 MAXITER = 10_000
 _HEYWOOD_TOL = 1e-6  # a free variance below this share of its item's variance counts as zero
 MISSING_METHODS = ("fiml", "listwise")
@@ -41,48 +36,13 @@ class Estimation:
     fiml: FimlFit | None = None  # set when incomplete rows were fitted by FIML
 
 
-class _DropSemopyRecords(logging.Filter):
-    """Drop records that semopy sends to the root logger; other code keeps logging."""
-
-    def filter(self, record):
-        return "semopy" not in record.pathname
-
-
-def _one_blas_thread():
-    """Run small-matrix work on one BLAS thread: OpenBLAS threads on 14x14 matrices only add
-    synchronisation, which costs 5-10x the work on a busy machine. Large products over all
-    rows (the moments) keep every thread."""
-    return _blas_controller().limit(limits=1, user_api="blas")
-
-
-@lru_cache(maxsize=1)
-def _blas_controller() -> ThreadpoolController:
-    """Discover the BLAS libraries once (about 10 ms), not on every fit."""
-    return ThreadpoolController()
-
-
-@contextmanager
-def _quiet():
-    """Mute semopy: its warnings and root-logger messages are replaced by our own checks."""
-    root = logging.getLogger()
-    guard, drop = logging.NullHandler(), _DropSemopyRecords()
-    root.addHandler(guard)  # stops logging.warning() from calling basicConfig() on an empty root
-    root.addFilter(drop)
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        root.removeFilter(drop)
-        root.removeHandler(guard)
-
-
 def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
              patterns: Patterns | None = None) -> Estimation:
-    """Fit the ML model to the covariance with semopy and read back matrices and SEs.
+    """Fit the ML model to the covariance (verified optimum, ``model.optimize``) and read back
+    matrices and SEs.
 
     With ``patterns`` (incomplete answers), ``moments`` hold the EM estimates of the saturated
-    model; semopy's fit to them is the start for FIML (``model.fiml``), whose estimates and
+    model; the ML fit to them is the start for FIML (``model.fiml``), whose estimates and
     observed-information SEs replace semopy's. Items are renamed to safe identifiers so any
     column name works in the model text. semopy is imported here, not at module level: it
     eagerly imports plotting and reporting code, which would add about two seconds to every
@@ -93,22 +53,39 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
     observed = list(spec.observed)
     safe = {item: f"x{j}" for j, item in enumerate(observed)}
     safe_names = list(safe.values())
-    cov = pd.DataFrame(moments.cov, index=safe_names, columns=safe_names)
     codes = list(CONSTRUCTS)
     try:
-        with _quiet():
+        with np.errstate(all="ignore"):  # a context variable: thread-safe, unlike warnings filters
             model = semopy.Model(spec.to_syntax(safe))
-            result = model.fit(cov=cov, n_samples=moments.n, options={"maxiter": int(maxiter)})
+            # load the covariance without Model.load/fit: they call logging.info(), which
+            # configures the root logger when the application has not
+            order = [observed.index(next(k for k, v in safe.items() if v == s)) for s in model.vars["observed"]]
+            model.mx_cov = moments.cov[np.ix_(order, order)].copy()  # not load_cov: scipy LAPACK
+            model.n_samples = moments.n
+            model.load_starting_values()
+            model.prepare_params()
             lat = [model.names_beta[0].index(c) for c in codes]
             obs = [model.names_lambda[0].index(s) for s in safe_names]
+            problem = optimize.MLProblem(model, moments.n)
+            x_lavaan = optimize.lavaan_start(model, model.mx_cov,
+                                             {c: [safe[i] for i in spec.items[c]] for c in codes})
+            starts = ([("lavaan's FABIN 3 starts with a structural start",
+                        optimize.structural_start(model, model.mx_cov, x_lavaan))]
+                      + optimize.alternative_starts(model, model.mx_cov, x_lavaan)
+                      + [("semopy's starts", model.param_vals.copy()), ("lavaan's default starts", x_lavaan)])
+            best = optimize.best_optimum(problem, starts, maxiter)
+            model.param_vals = best.x
+            model.update_matrices(best.x)
             full = None
             if patterns is not None:
-                full = fiml.fit_structured(patterns, model.param_vals.copy(), moments.mean.copy(),
-                                           _sigma_function(model, np.array(obs)), maxiter)
+                full = fiml.fit_structured(patterns, best.x.copy(), moments.mean.copy(),
+                                           _sigma_function(model, np.array(obs)), maxiter,
+                                           lower=problem.lower,
+                                           restarts=[x for _, x in starts])
                 model.update_matrices(full.x)
                 fim_inv = full.cov[:full.x.size, :full.x.size]
             else:
-                fim_inv = _polish(model, moments.n) if result.success else _fim_inv(model, moments.n)
+                fim_inv = _fim_inv(model, moments.n)
     except (np.linalg.LinAlgError, ValueError, ArithmeticError) as err:
         raise ModelError(f"estimation failed ({err}); {REMEDIES}") from None
 
@@ -136,35 +113,8 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
     if full is not None:
         return Estimation(solution, se_B, se_L, full.success and np.isfinite(full.loglik),
                           full.message, heywood, full)
-    return Estimation(solution, se_B, se_L, bool(result.success) and np.isfinite(result.fun),
-                      str(result.message), heywood)
-
-
-def _polish(model, n: int, steps: int = 5) -> np.ndarray:
-    """Finish SLSQP's solution with Fisher scoring and return the inverse information.
-
-    SLSQP at its default tolerance stops about 1e-3 short of the optimum. Newton steps with the
-    expected Hessian of F_ML (2·FIM/n, evaluated once) shrink the error about 30-fold per step,
-    reaching 1e-9 in four or five steps for less than SLSQP's extra iterations at a tight
-    tolerance. A step that would leave the admissible region (a variance below zero) or raise
-    F is not taken. The returned inverse FIM is evaluated at the final estimates.
-    """
-    lower = np.array([-np.inf if b[0] is None else b[0] for b in model.get_bounds()])
-    x = model.param_vals.copy()
-    value = model.obj_mlw(x)
-    scale = n / 2 * _fim_inv(model, n)
-    for _ in range(steps):
-        step = scale @ model.grad_mlw(x)
-        trial = x - step
-        trial_value = model.obj_mlw(trial)
-        if np.any(trial < lower) or not trial_value <= value + 1e-12 * abs(value):
-            break
-        x, value = trial, trial_value
-        if np.max(np.abs(step)) < POLISH_TOL:
-            break
-    model.param_vals = x
-    model.update_matrices(x)
-    return _fim_inv(model, n)
+    return Estimation(solution, se_B, se_L, best.verified and np.isfinite(best.fun),
+                      best.message, heywood)
 
 
 def _fim_inv(model, n: int) -> np.ndarray:
@@ -263,7 +213,7 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     Warns
     -----
     ConvergenceWarning
-        The optimiser did not converge; the result has ``converged=False``.
+        The optimum could not be verified (from any start); the result has ``converged=False``.
     HeywoodCaseWarning
         A variance is at or below zero; the result carries a ``heywood`` warning.
 
@@ -272,7 +222,9 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     Missing answers: by default the model is fitted by full-information ML on every row with
     at least one answer (rows without any answer are ``n_dropped``); with
     ``missing="listwise"`` rows with any missing item are left out and counted instead. Index
-    and item scores use every available answer per item either way (see ``model.scores``).
+    and item scores use the EM item means under FIML, every available answer per item under
+    listwise deletion (see ``model.scores``). ``converged`` means a verified optimum
+    (``model.optimize``).
 
     Examples
     --------
@@ -304,42 +256,47 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         checks.check_sample_size(n_used, n_total, spec, what="responses with any answer")
         checks.check_coverage(values, spec)
         patterns = Patterns.from_values(values)
-        with _one_blas_thread():
-            moments = Moments(n_used, *patterns.saturated())
+        moments = Moments(n_used, *patterns.saturated())
         dropped_reasons = {"no_answer": n_total - n_used}
     else:
         checks.check_sample_size(n_complete, n_total, spec)
         moments = Moments.from_values(values if n_complete == n_total else values[complete])
         dropped_reasons = {"missing_answer": n_total - n_complete}
     checks.check_variance(moments.cov, spec)
-    item_means = ItemMeans.from_moments(moments) if n_complete == n_total else ItemMeans.from_values(values)
+    if patterns is not None:  # FIML: the EM means, which use what the answered items say about the rest
+        item_means = ItemMeans(patterns.available()[0].astype(int), moments.mean,
+                               patterns.mean_covariance(moments.mean, moments.cov))
+    elif n_complete == n_total:
+        item_means = ItemMeans.from_moments(moments)
+    else:
+        item_means = ItemMeans.from_values(values)
+    answer_range = (float(np.nanmin(values)), float(np.nanmax(values)))
     rows = None
     if estimator == "mlr":  # casewise scores need the fitted rows
         rows = values if patterns is not None or n_complete == n_total else values[complete]
     group_data = groups.split(data, group, values, spec) if group is not None else None
     del values
     if estimator == "pls":  # needs only the item correlations: no semopy, no FIML likelihood
-        with _one_blas_thread():
-            est = pls.estimate(moments, spec)
-            pls.warn_unconverged(est)
-            result = build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
-                                  missing=missing, patterns=patterns, estimator=estimator,
-                                  dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
-            if group_data is not None:  # invariance is tested by ML (lavaan), from the pooled ML fit
-                result = groups.attach(result, *group_data, estimate(moments, spec, maxiter).solution)
-            return result
-    with _one_blas_thread():
-        est = estimate(moments, spec, maxiter, patterns)
+        est = pls.estimate(moments, spec)
+        pls.warn_unconverged(est)
+        result = build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
+                              missing=missing, patterns=patterns, estimator=estimator,
+                              answer_range=answer_range,
+                              dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
+        if group_data is not None:  # invariance is tested by ML (lavaan), from the pooled ML fit
+            result = groups.attach(result, *group_data, estimate(moments, spec, maxiter).solution)
+        return result
+    est = estimate(moments, spec, maxiter, patterns)
     if not est.converged:
         warnings.warn(f"the optimiser did not converge ({est.message}); estimates are unreliable: "
                       f"{REMEDIES}", ConvergenceWarning, stacklevel=2)
     if est.heywood:
         warnings.warn(f"improper solution (Heywood case): {'; '.join(est.heywood)}; {REMEDIES}",
                       HeywoodCaseWarning, stacklevel=2)
-    with _one_blas_thread():
-        result = build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
-                              missing=missing, patterns=patterns, estimator=estimator, rows=rows,
-                              dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
-        if group_data is not None:
-            result = groups.attach(result, *group_data, est.solution)
+    result = build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
+                          missing=missing, patterns=patterns, estimator=estimator, rows=rows,
+                          answer_range=answer_range,
+                          dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
+    if group_data is not None:
+        result = groups.attach(result, *group_data, est.solution)
     return result

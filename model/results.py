@@ -57,11 +57,13 @@ class CSIResult:
         Rows given, rows the model used (FIML: rows with any answer; listwise: complete rows),
         rows left out.
     converged : bool
-        Whether the optimiser reported success.
+        Whether the optimum was verified (zero gradient within tolerance, KKT at bounds,
+        positive definite information), not merely reported by an optimiser.
     warnings : tuple of dict
         ``{code, message}``; codes: not_converged, heywood, small_sample, many_dropped, poor_fit,
         fit_index_undefined, low_reliability, discriminant_validity, equal_weights,
-        negative_weight (PLS).
+        negative_weight (PLS), scale_mismatch, standardized_beyond_one, near_duplicate_items,
+        rarely_answered.
     estimator : str
         ``"ml"``, ``"mlr"`` (robust SEs in paths and loadings, robust measures in ``fit``) or
         ``"pls"``; PLS results have no SEs (None) and no chi²-based fit indices.

@@ -15,9 +15,11 @@ carries an ``equal_weights`` warning.
 Missing answers
 ---------------
 The structural model uses full-information ML by default (or listwise deletion, see ``fit``).
-Index and item scores use every available answer either way: each item mean is taken over the
-respondents who answered that item, and the CI uses the pairwise sampling covariance of those
-means. A respondent's own score (``respondent_scores``) is the weighted mean of the items they
+Under FIML, index and item scores use the EM (saturated-model) item means and the CI their
+sampling covariance from the saturated model's observed information (``model.fiml``): the mean
+of the available answers is biased when answers are missing more often from, say, unsatisfied
+customers. Under listwise deletion each item mean is taken over the respondents who answered
+that item, and the CI uses the pairwise sampling covariance of those means. A respondent's own score (``respondent_scores``) is the weighted mean of the items they
 answered, with the weights of the answered items renormalized.
 """
 from __future__ import annotations

@@ -7,6 +7,10 @@ trivial misfit in large samples, only the four approximate indices raise ``poor_
 Reliability: alpha and CR ≥ .70, AVE ≥ .50 (Fornell & Larcker 1981; Nunnally 1978).
 Discriminant validity: √AVE above the construct's correlations with every other construct
 (Fornell–Larcker) and HTMT < .85 (Henseler et al. 2015).
+Data warnings: answers only in the bottom half of the assumed scale (``scale_mismatch``), a
+standardized coefficient beyond ±1 with no variance at its bound (``standardized_beyond_one``),
+items correlating above .98 (``near_duplicate_items``), and under FIML an item answered by
+fewer than 5% of respondents (``rarely_answered``).
 """
 from __future__ import annotations
 
@@ -90,7 +94,8 @@ def discriminant(latent_corr, codes, ave: dict, htmt: dict) -> dict:
 
 
 def result_warnings(*, converged, message, heywood, n_used, n_total, n_params, fit_v,
-                    reliability, disc, fallback) -> list[dict]:
+                    reliability, disc, fallback, scale=None, scale_mismatch=None, beyond_one=(),
+                    duplicates=(), rare=()) -> list[dict]:
     """Stable ``{code, message}`` warnings the report translates; the message says what to do."""
     out = []
 
@@ -134,4 +139,26 @@ def result_warnings(*, converged, message, heywood, n_used, n_total, n_params, f
     if fallback:
         add("equal_weights", f"index weights of {', '.join(fallback)} fell back to equal weights "
             "because the fitted loadings were unusable")
+    if scale_mismatch is not None:
+        (low, high), (lo, hi) = scale_mismatch, scale
+        add("scale_mismatch", f"every answer lies between {low:g} and {high:g}, the bottom half of the "
+            f"assumed {lo:g}-{hi:g} scale, so every 0-100 score is understated if the survey used a "
+            f"shorter scale: pass the survey's scale (e.g. scale=({low:g}, {high:g}), --scale-min "
+            f"{low:g} --scale-max {high:g})")
+    if beyond_one:
+        listed = ", ".join(f"{name} ({value:.2f})" for name, value in beyond_one)
+        add("standardized_beyond_one", f"standardized coefficients beyond ±1 with no variance at its "
+            f"bound: {listed}; the predictors are nearly collinear (suppression), so these paths "
+            "and the impacts built on them are not interpretable: merge or drop overlapping "
+            "constructs' items, or collect more responses")
+    if duplicates:
+        listed = ", ".join(f"{a}/{b} (r = {r:.3f})" for a, b, r in duplicates)
+        add("near_duplicate_items", f"items that are near copies of each other: {listed}; they "
+            "inflate reliability and can make the solution improper: keep one item of each pair "
+            "or reword one")
+    if rare:
+        listed = ", ".join(f"{item} ({share:.1%})" for item, share in rare)
+        add("rarely_answered", f"items answered by under {5}% of respondents: {listed}; their "
+            "loadings, means and index weights rest on very few answers (FIML fills in the rest "
+            "from the model): drop these items or collect more answers to them")
     return out

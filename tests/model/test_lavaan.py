@@ -40,7 +40,11 @@ def test_sample_size_and_convergence(pair):
     res1, res2, _ = pair
     assert res1["n_used"] == res2["nobs"]
     assert res1["n_dropped"] == res2["n_total"] - res2["nobs"]
-    assert res1["missing_method"] == ("fiml" if res2["missing"] == "ml" else res1["missing_method"])
+    if res2["missing"] == "ml":
+        assert res1["missing_method"] == "fiml"
+    else:  # lavaan listwise: we used its complete rows, by listwise deletion or FIML on complete data
+        assert res1["n_used"] == res2["n_listwise"]
+        assert res1["missing_method"] == "listwise" or res2["n_listwise"] == res2["n_total"]
     assert res1["converged"] is True and res2["converged"] is True
 
 

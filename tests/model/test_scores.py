@@ -7,7 +7,7 @@ from model import CONSTRUCTS, CSISpec, DataError, descriptive_scores, fit, respo
 from model.scores import construct_indices, rank_priority
 from model.stats import ItemMeans, Moments
 
-from conftest import load_csv
+from conftest import simulate, load_csv
 
 
 @pytest.fixture(scope="module")
@@ -157,13 +157,32 @@ def test_rank_priority_rule():
     assert [(r["name"], r["priority"]) for r in rank_priority(rows)] == [("b", 1), ("c", 2), ("a", 3)]
 
 
-def test_fiml_uses_every_row_and_scores_do_not_depend_on_the_treatment():
+def test_fiml_uses_every_row_and_scores_the_em_means():
+    """FIML scores items by the EM means (checked against lavaan in test_resamples); listwise
+    by the available answers. Hand check: one item answered only when another is high - its
+    available mean is biased upwards, the EM mean uses the regression on the other item."""
     data = load_csv("csi_missing.csv")
     fiml, listwise = fit(data), fit(data, missing="listwise")
     assert (fiml.n_used, fiml.n_dropped, fiml.missing_method) == (300, 0, "fiml")
     assert fiml.dropped_reasons == {}
-    for code in CONSTRUCTS:  # weights differ (different loadings), item scores do not
-        assert fiml.constructs[code]["item_scores"] == listwise.constructs[code]["item_scores"]
+    for code in CONSTRUCTS:
+        for item, score in listwise.constructs[code]["item_scores"].items():
+            assert score == pytest.approx((data[item].mean() - 1) / 9 * 100)
+            assert fiml.constructs[code]["item_n"][item] == data[item].notna().sum()
+    rng = np.random.default_rng(5)
+    complete = simulate(rng, 400)[0]
+    gappy = complete.copy()
+    gappy.loc[gappy["CL1"] < 7, "CL2"] = np.nan  # MAR: CL2 missing when CL1 is low
+    result = fit(gappy)
+    x, y = gappy["CL1"], gappy["CL2"]
+    seen = y.notna()
+    slope = np.cov(x[seen], y[seen], bias=True)[0, 1] / x[seen].var(ddof=0)
+    regression_mean = y[seen].mean() + slope * (x.mean() - x[seen].mean())  # EM for a bivariate pair
+    assert y[seen].mean() > complete["CL2"].mean() + 0.3            # available answers: biased
+    assert result.constructs["CL"]["item_scores"]["CL2"] == pytest.approx(
+        (regression_mean - 1) / 9 * 100, abs=2.0)                    # other items add a little
+    assert abs(result.constructs["CL"]["item_scores"]["CL2"] - (complete["CL2"].mean() - 1) / 9 * 100) < \
+        abs((y[seen].mean() - complete["CL2"].mean()) / 9 * 100)
     blank = data.copy()
     blank.iloc[:3] = np.nan
     result = fit(blank)

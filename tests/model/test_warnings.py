@@ -32,7 +32,7 @@ def test_heywood_case_warns_and_returns_result(heywood_survey):
 
 
 def test_non_convergence_warns_and_falls_back_to_equal_weights(survey):
-    with pytest.warns(ConvergenceWarning, match="did not converge .*Iteration limit"):
+    with pytest.warns(ConvergenceWarning, match="did not converge .*iteration limit"):
         result = fit(survey, maxiter=3)
     assert result.converged is False
     assert {"not_converged", "equal_weights"} <= set(codes(result))
@@ -107,3 +107,57 @@ def test_fiml_non_convergence_warns(survey, rng):
         result = fit(data, maxiter=2)
     assert result.missing_method == "fiml" and result.converged is False
     assert "not_converged" in codes(result)
+
+
+def _message(result, code):
+    return next(w["message"] for w in result.warnings if w["code"] == code)
+
+
+def test_scale_mismatch_when_answers_use_only_the_bottom_of_the_scale(survey):
+    """1-5 answers scored on the default 1-10 scale: every score understated, silently before."""
+    five = np.clip(np.rint((survey - 1) / 9 * 4 + 1), 1, 5)
+    result = fit(five)
+    assert "scale_mismatch" in codes(result)
+    assert "scale=(1, 5)" in _message(result, "scale_mismatch")
+    right = fit(five, scale=(1, 5))
+    assert "scale_mismatch" not in codes(right) and right.csi > result.csi + 20
+    assert "scale_mismatch" not in codes(fit(survey))  # 1-10 answers on 1-10
+
+
+def test_near_duplicate_items(survey, rng):
+    data = survey.copy()
+    data["CS3"] = data["CS2"].where(rng.random(len(data)) > 0.01, np.clip(data["CS2"] + 1, 1, 10))
+    result = fit(data)
+    assert "near_duplicate_items" in codes(result)
+    assert "CS2/CS3" in _message(result, "near_duplicate_items")
+    assert "near_duplicate_items" not in codes(fit(survey))
+
+
+def test_rarely_answered_item_under_fiml(rng):
+    data = simulate(rng, 600)[0]
+    data.loc[data.index[30:], "PV2"] = np.nan  # 30 of 600 = 5% answer PV2: not flagged
+    assert "rarely_answered" not in codes(fit(data))
+    data.loc[data.index[25:30], "PV2"] = np.nan  # 25 of 600 = 4.2%
+    result = fit(data)
+    assert "rarely_answered" in codes(result)
+    assert "PV2 (4.2%)" in _message(result, "rarely_answered")
+
+
+def test_standardized_coefficient_beyond_one_off_the_boundary(rng):
+    """PQ and PV nearly the same construct, CS driven by their difference: the two paths to CS
+    get standardized values beyond ±1 (suppression) with every variance well inside."""
+    data, eta = simulate(rng, 600)
+    common = rng.standard_normal(600)
+    pq, pv = common + 0.15 * rng.standard_normal(600), common + 0.15 * rng.standard_normal(600)
+    cs = 3 * (pq - pv) + 0.5 * rng.standard_normal(600)
+    cs = cs / cs.std()
+    for prefix, latent, k in (("PQ", pq, 3), ("PV", pv, 2), ("CS", cs, 3)):
+        for j in range(1, k + 1):
+            data[f"{prefix}{j}"] = 6 + 1.2 * (0.9 * latent / latent.std() + 0.45 * rng.standard_normal(600))
+    data = data.clip(1, 10)
+    result = fit(data)
+    d = result.to_dict()
+    big = [p for p in d["paths"] if abs(p["std_estimate"]) > 1]
+    assert big and "heywood" not in codes(result)
+    assert "standardized_beyond_one" in codes(result)
+    assert f"{big[0]['from']} -> {big[0]['to']}" in _message(result, "standardized_beyond_one")
