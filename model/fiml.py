@@ -225,8 +225,8 @@ def _newton(value, gradient, theta, lower, hess, steps: int):
         if step is None:
             return theta, np.inf, False
         decrement = -float(g @ step)
-        if decrement < CHI2_TOL and proper:
-            break
+        if proper and decrement < CHI2_TOL and (np.max(np.abs(step)) < 1e-8 or decrement < 1e-13):
+            break  # flat directions: the parameters, not only −logL, must have settled
         t = 1.0
         while t > 1e-10:
             trial = np.maximum(theta + t * step, lower)

@@ -1,6 +1,7 @@
 """Estimation: the only module that imports semopy, and the public ``fit`` entry point."""
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Mapping
@@ -21,6 +22,12 @@ MISSING_METHODS = ("fiml", "listwise")
 ESTIMATORS = ("ml", "mlr", "pls")  # the one list of estimator names (fit, CLI, JSON ``estimator``)
 REMEDIES = ("check for items that are near copies of each other, drop items that load weakly on "
             "their construct, and collect more complete responses")
+
+
+# semopy's ModelBase.__init__ stores the new instance's bound methods in class-level dicts
+# (dict_effects, dict_operations) and parses through them, so two models built at once in two
+# threads apply each other's effects. Construction is serialized; the fit itself runs in parallel.
+_SEMOPY_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,8 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
     codes = list(CONSTRUCTS)
     try:
         with np.errstate(all="ignore"):  # a context variable: thread-safe, unlike warnings filters
-            model = semopy.Model(spec.to_syntax(safe))
+            with _SEMOPY_LOCK:  # semopy's parser dispatches through class-level dicts of bound
+                model = semopy.Model(spec.to_syntax(safe))  # methods: one model at a time
             # load the covariance without Model.load/fit: they call logging.info(), which
             # configures the root logger when the application has not
             order = [observed.index(next(k for k, v in safe.items() if v == s)) for s in model.vars["observed"]]

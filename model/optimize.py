@@ -7,17 +7,23 @@ touching a variance bound left fits short of the optimum (χ² up to 2 above lav
   FABIN 3 loadings of Hägglund (1982) (three or fewer items: lavaan's closed-form 3-indicator
   solution, a 2-item construct padded as lavaan pads it, loadings clipped to its bounds, a
   negative triad gives loadings 1), residual variances half the item variance, latent
-  (disturbance) variances 0.05, regressions 0.
+  (disturbance) variances 0.05, regressions 0. The first start fills the structural part from
+  the implied latent covariances (``structural_start``); lavaan's own starts are restarts.
 * **Projected Fisher scoring** (numpy only) on F_ML with the expected Hessian tr(Σ⁻¹ΔᵢΣ⁻¹Δⱼ): variances have
   the lower bound 0; a variance at its bound whose gradient points outward is held there (the
   active set), the Newton step is taken in the other parameters, and a step that crosses a bound
   is projected onto it with a backtracking (Armijo) line search, so boundary solutions are
   reached instead of refused.
+* **Newton** with the observed Hessian (finite differences of the analytic gradient) once
+  near the optimum or after 10 steps, where it is positive definite: Fisher scoring alone
+  converges slowly when the model fits badly.
 * **Verification**: the solution counts as converged only when the Newton decrement
-  g'H⁻¹g of the free parameters, in χ² units (N·decrement), is below ``CHI2_TOL``, every
-  variance held at its bound has a gradient pointing outward (KKT), and the information matrix
-  of the free parameters is positive definite. Otherwise other starts are tried and the best
-  verified solution wins; if none verifies, the best one is returned unverified.
+  g'H⁻¹g of the free parameters, in χ² units (N·decrement), is below ``CHI2_TOL``, the last
+  step moved no parameter more than ``STEP_TOL`` (a flat likelihood leaves parameters loose at
+  a tight χ²), every variance held at its bound has a gradient pointing outward (KKT), and the
+  information matrix of the free parameters is positive definite. Otherwise other starts are
+  tried and the best verified solution wins; if none verifies, the best one is returned
+  unverified.
 """
 from __future__ import annotations
 
@@ -26,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 
 CHI2_TOL = 1e-7        # N·(Newton decrement) at the solution: χ² is this close to its minimum
-MAX_STEPS = 100
+STEP_TOL = 1e-6        # and the last Newton step moved no parameter more than this (flat directions)
+MAX_STEPS = 300
 _ACTIVE_TOL = 1e-12    # a variance this close to its bound (relative to the item variance) is on it
 _NEAR = 1e-4           # a variance this close to its bound may be projected onto it
 _COND_MAX = 1e12       # information matrix of the free parameters must be better conditioned
@@ -100,6 +107,20 @@ class MLProblem:
             out[k] = grads[kind][i, j] * (2 if i != j and kind in ("psi", "theta") else 1)
         return value, out
 
+    def observed_hessian(self, x):
+        """Hessian of F_ML by forward differences of the analytic gradient (upwards, so a
+        variance at its bound stays admissible). Fisher scoring converges slowly when the
+        model fits badly (expected and observed information then differ); Newton steps with
+        this Hessian finish the job quadratically."""
+        g0 = self.value_grad(x)[1]
+        hess = np.empty((x.size, x.size))
+        for j in range(x.size):
+            shifted = x.copy()
+            h = 1e-6 * max(1.0, abs(x[j]))
+            shifted[j] += h
+            hess[:, j] = (self.value_grad(shifted)[1] - g0) / h
+        return (hess + hess.T) / 2
+
     def full(self, x):
         """(F, gradient, expected Hessian) or (inf, None, None) where Σ is not positive definite."""
         sigma, (m, c) = self._sigma(x)
@@ -162,6 +183,7 @@ def minimize(problem: MLProblem, x0: np.ndarray, start: str = "", maxiter: int =
     if not np.isfinite(f):
         return Optimum(x, np.inf, False, "the start is not admissible", (), start)
     message = f"iteration limit reached (maxiter={maxiter})"
+    steps = 0
     for _ in range(min(int(maxiter), MAX_STEPS)):
         active = (x - lower <= tol_bound) & (g > 0)
         free = np.flatnonzero(~active)
@@ -170,7 +192,7 @@ def minimize(problem: MLProblem, x0: np.ndarray, start: str = "", maxiter: int =
             message = "the information matrix is not positive definite"
             break
         decrement = -float(g @ step)
-        if n * decrement < CHI2_TOL and proper:
+        if proper and n * decrement < CHI2_TOL and (np.max(np.abs(step)) < STEP_TOL or n * decrement < 1e-13):
             return Optimum(x, f, True, "converged", tuple(np.flatnonzero(active)), start)
         crossing = (step < 0) & (x + step < lower) & (x - lower > near)
         t = 1.0
@@ -186,12 +208,19 @@ def minimize(problem: MLProblem, x0: np.ndarray, start: str = "", maxiter: int =
                 break
             t /= 2
         if not moved:
+            if proper and n * decrement < CHI2_TOL:  # at the floor of rounding: nothing left to gain
+                return Optimum(x, f, True, "converged", tuple(np.flatnonzero(active)), start)
             message = ("the line search failed" if proper else
                        "the information matrix is singular at the solution (a parameter is not "
                        "identified there)")
             break
         x = trial
         f, g, h = problem.full(x)
+        steps += 1
+        if steps >= 10 or n * decrement < 1e-2:  # near the optimum: Newton with the observed Hessian
+            observed = problem.observed_hessian(x)
+            if np.all(np.isfinite(observed)) and np.linalg.eigvalsh(observed)[0] > 0:
+                h = observed
     active = (x - lower <= tol_bound) & (g > 0) if g is not None else np.zeros(x.size, bool)
     return Optimum(x, f, False, message, tuple(np.flatnonzero(active)), start)
 
