@@ -85,12 +85,13 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
                       "std_estimate": float(std.B[i, j]), **stats.wald(sol.B[i, j], est.se_B[i, j])})
 
     total, total_std = sol.total_effects, std.total_effects
+    on_index = scores.index_effects(total, units)
     effects = []
     for target in TARGETS:
         t = codes.index(target)
         for driver in _upstream(target):
             d = codes.index(driver)
-            importance = float(total[t, d] * units[t] / units[d])
+            importance = float(on_index[t, d])
             effects.append({
                 "from": driver, "to": target, "direct": float(sol.B[t, d]),
                 "indirect": float(total[t, d] - sol.B[t, d]), "total": float(total[t, d]),

@@ -211,7 +211,8 @@ def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, 
 
 
 def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
-        missing: str = "fiml", maxiter: int = MAXITER, estimator: str = "ml", group=None):
+        missing: str = "fiml", maxiter: int = MAXITER, estimator: str = "ml", group=None,
+        bootstrap: int = 0, seed: int | None = None, workers: int | None = None):
     """Fit the six-construct CSI model (ML, MLR, or PLS with ``estimator="pls"``) and compute every statistic.
 
     Parameters
@@ -240,6 +241,15 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         Column naming each respondent's group (at most 20): the result adds the multi-group
         invariance tests and common-weight group indices (``model.groups``; complete
         responses within each group).
+    bootstrap : int
+        Number of bootstrap draws (0: none). Rows are resampled with replacement and every draw
+        is refitted, index weights included; percentile 95% intervals are added to paths,
+        loadings, effects, indices and IPMA rows (see ``model.bootstrap``).
+    seed : int, optional
+        Seed of the bootstrap; the same seed gives the same numbers on any number of processes.
+        None draws one and reports it in ``to_dict()["bootstrap"]["seed"]``.
+    workers : int, optional
+        Processes for the bootstrap draws (default: up to two cores; 1 runs in-process).
 
     Returns
     -------
@@ -292,6 +302,7 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         raise SpecificationError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if missing not in MISSING_METHODS:
         raise SpecificationError(f"missing must be one of {MISSING_METHODS}, got {missing!r}")
+    bootstrap = _check_bootstrap(bootstrap, seed, workers)
     checks.check_columns(data, spec)
     values = checks.check_numeric(data, spec)
     checks.check_range(values, spec, scale)
@@ -317,6 +328,7 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     if estimator == "mlr":  # casewise scores need the fitted rows
         rows = values if patterns is not None or n_complete == n_total else values[complete]
     group_data = groups.split(data, group, values, spec) if group is not None else None
+    boot_values = values if bootstrap else None  # the rows the draws resample
     del values
     if estimator == "pls":  # needs only the item correlations: no semopy, no FIML likelihood
         with _one_blas_thread():
@@ -327,7 +339,8 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
                                   dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
             if group_data is not None:  # invariance is tested by ML (lavaan), from the pooled ML fit
                 result = groups.attach(result, *group_data, estimate(moments, spec, maxiter).solution)
-            return result
+        return _bootstrapped(result, boot_values, patterns, est, bootstrap, seed, workers, maxiter) \
+            if bootstrap else result
     with _one_blas_thread():
         est = estimate(moments, spec, maxiter, patterns)
     if not est.converged:
@@ -342,4 +355,29 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
                               dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
         if group_data is not None:
             result = groups.attach(result, *group_data, est.solution)
-    return result
+    return _bootstrapped(result, boot_values, patterns, est, bootstrap, seed, workers, maxiter) \
+        if bootstrap else result
+
+
+def _bootstrapped(result, values, patterns, est, draws, seed, workers, maxiter):
+    """``result`` with bootstrap intervals (FIML resamples the rows with an answer)."""
+    from .bootstrap import bootstrap_fit
+    rows = values[~np.isnan(values).all(axis=1)] if patterns is not None else values
+    with _one_blas_thread():
+        return bootstrap_fit(result, rows, result.spec, result.scale, est, draws=draws, seed=seed,
+                             fiml=patterns is not None, workers=workers, maxiter=maxiter)[0]
+
+
+def _check_bootstrap(bootstrap, seed, workers) -> int:
+    """Validate the bootstrap arguments (bools are not counts); return the number of draws."""
+    def whole(value, name, low):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise SpecificationError(f"{name} must be a whole number >= {low}, got {value!r}")
+        return int(value)
+
+    draws = whole(bootstrap, "bootstrap", 0)
+    if seed is not None:
+        whole(seed, "seed", 0)
+    if workers is not None:
+        whole(workers, "workers", 1)
+    return draws
