@@ -8,7 +8,8 @@ Speed comes from three things. (1) A draw never materialises its resample for co
 the resample is a vector of counts (how often each row was drawn, ``np.bincount``), and its
 mean and cross-products are count-weighted sums over the original rows. (2) The ML fit of a
 draw is Newton's method from the full-sample estimates (warm start) on those moments, a few
-14x14 matrix steps instead of a cold semopy fit. (3) Draws run in a process pool. Draw ``i``
+14x14 matrix steps instead of a cold semopy fit; a FIML draw is Newton's method over (θ, μ) on
+the draw's answer patterns (``fiml.Patterns``). (3) Draws run in a process pool. Draw ``i``
 takes its random numbers from ``SeedSequence(seed, spawn_key=(i,))``, so the numbers depend on
 the seed and the draw index only, never on how draws are split over processes.
 
@@ -36,10 +37,10 @@ from .stats import Moments, Solution
 
 LEVEL = 0.95
 MAX_WORKERS = 2          # the target machine has two cores
-STEP_TOL = 1e-9          # a draw has converged when no parameter moves more than this,
-NEWTON_DONE = 1e-6       # or a full Newton step (PD Hessian) moved none more than this
+NEWTON_DONE = 1e-6       # a draw has converged when a full Newton step moved no parameter more,
+STEP_TOL = 1e-9          # or any step moved none more than this
+GRAD_TOL = 1e-6          # with the gradient (per row) this close to zero
 NEWTON_MAXITER = 100
-GRAD_TOL = 1e-6          # ... and the gradient of F_ML is this close to zero
 _CHUNKS_PER_WORKER = 4   # draws are sent in blocks: few messages, still balanced
 
 
