@@ -9,7 +9,7 @@ suppressPackageStartupMessages({ library(lavaan); library(jsonlite) })
 
 data_dir <- "tests/model/data"
 out_file <- "tests/model/bootstrap/reference.json"
-B <- as.integer(Sys.getenv("BOOT_R", "1000"))
+B <- as.integer(Sys.getenv("BOOT_R", "1000"))  # draws per data set (env BOOT_R)
 codes <- c("CE", "PQ", "PV", "CS", "CC", "CL")
 paths <- list(c("CE", "PQ"), c("CE", "PV"), c("PQ", "PV"), c("CE", "CS"), c("PQ", "CS"),
               c("PV", "CS"), c("CS", "CC"), c("CS", "CL"), c("CC", "CL"))
@@ -86,7 +86,7 @@ cases <- list(  # name: file, directory, spec, missing, seed
 )
 # Each data set can run in its own R process (Rscript make_reference.R NAME writes parts/NAME.json);
 # without arguments every part missing is computed, then all parts are merged into reference.json.
-part_dir <- "tests/model/bootstrap/parts"
+part_dir <- Sys.getenv("BOOT_PARTS", "tests/model/bootstrap/parts")
 dir.create(part_dir, showWarnings = FALSE)
 run_part <- function(name) {
   case <- cases[[name]]
