@@ -1,6 +1,7 @@
 # lavaan nonparametric bootstrap reference for tests/model/bootstrap (CI has no R: commit the JSON).
 # Regenerate from the repo root:  Rscript tests/model/bootstrap/make_reference.R
-# (or in parallel: Rscript tests/model/bootstrap/make_reference.R csi_multi & ... then without args)
+# (or in parallel: Rscript tests/model/bootstrap/make_reference.R csi_multi & ..., then with no
+# argument, or with "merge" to write reference.json from the parts computed so far)
 # Per data set: sem() as in tests/model/lavaan/make_reference.R, then bootstrapLavaan(fit, R = B,
 # type = "ordinary") collecting the unstandardized paths and loadings (coef) and their std.all
 # values (lavInspect(x, "std")); draws that fail to converge are left out by lavaan. From the
@@ -95,15 +96,18 @@ run_part <- function(name) {
   write_json(res, file.path(part_dir, paste0(name, ".json")), auto_unbox = TRUE, digits = NA,
              na = "null", pretty = TRUE)
 }
+# "merge" writes reference.json from the parts that exist, computing none.
 args <- commandArgs(trailingOnly = TRUE)
-if (length(args) > 0) {
+merge_only <- identical(args, "merge")
+if (length(args) > 0 && !merge_only) {
   for (name in args) run_part(name)
   quit(save = "no")
 }
-for (name in names(cases)) if (!file.exists(file.path(part_dir, paste0(name, ".json")))) run_part(name)
-datasets <- lapply(names(cases), function(name) fromJSON(file.path(part_dir, paste0(name, ".json")),
-                                                         simplifyVector = FALSE))
-names(datasets) <- names(cases)
+part_file <- function(name) file.path(part_dir, paste0(name, ".json"))
+if (!merge_only) for (name in names(cases)) if (!file.exists(part_file(name))) run_part(name)
+have <- names(cases)[file.exists(vapply(names(cases), part_file, ""))]
+datasets <- lapply(have, function(name) fromJSON(part_file(name), simplifyVector = FALSE))
+names(datasets) <- have
 
 out <- list(
   lavaan_version = as.character(packageVersion("lavaan")),
@@ -117,5 +121,5 @@ out <- list(
   datasets = datasets
 )
 write_json(out, out_file, auto_unbox = TRUE, digits = NA, na = "null", pretty = TRUE)
-unlink(part_dir, recursive = TRUE)
+if (!merge_only) unlink(part_dir, recursive = TRUE)
 cat("wrote", out_file, "\n")
