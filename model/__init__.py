@@ -6,7 +6,7 @@
 """
 from .checks import min_responses
 from .exceptions import (ConvergenceWarning, DataError, FitIndexWarning, HeywoodCaseWarning,
-                         InvarianceWarning, ModelError, ModelWarning, SpecificationError)
+                         InvarianceWarning, ModelError, ModelWarning, SpecificationError, silenced)
 from .fit import fit
 from .io import read_table
 from .results import CSIResult
@@ -18,4 +18,5 @@ __all__ = [
     "respondent_scores", "descriptive_scores",
     "ModelError", "DataError", "SpecificationError",
     "ModelWarning", "ConvergenceWarning", "HeywoodCaseWarning", "FitIndexWarning", "InvarianceWarning",
+    "silenced",
 ]

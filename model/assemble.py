@@ -1,11 +1,10 @@
 """Turn moments and estimates into the fields of a CSIResult (numbers only, no text rendering)."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 
-from . import checks, fiml, pls, robust, scores, stats, verdicts
+from . import checks, exceptions, fiml, pls, robust, scores, stats, verdicts
 from .exceptions import FitIndexWarning
 from .results import CSIResult
 from .spec import CONSTRUCTS, PATHS, CSISpec
@@ -105,12 +104,13 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
                       "std_estimate": float(std.B[i, j]), **stats.wald(sol.B[i, j], est.se_B[i, j])})
 
     total, total_std = sol.total_effects, std.total_effects
+    on_index = scores.index_effects(total, units)
     effects = []
     for target in TARGETS:
         t = codes.index(target)
         for driver in _upstream(target):
             d = codes.index(driver)
-            importance = float(total[t, d] * units[t] / units[d])
+            importance = float(on_index[t, d])
             effects.append({
                 "from": driver, "to": target, "direct": float(sol.B[t, d]),
                 "indirect": float(total[t, d] - sol.B[t, d]), "total": float(total[t, d]),
@@ -141,7 +141,7 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
         fit["verdicts"] = verdicts.fit_verdicts(fit)
     reliability = verdicts.reliability_verdicts(constructs)
     if any(v["value"] is None for k, v in fit["verdicts"].items() if k != "chi2"):
-        warnings.warn("some fit indices are undefined for this model", FitIndexWarning, stacklevel=3)
+        exceptions.warn("some fit indices are undefined for this model", FitIndexWarning, stacklevel=3)
     result_warnings = verdicts.result_warnings(
         converged=est.converged, message=est.message, heywood=est.heywood, n_used=moments.n,
         n_total=n_total, n_params=spec.n_free_params(), fit_v=fit["verdicts"],

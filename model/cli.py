@@ -1,5 +1,6 @@
 """Command line: ``python -m model fit DATA.csv [--map MAP.json] [--scale-min 1 --scale-max 10]
-[--missing fiml|listwise] [--estimator ml|mlr|pls] [--group COLUMN] [--json OUT.json] [--csv OUT.csv]``.
+[--missing fiml|listwise] [--estimator ml|mlr|pls] [--group COLUMN] [--bootstrap B --seed S]
+[--json OUT.json] [--csv OUT.csv]``.
 
 Bad input gives one line on stderr and exit status 2."""
 from __future__ import annotations
@@ -8,10 +9,9 @@ import argparse
 import csv
 import json
 import sys
-import warnings
 from pathlib import Path
 
-from .exceptions import ModelError, ModelWarning
+from .exceptions import ModelError, silenced
 from .fit import ESTIMATORS, fit
 from .io import neutralize, read_table
 from .spec import CSISpec
@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
                           "scaled chi2 (lavaan estimator='MLR'); pls: PLS path modelling as ACSI/SmartPLS")
     cmd.add_argument("--group", metavar="COLUMN",
                      help="compare the groups in this column: invariance tests and group indices")
+    cmd.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                     help="bootstrap draws for percentile 95%% intervals (default 0: none)")
+    cmd.add_argument("--seed", type=int, default=None, metavar="S",
+                     help="bootstrap seed (same seed, same numbers; default: drawn and reported)")
     cmd.add_argument("--json", help="write the full result as JSON to this file")
     cmd.add_argument("--csv", help="write a flat table of estimates and scores to this file")
     return parser
@@ -79,6 +83,10 @@ def flat_rows(result) -> list[dict]:
     for p in d["paths"]:
         for key in ("estimate", "std_estimate", "se", "z", "p_value"):
             rows.append(("path", f"{p['from']} -> {p['to']}", key, p[key]))
+        if "boot_ci" in p:
+            rows += [("path", f"{p['from']} -> {p['to']}", "boot_se", p["boot_se"]),
+                     ("path", f"{p['from']} -> {p['to']}", "boot_ci_lower", p["boot_ci"][0]),
+                     ("path", f"{p['from']} -> {p['to']}", "boot_ci_upper", p["boot_ci"][1])]
     for e in d["effects"]:
         for key in ("direct", "indirect", "total", "impact_5pt"):
             rows.append(("effect", f"{e['from']} -> {e['to']}", key, e[key]))
@@ -100,10 +108,10 @@ def flat_rows(result) -> list[dict]:
 def _run(args) -> int:
     spec = _load_map(args.map) if args.map else None
     data = read_table(args.data)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ModelWarning)  # the result lists them; printed below
+    with silenced():  # the result lists the warnings; printed below
         result = fit(data, spec, scale=(args.scale_min, args.scale_max), missing=args.missing,
-                     estimator=args.estimator, group=args.group)
+                     estimator=args.estimator, group=args.group, bootstrap=args.bootstrap,
+                     seed=args.seed)
     try:
         if args.json:
             Path(args.json).write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2)

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import threading
-import warnings
 from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from . import checks, fiml, groups, optimize, pls
+from . import checks, exceptions, fiml, groups, optimize, pls
 from .assemble import build_result
 from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError, SpecificationError
 from .spec import CONSTRUCTS, CSISpec
@@ -169,7 +168,8 @@ def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, 
 
 
 def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
-        missing: str = "fiml", maxiter: int = MAXITER, estimator: str = "ml", group=None):
+        missing: str = "fiml", maxiter: int = MAXITER, estimator: str = "ml", group=None,
+        bootstrap: int = 0, seed: int | None = None, workers: int | None = None):
     """Fit the six-construct CSI model (ML, MLR, or PLS with ``estimator="pls"``) and compute every statistic.
 
     Parameters
@@ -198,6 +198,15 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         Column naming each respondent's group (at most 20): the result adds the multi-group
         invariance tests and common-weight group indices (``model.groups``; complete
         responses within each group).
+    bootstrap : int
+        Number of bootstrap draws (0: none). Rows are resampled with replacement and every draw
+        is refitted, index weights included; percentile 95% intervals are added to paths,
+        loadings, effects, indices and IPMA rows (see ``model.bootstrap``).
+    seed : int, optional
+        Seed of the bootstrap; the same seed gives the same numbers on any number of processes.
+        None draws one and reports it in ``to_dict()["bootstrap"]["seed"]``.
+    workers : int, optional
+        Processes for the bootstrap draws (default: up to two cores; 1 runs in-process).
 
     Returns
     -------
@@ -252,6 +261,7 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         raise SpecificationError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if missing not in MISSING_METHODS:
         raise SpecificationError(f"missing must be one of {MISSING_METHODS}, got {missing!r}")
+    bootstrap = _check_bootstrap(bootstrap, seed, workers)
     checks.check_columns(data, spec)
     values = checks.check_numeric(data, spec)
     checks.check_range(values, spec, scale)
@@ -283,6 +293,7 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     if estimator == "mlr":  # casewise scores need the fitted rows
         rows = values if patterns is not None or n_complete == n_total else values[complete]
     group_data = groups.split(data, group, values, spec) if group is not None else None
+    boot_values = values if bootstrap else None  # the rows the draws resample
     del values
     if estimator == "pls":  # needs only the item correlations: no semopy, no FIML likelihood
         est = pls.estimate(moments, spec)
@@ -293,13 +304,14 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
                               dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
         if group_data is not None:  # invariance is tested by ML (lavaan), from the pooled ML fit
             result = groups.attach(result, *group_data, estimate(moments, spec, maxiter).solution)
-        return result
+        return _bootstrapped(result, boot_values, patterns, est, bootstrap, seed, workers, maxiter) \
+            if bootstrap else result
     est = estimate(moments, spec, maxiter, patterns)
     if not est.converged:
-        warnings.warn(f"the optimiser did not converge ({est.message}); estimates are unreliable: "
+        exceptions.warn(f"the optimiser did not converge ({est.message}); estimates are unreliable: "
                       f"{REMEDIES}", ConvergenceWarning, stacklevel=2)
     if est.heywood:
-        warnings.warn(f"improper solution (Heywood case): {'; '.join(est.heywood)}; {REMEDIES}",
+        exceptions.warn(f"improper solution (Heywood case): {'; '.join(est.heywood)}; {REMEDIES}",
                       HeywoodCaseWarning, stacklevel=2)
     result = build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
                           missing=missing, patterns=patterns, estimator=estimator, rows=rows,
@@ -307,4 +319,28 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
                           dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
     if group_data is not None:
         result = groups.attach(result, *group_data, est.solution)
-    return result
+    return _bootstrapped(result, boot_values, patterns, est, bootstrap, seed, workers, maxiter) \
+        if bootstrap else result
+
+
+def _bootstrapped(result, values, patterns, est, draws, seed, workers, maxiter):
+    """``result`` with bootstrap intervals (FIML resamples the rows with an answer)."""
+    from .bootstrap import bootstrap_fit
+    rows = values[~np.isnan(values).all(axis=1)] if patterns is not None else values
+    return bootstrap_fit(result, rows, result.spec, result.scale, est, draws=draws, seed=seed,
+                         fiml=patterns is not None, workers=workers, maxiter=maxiter)[0]
+
+
+def _check_bootstrap(bootstrap, seed, workers) -> int:
+    """Validate the bootstrap arguments (bools are not counts); return the number of draws."""
+    def whole(value, name, low):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise SpecificationError(f"{name} must be a whole number >= {low}, got {value!r}")
+        return int(value)
+
+    draws = whole(bootstrap, "bootstrap", 0)
+    if seed is not None:
+        whole(seed, "seed", 0)
+    if workers is not None:
+        whole(workers, "workers", 1)
+    return draws

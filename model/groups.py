@@ -20,14 +20,13 @@ groups).
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats as sps
 
-from . import checks, scores, stats, verdicts
+from . import checks, exceptions, scores, stats, verdicts
 from .exceptions import DataError, InvarianceWarning
 from .spec import CONSTRUCTS, PATHS, CSISpec
 
@@ -544,7 +543,7 @@ def analyse(spec: CSISpec, data: GroupData, scale, pooled: stats.Solution) -> tu
     if unverified:
         text = (f"the multi-group {', '.join(unverified)} model(s) did not reach a verified optimum; "
                 "treat the invariance tests as unreliable")
-        warnings.warn(text, InvarianceWarning, stacklevel=3)
+        exceptions.warn(text, InvarianceWarning, stacklevel=3)
         problems.append({"code": "invariance_not_converged", "message": text})
     improper = _negative_variances(spec, fits, data.labels)
     if improper:

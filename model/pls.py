@@ -23,12 +23,11 @@ index points (``scores.score_units`` with ``Lambda`` above gives exactly that).
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import verdicts
+from . import exceptions, verdicts
 from .exceptions import ConvergenceWarning, ModelError
 from .spec import CONSTRUCTS, PATHS, CSISpec
 from .stats import Moments, Solution
@@ -146,7 +145,7 @@ def estimate(moments: Moments, spec: CSISpec) -> PLSEstimation:
 def warn_unconverged(est: PLSEstimation) -> None:
     """Issue ``ConvergenceWarning`` at the caller of ``fit`` (the result says it as well)."""
     if not est.converged:
-        warnings.warn(f"PLS did not converge ({est.message}); estimates are unreliable: {REMEDIES}",
+        exceptions.warn(f"PLS did not converge ({est.message}); estimates are unreliable: {REMEDIES}",
                       ConvergenceWarning, stacklevel=3)
 
 

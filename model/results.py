@@ -63,10 +63,14 @@ class CSIResult:
         ``{code, message}``; codes: not_converged, heywood, small_sample, many_dropped, poor_fit,
         fit_index_undefined, low_reliability, discriminant_validity, equal_weights,
         negative_weight (PLS), scale_mismatch, standardized_beyond_one, near_duplicate_items,
-        rarely_answered.
+        rarely_answered, bootstrap_failed.
     estimator : str
         ``"ml"``, ``"mlr"`` (robust SEs in paths and loadings, robust measures in ``fit``) or
         ``"pls"``; PLS results have no SEs (None) and no chi²-based fit indices.
+    bootstrap : dict or None
+        ``{draws, failed, seed}`` when fitted with ``bootstrap=B`` (first key of ``to_dict``).
+    bootstrap_draws : model.bootstrap.BootstrapResult or None
+        Every successful draw's statistics (not in ``to_dict``), e.g. for histograms.
     constructs, paths, effects, fit, reliability_verdicts, discriminant, ipma, ipma_items
         As in :meth:`to_dict`.
     invariance, groups : dict or None
@@ -94,6 +98,8 @@ class CSIResult:
     estimator: str = "ml"
     invariance: Mapping[str, Any] | None = None  # fit(..., group=): see model.groups
     groups: Mapping[str, Any] | None = None
+    bootstrap: Mapping[str, Any] | None = None  # {draws, failed, seed} when fitted with bootstrap=B
+    bootstrap_draws: Any = field(default=None, repr=False)  # model.bootstrap.BootstrapResult
 
     @property
     def csi(self) -> float:
@@ -119,7 +125,9 @@ class CSIResult:
 
     def to_dict(self) -> dict:
         """JSON-able dict (NaN becomes None); keys as in the CLI's ``--json`` output."""
+        head = {"bootstrap": self.bootstrap} if self.bootstrap is not None else {}
         return _plain({
+            **head,
             "n_total": self.n_total, "n_used": self.n_used, "n_dropped": self.n_dropped,
             "dropped_reasons": self.dropped_reasons, "missing_method": self.missing_method,
             "estimator": self.estimator,
@@ -153,17 +161,26 @@ class CSIResult:
             ci = f"[{f(c['index_ci'][0], 1)}, {f(c['index_ci'][1], 1)}]"
             lines.append(f"{code + ' ' + c['name_en']:<28}{f(c['index'], 1):>7}{ci:>16}"
                          f"{f(c['r2']):>7}{f(c['alpha']):>7}{f(c['cr']):>7}{f(c['ave']):>7}")
+        boot = d.get("bootstrap")
         se_head = "Rob.SE" if self.estimator == "mlr" else "SE"
-        lines += ["", f"{'Path':<12}{'Estimate':>10}{'Std':>8}{se_head:>8}{'z':>8}{'p':>8}"]
+        head = f"{'Path':<12}{'Estimate':>10}{'Std':>8}{se_head:>8}{'z':>8}{'p':>8}"
+        lines += ["", head + (f"{'boot SE':>9}{'boot 95% CI':>19}" if boot else "")]
         for p in d["paths"]:
-            lines.append(f"{p['from'] + ' -> ' + p['to']:<12}{f(p['estimate']):>10}"
-                         f"{f(p['std_estimate']):>8}{f(p['se']):>8}{f(p['z'], 2):>8}{f(p['p_value']):>8}")
+            line = (f"{p['from'] + ' -> ' + p['to']:<12}{f(p['estimate']):>10}"
+                    f"{f(p['std_estimate']):>8}{f(p['se']):>8}{f(p['z'], 2):>8}{f(p['p_value']):>8}")
+            if boot:
+                line += f"{f(p['boot_se']):>9}{'[' + f(p['boot_ci'][0]) + ', ' + f(p['boot_ci'][1]) + ']':>19}"
+            lines.append(line)
+        if boot:
+            lines.append(f"Bootstrap: {boot['draws']} draws ({boot['failed']} failed, left out), seed "
+                         f"{boot['seed']}; percentile 95% intervals, index weights re-estimated per draw")
         lines += ["", f"Drivers of satisfaction (improve first = priority 1; impact = CS points "
                   "for +5 driver points):"]
         impact = {e["from"]: e["impact_5pt"] for e in d["effects"] if e["to"] == "CS"}
         for row in d["ipma"]:
             lines.append(f"  {row['priority']}. {row['construct']} {CONSTRUCTS[row['construct']][0]}: "
-                         f"performance {f(row['performance'], 1)}, impact {f(impact[row['construct']], 2)}")
+                         f"performance {f(row['performance'], 1)}, impact {f(impact[row['construct']], 2)}"
+                         + (f", first in {row['p_top']:.0%} of draws" if "p_top" in row else ""))
         fit = d["fit"]
         if self.estimator == "pls":
             lines += ["", "Fit: SRMR of the saturated PLS model (no likelihood: no chi2, CFI, TLI or "

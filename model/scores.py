@@ -102,6 +102,19 @@ def score_units(solution: Solution, spec: CSISpec, weights: dict, scale) -> np.n
     return units
 
 
+def index_effects(total: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """Total effects on the 0-100 metric: ``total[t, d] · units[t] / units[d]``, index points
+    of target t per index point of driver d (``total_index``; ``impact_5pt`` is 5 times it)."""
+    return total * units[:, None] / units[None, :]
+
+
+def priority_gain(importance, performance):
+    """importance × (100 − performance), the target points to gain if the driver reached 100;
+    −inf where undefined, so it ranks last. Works on scalars and arrays."""
+    value = np.asarray(importance, dtype=float) * (100 - np.asarray(performance, dtype=float))
+    return np.where(np.isfinite(value), value, -np.inf)
+
+
 def rank_priority(rows: list[dict]) -> list[dict]:
     """Rank by importance × (100 − performance), largest first: priority 1 = improve first.
 
@@ -109,8 +122,7 @@ def rank_priority(rows: list[dict]) -> list[dict]:
     much and performs poorly comes first; ties keep the input order.
     """
     def gain(row):
-        value = row["importance"] * (100 - row["performance"])
-        return value if np.isfinite(value) else -np.inf
+        return float(priority_gain(row["importance"], row["performance"]))
 
     ranked = sorted(rows, key=gain, reverse=True)
     return [{**row, "priority": rank} for rank, row in enumerate(ranked, start=1)]

@@ -6,7 +6,6 @@ only the frame and the questionnaire description that ``survey_info`` makes.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
@@ -17,7 +16,7 @@ import pandas as pd
 
 import model
 from model import CSISpec, ModelError
-from model.exceptions import ModelWarning
+from model.exceptions import silenced
 from model.scores import mean_ci, to_index
 
 from survey.exceptions import BadFilter
@@ -156,9 +155,9 @@ def parse_filters(survey: Survey, wave: str | None, segment: str | None) -> tupl
 
 
 def _fit_quietly(frame: pd.DataFrame, spec: CSISpec, scale):
-    """Fit the model; engine warnings are already in result.warnings, so they are not re-raised here."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ModelWarning)
+    """Fit the model; engine warnings are already in result.warnings, so they are not issued again (in this
+    thread only: the process's warnings filters are left alone while other threads fit)."""
+    with silenced():
         return model.fit(frame, spec=spec, scale=scale)
 
 

@@ -247,6 +247,35 @@ WARNINGS: dict[str, tuple[LazyString, LazyString]] = {
     "equal_weights": (
         _l("For some constructs the model's item weights were unusable, so their items count equally."),
         _l("Scores are still valid averages; check those constructs' items for weak or reversed questions.")),
+    "scale_mismatch": (
+        _l("Every answer lies in the bottom part of the answer scale: the data may use a shorter scale than the one "
+           "assumed."),
+        _l("Check the survey's answer scale (for example 1–5 instead of 1–10) and set it, or scores will be too low.")),
+    "standardized_beyond_one": (
+        _l("A standardized effect or loading is beyond ±1: two constructs overlap so much that the model cannot "
+           "separate their effects."),
+        _l("Do not read the size of those paths; make the overlapping constructs' questions more distinct.")),
+    "near_duplicate_items": (
+        _l("Two questions are answered almost identically (correlation above .98)."),
+        _l("Keep one of them; the other adds nothing and can make the estimates unstable.")),
+    "rarely_answered": (
+        _l("A question was answered by fewer than one respondent in twenty."),
+        _l("Its numbers rest on very few answers; check why customers skip it, or drop it from the model.")),
+    "negative_weight": (
+        _l("A question received a negative weight in the index, so its construct uses equal weights."),
+        _l("Check that question for reversed wording or a different meaning from the others.")),
+    "bootstrap_failed": (
+        _l("Some bootstrap samples could not be fitted and were left out of the intervals."),
+        _l("Intervals rest on the samples that could be fitted; with many failures, collect more responses.")),
+    "invariance_not_converged": (
+        _l("The comparison across groups could not be estimated reliably."),
+        _l("Compare the groups with care; merge small groups or collect more responses.")),
+    "not_invariant": (
+        _l("Groups do not answer the questions in the same way, so their scores are not directly comparable."),
+        _l("Read each group's scores on their own; the listed questions are where the groups differ.")),
+    "group_heywood": (
+        _l("In at least one group a variance came out negative."),
+        _l("That group's estimates are unstable; collect more responses from it.")),
 }
 UNKNOWN_WARNING = (_l("The engine reported a problem."),
                    _l("Read the technical message and check the data."))

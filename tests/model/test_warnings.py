@@ -161,3 +161,33 @@ def test_standardized_coefficient_beyond_one_off_the_boundary(rng):
     assert big and "heywood" not in codes(result)
     assert "standardized_beyond_one" in codes(result)
     assert f"{big[0]['from']} -> {big[0]['to']}" in _message(result, "standardized_beyond_one")
+
+
+def test_silenced_fits_issue_no_warnings_in_their_thread_only(heywood_survey):
+    """The report and the CLI read result.warnings; under silenced() the fit issues none, without touching the
+    process's warnings filters, and a fit in another thread at the same time still warns."""
+    import threading
+    import warnings
+
+    from model import silenced
+
+    filters = list(warnings.filters)
+    other = []
+
+    def fit_in_another_thread():
+        with warnings.catch_warnings(record=True) as seen:  # this test's own recorder, not the engine's
+            warnings.simplefilter("always")
+            fit(heywood_survey)
+        other.extend(w.category for w in seen)
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with silenced():
+            result = fit(heywood_survey)
+            thread = threading.Thread(target=fit_in_another_thread)
+            thread.start()
+            thread.join()
+    assert "heywood" in codes(result)
+    assert [w for w in seen if issubclass(w.category, HeywoodCaseWarning)] == []
+    assert HeywoodCaseWarning in other
+    assert warnings.filters == filters
