@@ -6,6 +6,10 @@ from pathlib import Path
 
 ENVIRONMENT = {"SECRET_KEY": "SECRET_KEY", "DATABASE_URL": "SQLALCHEMY_DATABASE_URI", "REDIS_URL": "REDIS_URL",
                "CSI_JOB_QUEUE": "JOB_QUEUE"}
+# limits and switches that may also come from the environment as CSI_<NAME> (e.g. CSI_LOGIN_LIMIT_PER_ACCOUNT)
+TUNABLE = ("LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ACCOUNT", "SUBMIT_LIMIT_PER_ADDRESS", "API_LIMIT_PER_KEY",
+           "API_LIMIT_FAILED_PER_ADDRESS")
+FLAGS = ("RATELIMIT_ENABLED",)
 
 
 class Config:
@@ -31,12 +35,43 @@ class Config:
     UPLOAD_WAIT_SECONDS = 2.0  # after "Import", wait this long for the import job before showing its progress page
     PASSWORD_HASH_METHOD = "scrypt"
 
+    # Throttling (Flask-Limiter; limits syntax "N per second|minute|hour|day", several tiers separated by ";").
+    # Memory storage counts per worker process; with REDIS_URL set, the counters live there, shared by every
+    # worker and host.
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_KEY_PREFIX = "csi"
+    RATELIMIT_HEADERS_ENABLED = True  # Retry-After (seconds) on every 429
+    RATELIMIT_STRATEGY = "fixed-window"
+    # Failed logins only (a success costs nothing). The account tiers are the backoff: 5 wrong passwords lock
+    # the account for the rest of the minute, 20 for the rest of the hour, 50 for the rest of the day; a
+    # refused attempt is answered before any password hashing, so a flood of them is cheap.
+    LOGIN_LIMIT_PER_ACCOUNT = "5 per minute; 20 per hour; 50 per day"
+    LOGIN_LIMIT_PER_ADDRESS = "20 per minute; 200 per day"
+    # Questionnaire posts per address (generous: a shop's kiosks or an office share one address)
+    SUBMIT_LIMIT_PER_ADDRESS = "120 per minute"
+    # API requests per key, and refused API requests (401/403) per address
+    API_LIMIT_PER_KEY = "600 per minute"
+    API_LIMIT_FAILED_PER_ADDRESS = "30 per minute"
+
 
 def from_environment(app) -> None:
-    """Apply the environment variables that are set (DATABASE_URL, SECRET_KEY, REDIS_URL, CSI_JOB_QUEUE)."""
+    """Apply the environment variables that are set (DATABASE_URL, SECRET_KEY, REDIS_URL, CSI_JOB_QUEUE,
+    CSI_<tunable>)."""
     for variable, key in ENVIRONMENT.items():
         if os.environ.get(variable):
             app.config[key] = os.environ[variable]
+    for key in TUNABLE:
+        if os.environ.get("CSI_" + key):
+            app.config[key] = os.environ["CSI_" + key]
+    for key in FLAGS:
+        if os.environ.get("CSI_" + key):
+            app.config[key] = env_flag(os.environ["CSI_" + key])
+
+
+def env_flag(value: str) -> bool:
+    """Read a yes/no environment value (1/true/yes/on)."""
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def database_url(url: str | None, instance_path: str) -> str:
@@ -68,3 +103,5 @@ def finalize(app) -> None:
     )
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret(app.instance_path)
+    if app.config.get("REDIS_URL") and app.config.get("RATELIMIT_STORAGE_URI") in (None, "memory://"):
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]  # the job queue's Redis shares the limits

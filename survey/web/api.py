@@ -5,12 +5,13 @@ services.record_response as the web form, so both paths accept and refuse exactl
 """
 from datetime import datetime, timezone
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request, url_for
+from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
 from survey import i18n, services
 from survey.exceptions import ApiError
-from survey.extensions import csrf
+from survey.extensions import csrf, limiter
 from survey.services import MAX_ID, SCALE, apikeys, snapshot
 from survey.web.json_errors import json_error
 from survey.web.openapi import document
@@ -22,6 +23,17 @@ BODY_FIELDS = ("locale", "wave", "token", "answers")
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
 NUL_PROBLEM = "Must not contain NUL characters (they cannot be stored)."
+
+
+def key_identity() -> str:
+    """The rate-limit key of an API request: the presented key's hash, else the client's address."""
+    key = presented_key()
+    return "key:" + apikeys.hash_key(key) if key else "address:" + get_remote_address()
+
+
+limiter.limit(lambda: current_app.config["API_LIMIT_PER_KEY"], key_func=key_identity, scope="api-key")(bp)
+limiter.limit(lambda: current_app.config["API_LIMIT_FAILED_PER_ADDRESS"], scope="api-refused",
+              deduct_when=lambda response: response.status_code in (401, 403))(bp)
 
 
 @bp.errorhandler(ApiError)

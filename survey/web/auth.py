@@ -1,13 +1,13 @@
 """Manager login and logout."""
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
 from survey import services
-from survey.extensions import login_manager
+from survey.extensions import limiter, login_manager
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 login_manager.login_view = "auth.login"
@@ -27,7 +27,21 @@ def safe_next(target: str | None) -> str:
     return url_for("manage.surveys.index")
 
 
+def login_account() -> str:
+    """The rate-limit key of the account a login attempt names (normalized like the lookup)."""
+    return "account:" + (request.form.get("email", "") or "").strip().lower()[:254]
+
+
+def login_failed(response) -> bool:
+    """Only failed attempts count against the login limits."""
+    return response.status_code == 401
+
+
 @bp.route("/login", methods=("GET", "POST"))
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], methods=["POST"], deduct_when=login_failed,
+               scope="login-address")
+@limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], methods=["POST"], key_func=login_account,
+               deduct_when=login_failed, scope="login-account")
 def login():
     """Log a manager in with email and password."""
     if current_user.is_authenticated:

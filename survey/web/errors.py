@@ -48,6 +48,7 @@ def http_error(error):
         404: _("This page does not exist."),
         405: _("This address does not accept that kind of request."),
         413: _("The upload is too large."),
+        429: _("Too many attempts. Please wait a little and try again."),
     }
     return error_response(error.code or 500, messages.get(error.code, error.description or ""))
 

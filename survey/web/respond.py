@@ -1,10 +1,11 @@
 """Respondent pages: the questionnaire at /s/<slug> and the thank-you page."""
 from itertools import groupby
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from survey import services
+from survey.extensions import limiter
 from survey.i18n import current_locale
 from survey.services import SECTIONS
 
@@ -49,6 +50,7 @@ def form(slug):
 
 
 @bp.post("/<slug>")
+@limiter.limit(lambda: current_app.config["SUBMIT_LIMIT_PER_ADDRESS"], scope="submit-address")
 def submit(slug):
     """Record one response, then redirect to the thank-you page; the survey is loaded only to explain a refusal.
 
