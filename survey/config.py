@@ -35,6 +35,12 @@ class Config:
     UPLOAD_WAIT_SECONDS = 2.0  # after "Import", wait this long for the import job before showing its progress page
     PASSWORD_HASH_METHOD = "scrypt"
 
+    # The JSON API reads a body only after the key and its scope are checked, and never more than this
+    API_MAX_BODY = 64 * 1024  # bytes (a full CSI response is about 1 KB)
+    API_MAX_ANSWERS = 200  # answers in one submission
+    API_MAX_DEPTH = 8  # JSON nesting (a submission needs 3: body, answers, a list of choices)
+    API_MAX_ERROR_FIELDS = 50  # fields listed in one error body (the rest are counted)
+
     # Throttling (Flask-Limiter; limits syntax "N per second|minute|hour|day", several tiers separated by ";").
     # Memory storage counts per worker process; with REDIS_URL set, the counters live there, shared by every
     # worker and host.
