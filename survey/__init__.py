@@ -35,8 +35,14 @@ def create_app(test_config=None):
     i18n.init_app(app)
     cli.init_app(app)
 
-    from survey.web import register_blueprints
+    from survey.web import register_blueprints, sessions
 
+    app.session_interface = sessions.SessionInterface()
+    if app.config["PROXY_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
     register_blueprints(app)
 
     @app.get("/")

@@ -1,6 +1,7 @@
 """Configuration in layers: defaults here, then the environment, then the instance folder, then test_config."""
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -23,6 +24,12 @@ class Config:
     BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).resolve().parent / "translations")
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # None: Secure exactly when the request came over HTTPS (behind a proxy: with PROXY_HOPS set, from its
+    # X-Forwarded-Proto); SESSION_COOKIE_SECURE=1/0 in the environment forces it on or off
+    SESSION_COOKIE_SECURE = None
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=10)  # a manager's login lasts a working day at most
+    SESSION_IDLE_TIMEOUT = timedelta(hours=1)  # ... and ends after an hour without a request
+    PROXY_HOPS = 0  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host (werkzeug ProxyFix)
     WTF_CSRF_TIME_LIMIT = None  # a respondent may take an hour over the form; the token lives with the session
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
     INVITATION_TOKENS_MAX = 10_000
@@ -73,6 +80,13 @@ def from_environment(app) -> None:
     for key in FLAGS:
         if os.environ.get("CSI_" + key):
             app.config[key] = env_flag(os.environ["CSI_" + key])
+    if os.environ.get("SESSION_COOKIE_SECURE", "").strip().lower() not in ("", "auto"):
+        app.config["SESSION_COOKIE_SECURE"] = env_flag(os.environ["SESSION_COOKIE_SECURE"])
+    for key in ("PERMANENT_SESSION_LIFETIME", "SESSION_IDLE_TIMEOUT"):  # seconds
+        if os.environ.get("CSI_" + key):
+            app.config[key] = timedelta(seconds=int(os.environ["CSI_" + key]))
+    if os.environ.get("CSI_PROXY_HOPS"):
+        app.config["PROXY_HOPS"] = int(os.environ["CSI_PROXY_HOPS"])
 
 
 def env_flag(value: str) -> bool:

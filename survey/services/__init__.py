@@ -12,7 +12,9 @@ from survey.exceptions import (
     TokenUsed,
 )
 from survey.services import snapshot
-from survey.services.accounts import authenticate, create_manager, find_manager, get_manager, set_password
+from survey.services.accounts import (
+    authenticate, create_manager, end_sessions, find_manager, get_manager, load_session_manager, set_password,
+)
 from survey.services.questionnaire import CONSTRUCTS, SECTIONS
 from survey.services.reading import count_responses, iter_responses, responses_frame
 from survey.services.responses import find_token, record_response, record_responses_bulk, submit
@@ -30,6 +32,7 @@ __all__ = [
     "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "ServiceError", "SurveyClosed", "SurveyNotFound",
     "TokenUnknown", "TokenUsed", "CONSTRUCTS", "SECTIONS", "MAX_ID", "SCALE",
     "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "db_session", "drop_item",
+    "end_sessions", "load_session_manager",
     "find_manager", "find_token", "generate_tokens", "get_manager", "get_question", "get_survey",
     "get_survey_or_404", "iter_responses", "list_surveys", "list_tokens", "new_wave", "record_response",
     "record_responses_bulk", "responses_frame", "set_password", "set_status", "submit", "survey_snapshot",

@@ -44,6 +44,25 @@ def set_password(session: Session, manager: Manager, password: str, *, method: s
     password_hash = generate_password_hash(password, method=method)
     with write_transaction(session):
         manager.password_hash = password_hash
+        manager.session_epoch = Manager.session_epoch + 1  # the old password's sessions end with it
+    session.refresh(manager)
+    return manager
+
+
+def end_sessions(session: Session, manager: Manager) -> Manager:
+    """Sign the manager out everywhere: every session cookie issued so far stops working (logout does this too)."""
+    with write_transaction(session):
+        manager.session_epoch = Manager.session_epoch + 1
+    session.refresh(manager)
+    return manager
+
+
+def load_session_manager(session: Session, session_id) -> Manager | None:
+    """Return the manager a session's id ('<id>:<epoch>') names, or None if that session was ended."""
+    manager_id, _, epoch = str(session_id or "").partition(":")
+    manager = get_manager(session, manager_id) if epoch.isdigit() else None
+    if manager is None or manager.session_epoch != int(epoch):
+        return None
     return manager
 
 

@@ -39,6 +39,13 @@ class Manager(UserMixin, db.Model):
     email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(256))
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    # part of the id kept in every session cookie; raising it (logout, password change, "sign out everywhere")
+    # makes every cookie issued before refer to no one
+    session_epoch: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+
+    def get_id(self) -> str:
+        """The session id Flask-Login stores: '<id>:<epoch>'."""
+        return f"{self.id}:{self.session_epoch}"
 
     def __repr__(self) -> str:
         return f"<Manager {self.email}>"

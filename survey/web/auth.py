@@ -8,6 +8,7 @@ from flask_login import current_user, login_user, logout_user
 
 from survey import services
 from survey.extensions import limiter, login_manager
+from survey.web import sessions
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 login_manager.login_view = "auth.login"
@@ -15,9 +16,12 @@ login_manager.login_message = _l("Please log in to open this page.")
 
 
 @login_manager.user_loader
-def load_manager(manager_id):
-    """Load the logged-in manager for Flask-Login."""
-    return services.get_manager(services.db_session, manager_id)
+def load_manager(session_id):
+    """Load the logged-in manager for Flask-Login: None (logged out) if the session's epoch was ended by a logout,
+    a password change or "sign out everywhere", or the session is past its lifetime or idle timeout."""
+    if not sessions.still_valid():
+        return None
+    return services.load_session_manager(services.db_session, session_id)
 
 
 def safe_next(target: str | None) -> str:
@@ -50,6 +54,7 @@ def login():
     if request.method == "POST":
         manager = services.authenticate(services.db_session, request.form.get("email", ""), request.form.get("password", ""))
         if manager is not None:
+            sessions.start()
             login_user(manager, remember=False)
             return redirect(safe_next(request.args.get("next") or request.form.get("next")))
         flash(_("Wrong email or password."), "error")
@@ -59,7 +64,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Log the manager out."""
+    """Log the manager out: every session of this manager ends (a copied cookie included)."""
+    if current_user.is_authenticated:
+        services.end_sessions(services.db_session, current_user)
     logout_user()
+    sessions.forget()
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))

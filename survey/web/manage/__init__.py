@@ -20,9 +20,9 @@ def require_login():
 
 
 def _register_children():
-    from survey.web.manage import exports, keys, report, surveys, upload
+    from survey.web.manage import account, exports, keys, report, surveys, upload
 
-    for child in (surveys, keys, exports, report, upload):
+    for child in (surveys, keys, exports, report, upload, account):
         bp.register_blueprint(child.bp)
 
 
