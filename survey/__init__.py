@@ -35,7 +35,7 @@ def create_app(test_config=None):
     i18n.init_app(app)
     cli.init_app(app)
 
-    from survey.web import register_blueprints, sessions
+    from survey.web import headers, register_blueprints, sessions
 
     app.session_interface = sessions.SessionInterface()
     if app.config["PROXY_HOPS"]:
@@ -44,6 +44,7 @@ def create_app(test_config=None):
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
     register_blueprints(app)
+    headers.init_app(app)
 
     @app.get("/")
     def index():

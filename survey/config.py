@@ -29,6 +29,9 @@ class Config:
     SESSION_COOKIE_SECURE = None
     PERMANENT_SESSION_LIFETIME = timedelta(hours=10)  # a manager's login lasts a working day at most
     SESSION_IDLE_TIMEOUT = timedelta(hours=1)  # ... and ends after an hour without a request
+    HSTS_MAX_AGE = 365 * 24 * 3600  # sent on HTTPS responses only; 0 sends none
+    # who may frame the questionnaire (manager pages may never be framed): "'none'", or e.g. "https://intranet"
+    RESPONDENT_FRAME_ANCESTORS = "'none'"
     PROXY_HOPS = 0  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host (werkzeug ProxyFix)
     WTF_CSRF_TIME_LIMIT = None  # a respondent may take an hour over the form; the token lives with the session
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
