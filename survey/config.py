@@ -19,6 +19,14 @@ class Config:
     SECRET_KEY = None
     SQLALCHEMY_DATABASE_URI = None
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # PostgreSQL: give up connecting after DB_CONNECT_TIMEOUT seconds (a database that accepts and never
+    # answers), cancel any statement after DB_STATEMENT_TIMEOUT ms, wait DB_POOL_TIMEOUT s for a pooled
+    # connection; requests then get a 503 with Retry-After: RETRY_AFTER_SECONDS
+    DB_CONNECT_TIMEOUT = 2
+    DB_STATEMENT_TIMEOUT = 30_000
+    DB_POOL_TIMEOUT = 2
+    RETRY_AFTER_SECONDS = 5
+    QUEUE_URL = None  # a Redis URL the readiness check pings, if a queue is configured
     LANGUAGES = ("en", "zh_CN")
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).resolve().parent / "translations")
@@ -57,7 +65,7 @@ class Config:
     RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_KEY_PREFIX = "csi"
-    RATELIMIT_HEADERS_ENABLED = True  # Retry-After (seconds) on every 429
+    RATELIMIT_HEADERS_ENABLED = False  # the error handlers put Retry-After (seconds) on every 429 themselves
     RATELIMIT_STRATEGY = "fixed-window"
     # Failed logins only (a success costs nothing). The account tiers are the backoff: 5 wrong passwords lock
     # the account for the rest of the minute, 20 for the rest of the hour, 50 for the rest of the day; a
@@ -124,6 +132,14 @@ def finalize(app) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(
         app.config.get("SQLALCHEMY_DATABASE_URI"), app.instance_path
     )
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options.setdefault("pool_timeout", app.config["DB_POOL_TIMEOUT"])
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args.setdefault("connect_timeout", app.config["DB_CONNECT_TIMEOUT"])
+        connect_args.setdefault("options", f"-c statement_timeout={int(app.config['DB_STATEMENT_TIMEOUT'])}")
+        options["connect_args"] = connect_args
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret(app.instance_path)
     if app.config.get("REDIS_URL") and app.config.get("RATELIMIT_STORAGE_URI") in (None, "memory://"):

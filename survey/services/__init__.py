@@ -23,13 +23,13 @@ from survey.services.surveys import (
     new_wave, set_status, token_counts, update_question,
 )
 from survey.services.validation import validate
-from survey.storage.db import db
+from survey.storage.db import DATABASE_FAULTS, db, ping
 from survey.storage.tables import MAX_ID, SCALE, Survey, Wave, utcnow
 
 db_session = db.session  # Flask-SQLAlchemy's scoped session: the current request's (or CLI command's) session
 
 __all__ = [
-    "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "ServiceError", "SurveyClosed", "SurveyNotFound",
+    "DATABASE_FAULTS", "database_ready", "redis_ready", "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "ServiceError", "SurveyClosed", "SurveyNotFound",
     "TokenUnknown", "TokenUsed", "CONSTRUCTS", "SECTIONS", "MAX_ID", "SCALE",
     "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "db_session", "drop_item",
     "end_sessions", "load_session_manager",
@@ -38,6 +38,26 @@ __all__ = [
     "record_responses_bulk", "responses_frame", "set_password", "set_status", "submit", "survey_snapshot",
     "token_counts", "update_question", "utcnow", "validate", "wave_number",
 ]
+
+
+def database_ready(session) -> bool:
+    """Say whether the database answers a trivial statement now."""
+    try:
+        ping(session)
+    except DATABASE_FAULTS:
+        session.rollback()
+        return False
+    return True
+
+
+def redis_ready(url: str) -> bool:
+    """Say whether the Redis server at url answers a PING within a second."""
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False
 
 
 def survey_snapshot(session, slug: str, *, fresh: bool = False):

@@ -14,6 +14,7 @@ from survey import i18n, services
 from survey.exceptions import ApiError
 from survey.extensions import csrf, limiter
 from survey.services import MAX_ID, SCALE, apikeys, snapshot
+from survey.web.headers import retry_after_limit
 from survey.web.json_errors import json_error
 from survey.web.openapi import document
 
@@ -55,7 +56,10 @@ def api_error(err: ApiError):
 @bp.errorhandler(HTTPException)
 def http_error(err: HTTPException):
     """Answer HTTP errors raised inside API views (404, 413, ...) in the API's error shape."""
-    return json_error(err.code or 500, err.description or err.name)
+    response = json_error(err.code or 500, err.description or err.name)
+    if err.code == 429:
+        response.headers["Retry-After"] = retry_after_limit()
+    return response
 
 
 def capped(mapping: dict, cap: int) -> dict:

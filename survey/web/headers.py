@@ -1,6 +1,11 @@
 """Security headers on every response: a CSP without inline script or style, no framing of manager pages,
 nosniff, no Referer from respondent pages (invitation tokens travel in their addresses), HSTS over HTTPS."""
+import math
+import time
+
 from flask import current_app, request
+
+from survey.extensions import limiter
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'")
@@ -25,3 +30,11 @@ def add_headers(response):
 def init_app(app) -> None:
     """Add the headers to every response of the app (error pages and static files included)."""
     app.after_request(add_headers)
+
+
+def retry_after_limit() -> str:
+    """Seconds until the rate limit that refused this request lets the next one through (for Retry-After)."""
+    breached = [lim for lim in limiter.current_limits if lim.breached]
+    if not breached:
+        return "60"
+    return str(max(1, math.ceil(max(lim.reset_at for lim in breached) - time.time())))

@@ -62,6 +62,8 @@ def submit(slug):
         return redirect(url_for("respond.thanks", slug=slug))
     try:
         services.submit(services.db_session, slug, request.form, locale=current_locale(), token=token)
+    except services.DATABASE_FAULTS:
+        return answers_kept(slug)
     except services.SurveyNotFound:
         abort(404)
     except services.InvalidResponse as err:
@@ -74,6 +76,18 @@ def submit(slug):
     except services.TokenUsed:
         return render_template("respond/token.html", survey=services.get_survey_or_404(slug), used=True), 409
     return redirect(url_for("respond.thanks", slug=slug))
+
+
+def answers_kept(slug):
+    """The database could not store the response: give the respondent their answers back (as a page that sends
+    them again, which needs no database) with a 503 and Retry-After."""
+    try:
+        services.db_session.rollback()
+    except services.DATABASE_FAULTS:
+        pass
+    fields = [(name, value) for name, value in request.form.items(multi=True) if name != "csrf_token"]
+    page = render_template("respond/retry.html", slug=slug, fields=fields)
+    return page, 503, {"Retry-After": str(current_app.config["RETRY_AFTER_SECONDS"])}
 
 
 @bp.get("/<slug>/thanks")

@@ -33,7 +33,7 @@ def test_failed_logins_lock_the_account_with_retry_after(app, client, auth, coun
     assert len(counted_hashes) == 3
     refused = auth.login()  # the right password, too soon
     assert refused.status_code == 429
-    assert 0 < int(refused.headers["Retry-After"]) <= 2
+    assert 0 < int(refused.headers["Retry-After"]) <= 3  # whole seconds, rounded up
     assert len(counted_hashes) == 3, "a refused attempt must not hash"
     for _ in range(50):  # a flood stays cheap: no hashing, no login
         assert auth.login(password="guess").status_code == 429
@@ -45,12 +45,16 @@ def test_failed_logins_lock_the_account_with_retry_after(app, client, auth, coun
 
 
 def test_backoff_tiers_lengthen_the_wait(app, auth):
-    app.config["LOGIN_LIMIT_PER_ACCOUNT"] = "2 per minute; 3 per hour"
+    app.config["LOGIN_LIMIT_PER_ACCOUNT"] = "2 per 2 second; 3 per minute"
     auth.create()
     for _ in range(2):
-        auth.login(password="wrong password!")
+        assert auth.login(password="wrong password!").status_code == 401
     first = auth.login()
-    assert first.status_code == 429 and int(first.headers["Retry-After"]) <= 60
+    assert first.status_code == 429 and int(first.headers["Retry-After"]) <= 3
+    time.sleep(2.1)
+    assert auth.login(password="wrong password!").status_code == 401  # the third failure reaches the next tier
+    second = auth.login()
+    assert second.status_code == 429 and int(second.headers["Retry-After"]) > 30
 
 
 def test_failed_logins_per_address_cover_every_account(app, auth, counted_hashes):
