@@ -9,7 +9,7 @@ ENVIRONMENT = {"SECRET_KEY": "SECRET_KEY", "DATABASE_URL": "SQLALCHEMY_DATABASE_
                "CSI_JOB_QUEUE": "JOB_QUEUE"}
 # limits and switches that may also come from the environment as CSI_<NAME> (e.g. CSI_LOGIN_LIMIT_PER_ACCOUNT)
 TUNABLE = ("LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ACCOUNT", "SUBMIT_LIMIT_PER_ADDRESS", "API_LIMIT_PER_KEY",
-           "API_LIMIT_FAILED_PER_ADDRESS")
+           "API_LIMIT_FAILED_PER_ADDRESS", "SURVEY_LIMITED_PER_ADDRESS")
 FLAGS = ("RATELIMIT_ENABLED",)
 
 
@@ -74,6 +74,8 @@ class Config:
     LOGIN_LIMIT_PER_ADDRESS = "20 per minute; 200 per day"
     # Questionnaire posts per address (generous: a shop's kiosks or an office share one address)
     SUBMIT_LIMIT_PER_ADDRESS = "120 per minute"
+    # responses per address to a survey in the "limited" access mode (each browser may answer it once)
+    SURVEY_LIMITED_PER_ADDRESS = "5 per day"
     # API requests per key, and refused API requests (401/403) per address
     API_LIMIT_PER_KEY = "600 per minute"
     API_LIMIT_FAILED_PER_ADDRESS = "30 per minute"

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from flask import abort
 
 from survey.exceptions import (
-    InvalidInput, InvalidResponse, InvalidRows, KeyRefused, ServiceError, SurveyClosed, SurveyNotFound, TokenUnknown,
-    TokenUsed,
+    InvalidInput, InvalidResponse, InvalidRows, KeyRefused, ServiceError, SurveyClosed, SurveyNotFound, TokenRequired,
+    TokenUnknown, TokenUsed,
 )
 from survey.services import snapshot
 from survey.services.accounts import (
@@ -20,22 +20,25 @@ from survey.services.reading import count_responses, iter_responses, responses_f
 from survey.services.responses import find_token, record_response, record_responses_bulk, submit
 from survey.services.surveys import (
     add_item, create_survey, drop_item, generate_tokens, get_question, get_survey, list_surveys, list_tokens,
-    new_wave, set_status, token_counts, update_question,
+    new_wave, set_access, set_status, token_counts, update_question,
 )
 from survey.services.validation import validate
 from survey.storage.db import DATABASE_FAULTS, db, ping
-from survey.storage.tables import MAX_ID, SCALE, Survey, Wave, utcnow
+from survey.storage.tables import (
+    ACCESS_INVITATION, ACCESS_LIMITED, ACCESS_MODES, ACCESS_OPEN, MAX_ID, SCALE, Survey, Wave, utcnow,
+)
 
 db_session = db.session  # Flask-SQLAlchemy's scoped session: the current request's (or CLI command's) session
 
 __all__ = [
     "DATABASE_FAULTS", "database_ready", "redis_ready", "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "ServiceError", "SurveyClosed", "SurveyNotFound",
-    "TokenUnknown", "TokenUsed", "CONSTRUCTS", "SECTIONS", "MAX_ID", "SCALE",
+    "TokenRequired", "TokenUnknown", "TokenUsed", "ACCESS_INVITATION", "ACCESS_LIMITED", "ACCESS_MODES", "ACCESS_OPEN",
+    "CONSTRUCTS", "SECTIONS", "MAX_ID", "SCALE",
     "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "db_session", "drop_item",
     "end_sessions", "load_session_manager",
     "find_manager", "find_token", "generate_tokens", "get_manager", "get_question", "get_survey",
     "get_survey_or_404", "iter_responses", "list_surveys", "list_tokens", "new_wave", "record_response",
-    "record_responses_bulk", "responses_frame", "set_password", "set_status", "submit", "survey_snapshot",
+    "record_responses_bulk", "responses_frame", "set_access", "set_password", "set_status", "submit", "survey_snapshot",
     "token_counts", "update_question", "utcnow", "validate", "wave_number",
 ]
 

@@ -11,6 +11,9 @@ from survey.storage.db import db
 
 SCALE, CHOICE, MULTI, TEXT, YESNO = "scale", "choice", "multi", "text", "yesno"
 OPEN, CLOSED = "open", "closed"
+# who may answer at /s/<slug>: anyone; anyone, a few times per address and once per browser; invitation links only
+ACCESS_OPEN, ACCESS_LIMITED, ACCESS_INVITATION = "open", "limited", "invitation"
+ACCESS_MODES = (ACCESS_OPEN, ACCESS_LIMITED, ACCESS_INVITATION)
 MAX_ID = 2**31 - 1  # ids are INTEGER (32-bit on PostgreSQL): larger numbers from URLs are refused, not sent
 SUBMIT, READ = "submit", "read"  # API key kinds
 KEY_KINDS = (SUBMIT, READ)
@@ -68,6 +71,7 @@ class Survey(db.Model):
     created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
     # replaced on every change of questions, waves or status; keys the per-process questionnaire snapshot
     revision: so.Mapped[str] = so.mapped_column(sa.String(32), default=new_revision, server_default="initial")
+    access: so.Mapped[str] = so.mapped_column(sa.String(12), default=ACCESS_OPEN, server_default=ACCESS_OPEN)
 
     questions: so.Mapped[list["Question"]] = so.relationship(
         back_populates="survey", order_by="Question.position", cascade="all, delete-orphan"
@@ -76,7 +80,10 @@ class Survey(db.Model):
         back_populates="survey", order_by="Wave.number", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (sa.CheckConstraint("status in ('open', 'closed')", name="status"),)
+    __table_args__ = (
+        sa.CheckConstraint("status in ('open', 'closed')", name="status"),
+        sa.CheckConstraint("access in ('open', 'limited', 'invitation')", name="access"),
+    )
 
     @property
     def is_open(self) -> bool:
