@@ -11,7 +11,7 @@ from survey.exceptions import (
     InvalidInput, InvalidResponse, InvalidRows, KeyRefused, ServiceError, SurveyClosed, SurveyNotFound, TokenRequired,
     TokenUnknown, TokenUsed,
 )
-from survey.services import snapshot
+from survey.services import audit, snapshot
 from survey.services.accounts import (
     authenticate, create_manager, end_sessions, find_manager, get_manager, load_session_manager, set_password,
 )

@@ -327,3 +327,28 @@ class Upload(db.Model):
 
     def __repr__(self) -> str:
         return f"<Upload {self.token} {self.status}>"
+
+
+class AuditEvent(db.Model):
+    """One manager action (who, what, when, from where); append-only: the ORM refuses to change or delete one."""
+
+    __tablename__ = "audit_event"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    manager_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
+    email: so.Mapped[str] = so.mapped_column(sa.String(254), default="")  # as typed, for failed logins
+    action: so.Mapped[str] = so.mapped_column(sa.String(40))
+    target: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    detail: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    address: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+
+    __table_args__ = (sa.Index("ix_audit_event_at", "at"),)
+
+    def __repr__(self) -> str:
+        return f"<AuditEvent {self.id} {self.action} {self.email}>"
+
+
+@sa.event.listens_for(AuditEvent, "before_update")
+@sa.event.listens_for(AuditEvent, "before_delete")
+def _append_only(mapper, connection, target):
+    raise ValueError("audit events are append-only")

@@ -8,7 +8,7 @@ from flask_login import current_user, login_user, logout_user
 
 from survey import services
 from survey.extensions import limiter, login_manager
-from survey.web import sessions
+from survey.web import auditing, sessions
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 login_manager.login_view = "auth.login"
@@ -56,7 +56,9 @@ def login():
         if manager is not None:
             sessions.start()
             login_user(manager, remember=False)
+            auditing.record("login", manager=manager)
             return redirect(safe_next(request.args.get("next") or request.form.get("next")))
+        auditing.record("login_failed", email=request.form.get("email", "").strip()[:254])
         flash(_("Wrong email or password."), "error")
         status = 401
     return render_template("auth/login.html", email=request.form.get("email", "")), status
@@ -66,6 +68,7 @@ def login():
 def logout():
     """Log the manager out: every session of this manager ends (a copied cookie included)."""
     if current_user.is_authenticated:
+        auditing.record("logout")
         services.end_sessions(services.db_session, current_user)
     logout_user()
     sessions.forget()
