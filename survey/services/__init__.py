@@ -13,7 +13,8 @@ from survey.exceptions import (
 )
 from survey.services import audit, snapshot
 from survey.services.accounts import (
-    authenticate, create_manager, end_sessions, find_manager, get_manager, load_session_manager, set_password,
+    authenticate, create_manager, end_sessions, find_manager, get_manager, load_session_manager, password_check_slot,
+    set_password,
 )
 from survey.services.questionnaire import CONSTRUCTS, SECTIONS
 from survey.services.reading import count_responses, iter_responses, responses_frame
@@ -35,7 +36,7 @@ __all__ = [
     "TokenRequired", "TokenUnknown", "TokenUsed", "ACCESS_INVITATION", "ACCESS_LIMITED", "ACCESS_MODES", "ACCESS_OPEN",
     "CONSTRUCTS", "SECTIONS", "MAX_ID", "SCALE",
     "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "db_session", "drop_item",
-    "end_sessions", "load_session_manager",
+    "end_sessions", "load_session_manager", "password_check_slot",
     "find_manager", "find_token", "generate_tokens", "get_manager", "get_question", "get_survey",
     "get_survey_or_404", "iter_responses", "list_surveys", "list_tokens", "new_wave", "record_response",
     "record_responses_bulk", "responses_frame", "set_access", "set_password", "set_status", "submit", "survey_snapshot",

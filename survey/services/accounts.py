@@ -1,5 +1,12 @@
 """Manager accounts: create, authenticate, load; passwords hashed with werkzeug."""
+import contextlib
+import os
 import re
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no cap across processes
+    fcntl = None
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -73,6 +80,32 @@ def authenticate(session: Session, email: str, password: str) -> Manager | None:
         check_password_hash(_DUMMY_HASH, password or "")
         return None
     return manager if check_password_hash(manager.password_hash, password or "") else None
+
+
+@contextlib.contextmanager
+def password_check_slot(folder: str, slots: int):
+    """Take one of `slots` password-check slots shared by every process on this host (non-blocking flock on
+    files in folder); yield True while holding it, or False at once when all are taken (slots <= 0: no cap).
+
+    A password check (scrypt) costs ~100 ms of CPU; with the slots taken, a flood of logins that got past the
+    rate limits occupies at most that many workers, and the rest keep serving respondents.
+    """
+    if fcntl is None or slots <= 0:
+        yield True
+        return
+    for number in range(slots):
+        handle = open(os.path.join(folder, f"password-check-{number}.lock"), "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            yield True
+        finally:
+            handle.close()
+        return
+    yield False
 
 
 def get_manager(session: Session, manager_id) -> Manager | None:

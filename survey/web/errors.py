@@ -53,7 +53,8 @@ def http_error(error):
     }
     response = error_response(error.code or 500, messages.get(error.code, error.description or ""))
     if error.code == 429:
-        response = response + ({"Retry-After": retry_after_limit()},)
+        retry = getattr(error, "retry_after", None)
+        response = response + ({"Retry-After": str(retry) if retry else retry_after_limit()},)
     return response
 
 

@@ -160,3 +160,16 @@ def test_redis_storage_is_shared_between_apps(_sqlite_url):
             db.session.query(Manager).filter_by(email="redis@example.com").delete()
             db.session.commit()
             db.engine.dispose()
+
+
+def test_password_checks_are_capped_across_workers(app, auth, counted_hashes):
+    """With every slot held (by other workers checking passwords), a login is answered at once, unhashed."""
+    from survey import services
+
+    auth.create()
+    with services.password_check_slot(app.instance_path, app.config["LOGIN_HASH_SLOTS"]) as held:
+        assert held
+        busy = auth.login()
+    assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
+    assert counted_hashes == []
+    assert auth.login().status_code == 302  # slot free again; a busy answer did not count as a failure
