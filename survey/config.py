@@ -26,7 +26,6 @@ class Config:
     DB_STATEMENT_TIMEOUT = 30_000
     DB_POOL_TIMEOUT = 2
     RETRY_AFTER_SECONDS = 5
-    QUEUE_URL = None  # a Redis URL the readiness check pings, if a queue is configured
     LANGUAGES = ("en", "zh_CN")
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).resolve().parent / "translations")

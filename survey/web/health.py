@@ -1,5 +1,5 @@
 """Health (/healthz: the process answers) and readiness (/readyz: the database answers, and the rate-limit
-storage and queue when they are Redis) for the proxy or orchestrator; no session, no login."""
+storage and the job queue when they are Redis) for the proxy or orchestrator; no session, no login."""
 from flask import Blueprint, current_app, jsonify
 
 from survey import services
@@ -20,8 +20,8 @@ def readyz():
     checks = {"database": services.database_ready(services.db_session)}
     if current_app.config["RATELIMIT_STORAGE_URI"].startswith(("redis", "rediss")):
         checks["rate_limit_storage"] = _answers(limiter.storage.check)
-    if current_app.config.get("QUEUE_URL"):
-        checks["queue"] = services.redis_ready(current_app.config["QUEUE_URL"])
+    if current_app.config.get("REDIS_URL"):  # the job queue (survey.jobs)
+        checks["queue"] = services.redis_ready(current_app.config["REDIS_URL"])
     ready = all(checks.values())
     body = {"status": "ready" if ready else "unavailable", "checks": checks}
     headers = {} if ready else {"Retry-After": str(current_app.config["RETRY_AFTER_SECONDS"])}

@@ -120,7 +120,7 @@ def test_readyz_is_503_when_the_database_is_down(broken):
 def test_readyz_checks_redis_storage_and_queue(_sqlite_url):
     app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": _sqlite_url,
                       "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
-                      "QUEUE_URL": f"redis://127.0.0.1:{closed_port()}/0"})
+                      "REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"})
     res = app.test_client().get("/readyz")
     assert res.json["checks"] == {"database": True, "rate_limit_storage": True, "queue": False}
     assert res.status_code == 503

@@ -1,7 +1,7 @@
 """manager.session_epoch: raising it ends every session of the manager
 
-Revision ID: 0004_session_epoch
-Revises: 0003_response_packed
+Revision ID: 0005_session_epoch
+Revises: 0004_report_snapshot
 Create Date: 2026-12-01 19:35:00
 
 """
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004_session_epoch'
-down_revision = '0003_response_packed'
+revision = '0005_session_epoch'
+down_revision = '0004_report_snapshot'
 branch_labels = None
 depends_on = None
 
