@@ -23,5 +23,5 @@ def upgrade():
 
 def downgrade():
     with op.batch_alter_table('survey', schema=None) as batch_op:
-        batch_op.drop_constraint('ck_survey_access', type_='check')
+        batch_op.drop_constraint(op.f('ck_survey_access'), type_='check')
         batch_op.drop_column('access')
