@@ -38,6 +38,9 @@ def create_app(test_config=None):
     from survey.web import headers, register_blueprints, sessions
 
     app.session_interface = sessions.SessionInterface()
+    from survey.web.shield import LoginShield
+
+    app.wsgi_app = LoginShield(app.wsgi_app, app)  # inside ProxyFix (below): it sees the client's address
     if app.config["PROXY_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

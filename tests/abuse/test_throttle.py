@@ -139,25 +139,26 @@ def test_redis_storage_is_shared_between_apps(_sqlite_url):
     from survey.storage.db import db
 
     prefix = "csi-test-" + secrets.token_hex(4)
+    email = f"redis-{secrets.token_hex(4)}@example.com"  # the limiter keeps its first key prefix
     config = {"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": _sqlite_url, "WTF_CSRF_ENABLED": False,
               "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0", "RATELIMIT_KEY_PREFIX": prefix,
               "LOGIN_LIMIT_PER_ACCOUNT": "2 per minute", "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
     first = create_app(config)
     with first.app_context():
-        create_manager(db.session, "redis@example.com", PASSWORD, method="pbkdf2:sha256:1000")
+        create_manager(db.session, email, PASSWORD, method="pbkdf2:sha256:1000")
     try:
         assert "redis" in type(limiter.storage).__name__.lower()
         for _ in range(2):
-            assert first.test_client().post("/auth/login", data={"email": "redis@example.com",
+            assert first.test_client().post("/auth/login", data={"email": email,
                                                                  "password": "wrong"}).status_code == 401
         second = create_app(config)
-        assert second.test_client().post("/auth/login", data={"email": "redis@example.com",
+        assert second.test_client().post("/auth/login", data={"email": email,
                                                               "password": PASSWORD}).status_code == 429
     finally:  # the Redis keys (own prefix) expire with their minute
         with first.app_context():
             from survey.storage.tables import Manager
 
-            db.session.query(Manager).filter_by(email="redis@example.com").delete()
+            db.session.query(Manager).filter_by(email=email).delete()
             db.session.commit()
             db.engine.dispose()
 
@@ -173,3 +174,39 @@ def test_password_checks_are_capped_across_workers(app, auth, counted_hashes):
     assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
     assert counted_hashes == []
     assert auth.login().status_code == 302  # slot free again; a busy answer did not count as a failure
+
+
+def test_refused_logins_are_answered_before_flask(app, client, auth, monkeypatch):
+    """Once an address or account is refused, its next login posts get the shield's 429 (no request, session or
+    page is built), with Retry-After, in the client's language; other addresses and accounts still reach Flask."""
+    app.config["LOGIN_LIMIT_PER_ACCOUNT"] = "2 per minute"
+    auth.create()
+    for _ in range(2):
+        assert auth.login(password="wrong password!").status_code == 401
+    assert auth.login().status_code == 429  # Flask-Limiter's refusal teaches the shield
+
+    def no_flask():
+        raise AssertionError("reached Flask")
+
+    monkeypatch.setattr(app, "full_dispatch_request", no_flask)
+    shielded = auth.login()
+    assert shielded.status_code == 429 and 0 < int(shielded.headers["Retry-After"]) <= 61
+    assert "Too many attempts" in shielded.get_data(as_text=True)
+    assert shielded.headers["X-Frame-Options"] == "DENY"
+    zh = client.post("/auth/login", data={"email": "MANAGER@example.com", "password": "x"},
+                     headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 429 and "尝试次数过多" in zh.get_data(as_text=True)
+    monkeypatch.undo()
+    assert auth.login(email="someone@example.com", password="whatever1").status_code == 401  # reaches Flask
+
+
+def test_the_shield_blocks_a_refused_address(app, client, auth, monkeypatch):
+    app.config["LOGIN_LIMIT_PER_ADDRESS"] = "2 per minute"
+    for n in range(2):
+        assert auth.login(email=f"x{n}@example.com", password="wrong password!").status_code == 401
+    assert auth.login(email="y@example.com").status_code == 429
+    monkeypatch.setattr(app, "full_dispatch_request", lambda: (_ for _ in ()).throw(AssertionError("Flask")))
+    assert client.post("/auth/login", data={"email": "z@example.com"}).status_code == 429
+    monkeypatch.undo()
+    assert client.post("/auth/login", data={"email": "z@example.com", "password": "x"},
+                       environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 401
