@@ -1,7 +1,7 @@
 """survey.access: open, limited (per address and browser) or invitation-only
 
-Revision ID: 0006_survey_access
-Revises: 0005_session_epoch
+Revision ID: 0007_survey_access
+Revises: 0006_session_epoch
 Create Date: 2026-12-01 19:41:00
 
 """
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0006_survey_access'
-down_revision = '0005_session_epoch'
+revision = '0007_survey_access'
+down_revision = '0006_session_epoch'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """audit_event: the append-only log of manager actions
 
-Revision ID: 0007_audit_log
-Revises: 0006_survey_access
+Revision ID: 0008_audit_log
+Revises: 0007_survey_access
 Create Date: 2026-12-01 19:45:00
 
 """
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0007_audit_log'
-down_revision = '0006_survey_access'
+revision = '0008_audit_log'
+down_revision = '0007_survey_access'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """manager.session_epoch: raising it ends every session of the manager
 
-Revision ID: 0005_session_epoch
-Revises: 0004_report_snapshot
+Revision ID: 0006_session_epoch
+Revises: 0005_upload
 Create Date: 2026-12-01 19:35:00
 
 """
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0005_session_epoch'
-down_revision = '0004_report_snapshot'
+revision = '0006_session_epoch'
+down_revision = '0005_upload'
 branch_labels = None
 depends_on = None
 
