@@ -51,10 +51,11 @@ def http_error(error):
         413: _("The upload is too large."),
         429: _("Too many attempts. Please wait a little and try again."),
     }
-    response = error_response(error.code or 500, messages.get(error.code, error.description or ""))
+    response = current_app.make_response(error_response(error.code or 500,
+                                                        messages.get(error.code, error.description or "")))
     if error.code == 429:
         retry = getattr(error, "retry_after", None)
-        response = response + ({"Retry-After": str(retry) if retry else retry_after_limit()},)
+        response.headers["Retry-After"] = str(retry) if retry else retry_after_limit()
     return response
 
 
@@ -65,9 +66,8 @@ def database_fault(error):
         services.db_session.rollback()
     except services.DATABASE_FAULTS:
         pass
-    response, status = error_response(503, _("The service is busy or under maintenance. Nothing was lost; "
-                                             "please try again in a few seconds."))
-    response = current_app.make_response((response, status))
+    response = current_app.make_response(error_response(503, _("The service is busy or under maintenance. Nothing "
+                                                               "was lost; please try again in a few seconds.")))
     response.headers["Retry-After"] = str(current_app.config["RETRY_AFTER_SECONDS"])
     return response
 
