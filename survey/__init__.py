@@ -11,7 +11,7 @@ def create_app(test_config=None):
     """Build the Flask app: Config defaults, environment, instance config.py, then test_config (a mapping) wins."""
     from survey import commands as cli, config, i18n
     from survey.storage import db
-    from survey.extensions import csrf, login_manager
+    from survey.extensions import csrf, limiter, login_manager
 
     app = Flask(
         __name__,
@@ -30,13 +30,24 @@ def create_app(test_config=None):
 
     db.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
     login_manager.init_app(app)
     i18n.init_app(app)
     cli.init_app(app)
 
-    from survey.web import register_blueprints
+    from survey.web import headers, register_blueprints, sessions
 
+    app.session_interface = sessions.SessionInterface()
+    from survey.web.shield import LoginShield
+
+    app.wsgi_app = LoginShield(app.wsgi_app, app)  # inside ProxyFix (below): it sees the client's address
+    if app.config["PROXY_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
     register_blueprints(app)
+    headers.init_app(app)
 
     @app.get("/")
     def index():

@@ -52,6 +52,8 @@ def set_password_command(email, password):
         services.set_password(services.db_session, manager, password, method=current_app.config["PASSWORD_HASH_METHOD"])
     except services.InvalidInput as err:
         fail(str(err))
+    services.audit.record(services.db_session, "set_password", manager=manager, address="cli",
+                          detail="every session ended")
     click.echo(f"Password of {manager.email} changed.")
 
 

@@ -1,11 +1,16 @@
 """Configuration in layers: defaults here, then the environment, then the instance folder, then test_config."""
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 
 ENVIRONMENT = {"SECRET_KEY": "SECRET_KEY", "DATABASE_URL": "SQLALCHEMY_DATABASE_URI", "REDIS_URL": "REDIS_URL",
                "CSI_JOB_QUEUE": "JOB_QUEUE"}
+# limits and switches that may also come from the environment as CSI_<NAME> (e.g. CSI_LOGIN_LIMIT_PER_ACCOUNT)
+TUNABLE = ("LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ACCOUNT", "SUBMIT_LIMIT_PER_ADDRESS", "API_LIMIT_PER_KEY",
+           "API_LIMIT_FAILED_PER_ADDRESS", "SURVEY_LIMITED_PER_ADDRESS")
+FLAGS = ("RATELIMIT_ENABLED",)
 
 
 class Config:
@@ -14,11 +19,27 @@ class Config:
     SECRET_KEY = None
     SQLALCHEMY_DATABASE_URI = None
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # PostgreSQL: give up connecting after DB_CONNECT_TIMEOUT seconds (a database that accepts and never
+    # answers), cancel any statement after DB_STATEMENT_TIMEOUT ms, wait DB_POOL_TIMEOUT s for a pooled
+    # connection; requests then get a 503 with Retry-After: RETRY_AFTER_SECONDS
+    DB_CONNECT_TIMEOUT = 2
+    DB_STATEMENT_TIMEOUT = 30_000
+    DB_POOL_TIMEOUT = 2
+    RETRY_AFTER_SECONDS = 5
     LANGUAGES = ("en", "zh_CN")
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).resolve().parent / "translations")
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # None: Secure exactly when the request came over HTTPS (behind a proxy: with PROXY_HOPS set, from its
+    # X-Forwarded-Proto); SESSION_COOKIE_SECURE=1/0 in the environment forces it on or off
+    SESSION_COOKIE_SECURE = None
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=10)  # a manager's login lasts a working day at most
+    SESSION_IDLE_TIMEOUT = timedelta(hours=1)  # ... and ends after an hour without a request
+    HSTS_MAX_AGE = 365 * 24 * 3600  # sent on HTTPS responses only; 0 sends none
+    # who may frame the questionnaire (manager pages may never be framed): "'none'", or e.g. "https://intranet"
+    RESPONDENT_FRAME_ANCESTORS = "'none'"
+    PROXY_HOPS = 0  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host (werkzeug ProxyFix)
     WTF_CSRF_TIME_LIMIT = None  # a respondent may take an hour over the form; the token lives with the session
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
     INVITATION_TOKENS_MAX = 10_000
@@ -31,12 +52,60 @@ class Config:
     UPLOAD_WAIT_SECONDS = 2.0  # after "Import", wait this long for the import job before showing its progress page
     PASSWORD_HASH_METHOD = "scrypt"
 
+    # The JSON API reads a body only after the key and its scope are checked, and never more than this
+    API_MAX_BODY = 64 * 1024  # bytes (a full CSI response is about 1 KB)
+    API_MAX_ANSWERS = 200  # answers in one submission
+    API_MAX_DEPTH = 8  # JSON nesting (a submission needs 3: body, answers, a list of choices)
+    API_MAX_ERROR_FIELDS = 50  # fields listed in one error body (the rest are counted)
+
+    # Throttling (Flask-Limiter; limits syntax "N per second|minute|hour|day", several tiers separated by ";").
+    # Memory storage counts per worker process; with REDIS_URL set, the counters live there, shared by every
+    # worker and host.
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_KEY_PREFIX = "csi"
+    RATELIMIT_HEADERS_ENABLED = False  # the error handlers put Retry-After (seconds) on every 429 themselves
+    RATELIMIT_STRATEGY = "fixed-window"
+    # Failed logins only (a success costs nothing). The account tiers are the backoff: 5 wrong passwords lock
+    # the account for the rest of the minute, 20 for the rest of the hour, 50 for the rest of the day; a
+    # refused attempt is answered before any password hashing, so a flood of them is cheap.
+    LOGIN_LIMIT_PER_ACCOUNT = "5 per minute; 20 per hour; 50 per day"
+    LOGIN_LIMIT_PER_ADDRESS = "20 per minute; 200 per day"
+    # password checks running at once on this host, all workers together (a login beyond: 429, Retry-After 1)
+    LOGIN_HASH_SLOTS = 1
+    # Questionnaire posts per address (generous: a shop's kiosks or an office share one address)
+    SUBMIT_LIMIT_PER_ADDRESS = "120 per minute"
+    # responses per address to a survey in the "limited" access mode (each browser may answer it once)
+    SURVEY_LIMITED_PER_ADDRESS = "5 per day"
+    # API requests per key, and refused API requests (401/403) per address
+    API_LIMIT_PER_KEY = "600 per minute"
+    API_LIMIT_FAILED_PER_ADDRESS = "30 per minute"
+
 
 def from_environment(app) -> None:
-    """Apply the environment variables that are set (DATABASE_URL, SECRET_KEY, REDIS_URL, CSI_JOB_QUEUE)."""
+    """Apply the environment variables that are set (DATABASE_URL, SECRET_KEY, REDIS_URL, CSI_JOB_QUEUE,
+    CSI_<tunable>)."""
     for variable, key in ENVIRONMENT.items():
         if os.environ.get(variable):
             app.config[key] = os.environ[variable]
+    for key in TUNABLE:
+        if os.environ.get("CSI_" + key):
+            app.config[key] = os.environ["CSI_" + key]
+    for key in FLAGS:
+        if os.environ.get("CSI_" + key):
+            app.config[key] = env_flag(os.environ["CSI_" + key])
+    if os.environ.get("SESSION_COOKIE_SECURE", "").strip().lower() not in ("", "auto"):
+        app.config["SESSION_COOKIE_SECURE"] = env_flag(os.environ["SESSION_COOKIE_SECURE"])
+    for key in ("PERMANENT_SESSION_LIFETIME", "SESSION_IDLE_TIMEOUT"):  # seconds
+        if os.environ.get("CSI_" + key):
+            app.config[key] = timedelta(seconds=int(os.environ["CSI_" + key]))
+    if os.environ.get("CSI_PROXY_HOPS"):
+        app.config["PROXY_HOPS"] = int(os.environ["CSI_PROXY_HOPS"])
+
+
+def env_flag(value: str) -> bool:
+    """Read a yes/no environment value (1/true/yes/on)."""
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def database_url(url: str | None, instance_path: str) -> str:
@@ -66,5 +135,15 @@ def finalize(app) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = database_url(
         app.config.get("SQLALCHEMY_DATABASE_URI"), app.instance_path
     )
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options.setdefault("pool_timeout", app.config["DB_POOL_TIMEOUT"])
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args.setdefault("connect_timeout", app.config["DB_CONNECT_TIMEOUT"])
+        connect_args.setdefault("options", f"-c statement_timeout={int(app.config['DB_STATEMENT_TIMEOUT'])}")
+        options["connect_args"] = connect_args
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret(app.instance_path)
+    if app.config.get("REDIS_URL") and app.config.get("RATELIMIT_STORAGE_URI") in (None, "memory://"):
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]  # the job queue's Redis shares the limits

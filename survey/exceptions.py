@@ -47,6 +47,10 @@ class TokenUnknown(ServiceError):
     """The invitation token does not belong to this survey."""
 
 
+class TokenRequired(ServiceError):
+    """The survey is invitation-only and the submission brought no invitation token."""
+
+
 class TokenUsed(ServiceError):
     """The invitation token has already been used for a response."""
 

@@ -7,7 +7,8 @@ picked by pick(), the one place that chooses a column by locale.
 import functools
 
 from babel import Locale
-from flask import current_app, has_app_context, has_request_context, request, session
+from flask import current_app, has_app_context, has_request_context, request, session, url_for
+from werkzeug.routing import BuildError
 
 from survey.extensions import babel
 from survey.storage.tables import localized
@@ -75,6 +76,18 @@ def pick(english, chinese, locale: str | None = None):
     return localized(current_locale() if locale is None else locale, english, chinese)
 
 
+def language_url(lang: str) -> str:
+    """This page's address in another language: its path arguments and query, minus ?lang= and any argument
+    url_for would take as an option (a name starting with "_", such as ?_method=PUT, or "endpoint")."""
+    view_args = dict(request.view_args or {})
+    query = {key: value for key, value in request.args.items()
+             if not key.startswith("_") and key not in view_args and key not in ("lang", "endpoint")}
+    try:
+        return url_for(request.endpoint or "index", **view_args, **query, lang=lang)
+    except BuildError:
+        return url_for("index", lang=lang)
+
+
 def init_app(app) -> None:
     """Bind Flask-Babel and expose the locale to templates."""
     babel.init_app(app, locale_selector=select_locale)
@@ -85,4 +98,4 @@ def init_app(app) -> None:
         other_languages = [(code, _babel_locale(code).language_name, code.replace("_", "-"))
                            for code in languages() if code != locale]
         return {"locale": locale, "html_lang": locale.replace("_", "-"), "pick": pick,
-                "other_languages": other_languages}
+                "other_languages": other_languages, "language_url": language_url}

@@ -8,33 +8,60 @@ import sqlalchemy as sa
 from flask import abort
 
 from survey.exceptions import (
-    InvalidInput, InvalidResponse, InvalidRows, KeyRefused, ServiceError, SurveyClosed, SurveyNotFound, TokenUnknown,
-    TokenUsed,
+    InvalidInput, InvalidResponse, InvalidRows, KeyRefused, ServiceError, SurveyClosed, SurveyNotFound, TokenRequired,
+    TokenUnknown, TokenUsed,
 )
-from survey.services import snapshot
-from survey.services.accounts import authenticate, create_manager, find_manager, get_manager, set_password
+from survey.services import audit, snapshot
+from survey.services.accounts import (
+    authenticate, create_manager, end_sessions, find_manager, get_manager, load_session_manager, password_check_slot,
+    set_password,
+)
 from survey.services.questionnaire import CONSTRUCTS, SECTIONS
 from survey.services.reading import count_responses, iter_responses, responses_frame
 from survey.services.responses import find_token, record_response, record_responses_bulk, submit
 from survey.services.surveys import (
     add_item, create_survey, drop_item, generate_tokens, get_question, get_survey, list_surveys, list_tokens,
-    new_wave, set_status, token_counts, update_question,
+    new_wave, set_access, set_status, token_counts, update_question,
 )
 from survey.services.validation import validate
-from survey.storage.db import db
-from survey.storage.tables import MAX_ID, SCALE, Survey, Wave, utcnow
+from survey.storage.db import DATABASE_FAULTS, db, ping
+from survey.storage.tables import (
+    ACCESS_INVITATION, ACCESS_LIMITED, ACCESS_MODES, ACCESS_OPEN, MAX_ID, SCALE, Survey, Wave, utcnow,
+)
 
 db_session = db.session  # Flask-SQLAlchemy's scoped session: the current request's (or CLI command's) session
 
 __all__ = [
-    "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "ServiceError", "SurveyClosed", "SurveyNotFound",
-    "TokenUnknown", "TokenUsed", "CONSTRUCTS", "SECTIONS", "MAX_ID", "SCALE",
+    "DATABASE_FAULTS", "database_ready", "redis_ready", "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "ServiceError", "SurveyClosed", "SurveyNotFound",
+    "TokenRequired", "TokenUnknown", "TokenUsed", "ACCESS_INVITATION", "ACCESS_LIMITED", "ACCESS_MODES", "ACCESS_OPEN",
+    "CONSTRUCTS", "SECTIONS", "MAX_ID", "SCALE",
     "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "db_session", "drop_item",
+    "end_sessions", "load_session_manager", "password_check_slot",
     "find_manager", "find_token", "generate_tokens", "get_manager", "get_question", "get_survey",
     "get_survey_or_404", "iter_responses", "list_surveys", "list_tokens", "new_wave", "record_response",
-    "record_responses_bulk", "responses_frame", "set_password", "set_status", "submit", "survey_snapshot",
+    "record_responses_bulk", "responses_frame", "set_access", "set_password", "set_status", "submit", "survey_snapshot",
     "token_counts", "update_question", "utcnow", "validate", "wave_number",
 ]
+
+
+def database_ready(session) -> bool:
+    """Say whether the database answers a trivial statement now."""
+    try:
+        ping(session)
+    except DATABASE_FAULTS:
+        session.rollback()
+        return False
+    return True
+
+
+def redis_ready(url: str) -> bool:
+    """Say whether the Redis server at url answers a PING within a second."""
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).ping())
+    except (redis.RedisError, OSError):
+        return False
 
 
 def survey_snapshot(session, slug: str, *, fresh: bool = False):

@@ -16,10 +16,10 @@ from survey.services import snapshot
 from survey.services.apikeys import find_key_by_hash
 from survey.storage.db import write_transaction
 from survey.exceptions import (
-    InvalidResponse, InvalidRows, KeyRefused, SurveyClosed, SurveyNotFound, TokenUnknown, TokenUsed,
+    InvalidResponse, InvalidRows, KeyRefused, SurveyClosed, SurveyNotFound, TokenRequired, TokenUnknown, TokenUsed,
 )
 from survey.services.surveys import get_survey
-from survey.storage.tables import OPEN, SUBMIT, Answer, ApiKey, InvitationToken, Response, Survey, utcnow
+from survey.storage.tables import ACCESS_INVITATION, OPEN, SUBMIT, Answer, ApiKey, InvitationToken, Response, Survey, utcnow
 from survey.services.validation import validate
 
 RESPONSE_TABLE, ANSWER_TABLE, SURVEY_TABLE = Response.__table__, Answer.__table__, Survey.__table__
@@ -159,6 +159,8 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
     """
     if not survey.is_open:
         raise SurveyClosed(survey.slug)
+    if survey.access == ACCESS_INVITATION and not token and source == "web":
+        raise TokenRequired(survey.slug)
     token_row = find_token(session, survey, token) if token else None
     if token_row is not None and token_row.used_at is not None:
         raise TokenUsed(token)
@@ -201,10 +203,14 @@ def submit(session: Session, slug: str, data, *, locale: str = "en", token: str 
     is loaded and record_response stores the response or says exactly why not. Returns the stored response's
     Receipt.
 
-    :raise SurveyNotFound, KeyRefused, SurveyClosed, TokenUnknown, TokenUsed, InvalidResponse: nothing is stored.
+    An invitation-only survey takes web submissions only with a token (TokenRequired); API keys and imports
+    are trusted sources and are not asked for one.
+
+    :raise SurveyNotFound, KeyRefused, SurveyClosed, TokenRequired, TokenUnknown, TokenUsed, InvalidResponse:
+        nothing is stored.
     """
     snap = snapshot.by_slug(session, slug)
-    if snap is not None and snap.is_open and not token:
+    if snap is not None and snap.is_open and not token and (snap.access != ACCESS_INVITATION or source != "web"):
         try:
             answers = validate(snap, data)
             wave_id = snap.wave_id(wave)

@@ -44,6 +44,7 @@ class Snapshot:
     items: tuple[Item, ...]
     waves: dict  # wave number -> wave id
     current_wave_id: int | None
+    access: str = "open"
 
     def item(self, code: str) -> Item | None:
         return next((i for i in self.items if i.code == code), None)
@@ -75,7 +76,8 @@ def take(survey: Survey) -> Snapshot:
         )
         waves = {w.number: w.id for w in survey.waves}
         snap = Snapshot(survey.id, survey.slug, survey.revision, survey.status == OPEN,
-                        (survey.scale_min, survey.scale_max), items, waves, waves[max(waves)] if waves else None)
+                        (survey.scale_min, survey.scale_max), items, waves, waves[max(waves)] if waves else None,
+                        survey.access)
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.clear()
         _CACHE[key] = snap

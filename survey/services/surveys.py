@@ -9,7 +9,7 @@ from model.spec import parse_item_code
 from survey.services import questionnaire
 from survey.exceptions import InvalidInput
 from survey.storage.db import write_transaction
-from survey.storage.tables import CLOSED, OPEN, InvitationToken, Manager, Question, Response, Survey, Wave, new_revision, utcnow
+from survey.storage.tables import ACCESS_MODES, CLOSED, OPEN, InvitationToken, Manager, Question, Response, Survey, Wave, new_revision, utcnow
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 EDITABLE = ("text_en", "text_zh", "low_en", "low_zh", "high_en", "high_zh")
@@ -51,6 +51,16 @@ def set_status(session: Session, survey: Survey, status: str) -> Survey:
     with write_transaction(session):
         survey.status = status
         survey.revision = new_revision()
+    return survey
+
+
+def set_access(session: Session, survey: Survey, access: str) -> Survey:
+    """Choose who may answer: open, limited (per address and browser) or invitation-only."""
+    if access not in ACCESS_MODES:
+        raise InvalidInput(f"Unknown access mode '{access}'.")
+    with write_transaction(session):
+        survey.access = access
+        survey.revision = new_revision()  # workers' snapshots (and the guarded INSERT) see the change at once
     return survey
 
 

@@ -32,6 +32,15 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# what a database that is down, hung or overloaded raises: refused or timed-out connections, a statement past
+# statement_timeout, a pool with no free connection; the web layer answers them with 503 + Retry-After
+DATABASE_FAULTS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+def ping(session) -> None:
+    """Run one trivial statement (raises one of DATABASE_FAULTS if the database cannot answer)."""
+    session.execute(sa.text("SELECT 1"))
+    session.rollback()
 migrate = Migrate(directory=MIGRATIONS, render_as_batch=True)
 
 

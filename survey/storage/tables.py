@@ -11,6 +11,9 @@ from survey.storage.db import db
 
 SCALE, CHOICE, MULTI, TEXT, YESNO = "scale", "choice", "multi", "text", "yesno"
 OPEN, CLOSED = "open", "closed"
+# who may answer at /s/<slug>: anyone; anyone, a few times per address and once per browser; invitation links only
+ACCESS_OPEN, ACCESS_LIMITED, ACCESS_INVITATION = "open", "limited", "invitation"
+ACCESS_MODES = (ACCESS_OPEN, ACCESS_LIMITED, ACCESS_INVITATION)
 MAX_ID = 2**31 - 1  # ids are INTEGER (32-bit on PostgreSQL): larger numbers from URLs are refused, not sent
 SUBMIT, READ = "submit", "read"  # API key kinds
 KEY_KINDS = (SUBMIT, READ)
@@ -39,6 +42,13 @@ class Manager(UserMixin, db.Model):
     email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
     password_hash: so.Mapped[str] = so.mapped_column(sa.String(256))
     created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    # part of the id kept in every session cookie; raising it (logout, password change, "sign out everywhere")
+    # makes every cookie issued before refer to no one
+    session_epoch: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+
+    def get_id(self) -> str:
+        """The session id Flask-Login stores: '<id>:<epoch>'."""
+        return f"{self.id}:{self.session_epoch}"
 
     def __repr__(self) -> str:
         return f"<Manager {self.email}>"
@@ -61,6 +71,7 @@ class Survey(db.Model):
     created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
     # replaced on every change of questions, waves or status; keys the per-process questionnaire snapshot
     revision: so.Mapped[str] = so.mapped_column(sa.String(32), default=new_revision, server_default="initial")
+    access: so.Mapped[str] = so.mapped_column(sa.String(12), default=ACCESS_OPEN, server_default=ACCESS_OPEN)
 
     questions: so.Mapped[list["Question"]] = so.relationship(
         back_populates="survey", order_by="Question.position", cascade="all, delete-orphan"
@@ -69,7 +80,10 @@ class Survey(db.Model):
         back_populates="survey", order_by="Wave.number", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (sa.CheckConstraint("status in ('open', 'closed')", name="status"),)
+    __table_args__ = (
+        sa.CheckConstraint("status in ('open', 'closed')", name="status"),
+        sa.CheckConstraint("access in ('open', 'limited', 'invitation')", name="access"),
+    )
 
     @property
     def is_open(self) -> bool:
@@ -313,3 +327,28 @@ class Upload(db.Model):
 
     def __repr__(self) -> str:
         return f"<Upload {self.token} {self.status}>"
+
+
+class AuditEvent(db.Model):
+    """One manager action (who, what, when, from where); append-only: the ORM refuses to change or delete one."""
+
+    __tablename__ = "audit_event"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    manager_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
+    email: so.Mapped[str] = so.mapped_column(sa.String(254), default="")  # as typed, for failed logins
+    action: so.Mapped[str] = so.mapped_column(sa.String(40))
+    target: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    detail: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    address: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+
+    __table_args__ = (sa.Index("ix_audit_event_at", "at"),)
+
+    def __repr__(self) -> str:
+        return f"<AuditEvent {self.id} {self.action} {self.email}>"
+
+
+@sa.event.listens_for(AuditEvent, "before_update")
+@sa.event.listens_for(AuditEvent, "before_delete")
+def _append_only(mapper, connection, target):
+    raise ValueError("audit events are append-only")

@@ -3,15 +3,18 @@
 Token authentication replaces CSRF here (the blueprint is exempt). Answers go through the same
 services.record_response as the web form, so both paths accept and refuse exactly the same submissions.
 """
+import json
 from datetime import datetime, timezone
 
-from flask import Blueprint, jsonify, request, url_for
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, current_app, jsonify, request, url_for
+from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from survey import i18n, services
 from survey.exceptions import ApiError
-from survey.extensions import csrf
+from survey.extensions import csrf, limiter
 from survey.services import MAX_ID, SCALE, apikeys, snapshot
+from survey.web.headers import retry_after_limit
 from survey.web.json_errors import json_error
 from survey.web.openapi import document
 
@@ -24,10 +27,27 @@ DEFAULT_PAGE = 100
 NUL_PROBLEM = "Must not contain NUL characters (they cannot be stored)."
 
 
+def key_identity() -> str:
+    """The rate-limit key of an API request: the presented key's hash, else the client's address."""
+    key = presented_key()
+    return "key:" + apikeys.hash_key(key) if key else "address:" + get_remote_address()
+
+
+limiter.limit(lambda: current_app.config["API_LIMIT_PER_KEY"], key_func=key_identity, scope="api-key")(bp)
+limiter.limit(lambda: current_app.config["API_LIMIT_FAILED_PER_ADDRESS"], scope="api-refused",
+              deduct_when=lambda response: response.status_code in (401, 403))(bp)
+
+
 @bp.errorhandler(ApiError)
 def api_error(err: ApiError):
-    """Render an ApiError in the API's error shape; a 401 also says which scheme to use."""
-    response = json_error(err.status, err.message, err.code, err.fields, **err.extra)
+    """Render an ApiError in the API's error shape (listings capped at API_MAX_ERROR_FIELDS entries, the total
+    in fields_total); a 401 also says which scheme to use."""
+    cap = current_app.config["API_MAX_ERROR_FIELDS"]
+    extra = {name: capped(value, cap) if isinstance(value, dict) else value for name, value in err.extra.items()}
+    if err.fields and len(err.fields) > cap:
+        extra["fields_total"] = len(err.fields)
+    response = json_error(err.status, err.message, err.code, capped(err.fields, cap) if err.fields else err.fields,
+                          **extra)
     if err.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="csi-api"'
     return response
@@ -36,7 +56,77 @@ def api_error(err: ApiError):
 @bp.errorhandler(HTTPException)
 def http_error(err: HTTPException):
     """Answer HTTP errors raised inside API views (404, 413, ...) in the API's error shape."""
-    return json_error(err.code or 500, err.description or err.name)
+    response = json_error(err.code or 500, err.description or err.name)
+    if err.code == 429:
+        response.headers["Retry-After"] = retry_after_limit()
+    return response
+
+
+def capped(mapping: dict, cap: int) -> dict:
+    """The first `cap` entries of an error listing (a body with 500k bad codes must not answer with 30 MB)."""
+    return mapping if len(mapping) <= cap else dict(list(mapping.items())[:cap])
+
+
+def json_depth_exceeds(value, limit: int) -> bool:
+    """Say whether parsed JSON nests deeper than `limit` containers (iterative: no recursion of our own)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def read_body():
+    """Read and parse the JSON body within the API's caps; None if it is not JSON (the parser then says so).
+
+    :raise ApiError: 413 body or answer count too large, 400 nested too deep.
+    """
+    config = current_app.config
+    limit = config["API_MAX_BODY"]
+    too_large = ApiError(413, "too_large", f"The body must not exceed {limit} bytes.")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    request.max_content_length = limit  # also bounds a chunked body without Content-Length
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise too_large from None
+    too_deep = ApiError(400, "too_deep", f"The body must not nest deeper than {config['API_MAX_DEPTH']} levels.")
+    try:
+        body = json.loads(raw)
+    except RecursionError:
+        raise too_deep from None
+    except ValueError:
+        return None
+    if json_depth_exceeds(body, config["API_MAX_DEPTH"]):
+        raise too_deep
+    answers = body.get("answers") if isinstance(body, dict) else None
+    if isinstance(answers, (dict, list)) and len(answers) > config["API_MAX_ANSWERS"]:
+        raise ApiError(413, "too_many_answers", f"At most {config['API_MAX_ANSWERS']} answers in one submission.")
+    return body
+
+
+def authorized_snapshot(slug: str, kind: str):
+    """Check the key and its scope against this process's snapshot of the survey (one key query), before
+    anything of the body is read; return the snapshot.
+
+    :raise ApiError: 401 no or unknown key, 404 no such survey, 403 key not valid for this survey or action.
+    """
+    key = apikeys.find_key(services.db_session, presented_key())
+    if key is None:
+        raise ApiError(401, "unauthorized", "Send a valid API key as 'Authorization: Bearer <key>' or 'X-API-Key'.")
+    snap = services.survey_snapshot(services.db_session, slug)
+    if snap is not None and not key.allows(snap.survey_id, kind):  # the snapshot may be stale
+        snap = services.survey_snapshot(services.db_session, slug, fresh=True)
+    if snap is None:
+        raise ApiError(404, "not_found", f"No survey '{slug}'.")
+    if not key.allows(snap.survey_id, kind):
+        action = "submit responses to" if kind == apikeys.SUBMIT else "read responses of"
+        raise ApiError(403, "forbidden", f"This key may not {action} survey '{slug}'.")
+    return snap
 
 
 def presented_key() -> str | None:
@@ -171,15 +261,14 @@ def int_arg(name: str, default: int | None, low: int, high: int = MAX_ID) -> int
 def submit(slug):
     """Validate and store one response; 201 once it is committed.
 
-    The key and the survey are checked by the INSERT itself (services.submit); authorized_survey runs only to
-    explain a refusal, and before any payload error, so a client without a valid key learns nothing else.
+    Order of work: the key and its scope are checked first (one query; a client without a valid key learns
+    nothing else and costs no body parsing), then the body is read within API_MAX_BODY / API_MAX_DEPTH /
+    API_MAX_ANSWERS, then validated; the INSERT checks the key again as it writes (services.submit), so a key
+    revoked in between stores nothing.
     """
     key = presented_key()
-    snap = services.survey_snapshot(services.db_session, slug) if key else None
-    if snap is None:
-        authorized_survey(slug, apikeys.SUBMIT)
-        raise ApiError(404, "not_found", f"No survey '{slug}'.")
-    body = request.get_json(force=True, silent=True)
+    snap = authorized_snapshot(slug, apikeys.SUBMIT)
+    body = read_body()
     try:
         args = parse_submission(snap, body)
     except ApiError:

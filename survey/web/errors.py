@@ -1,10 +1,11 @@
 """Error pages: HTML for people, JSON under /api/; a failed request's transaction is rolled back."""
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from survey import services
+from survey.web.headers import retry_after_limit
 from survey.web.json_errors import json_error
 
 
@@ -48,8 +49,31 @@ def http_error(error):
         404: _("This page does not exist."),
         405: _("This address does not accept that kind of request."),
         413: _("The upload is too large."),
+        429: _("Too many attempts. Please wait a little and try again."),
     }
-    return error_response(error.code or 500, messages.get(error.code, error.description or ""))
+    response = current_app.make_response(error_response(error.code or 500,
+                                                        messages.get(error.code, error.description or "")))
+    if error.code == 429:
+        retry = getattr(error, "retry_after", None)
+        response.headers["Retry-After"] = str(retry) if retry else retry_after_limit()
+    return response
+
+
+def database_fault(error):
+    """The database is down, hung or overloaded: a 503 with Retry-After within the connect timeout, never a bare
+    proxy page (respond.submit catches it first to give the respondent their answers back)."""
+    try:
+        services.db_session.rollback()
+    except services.DATABASE_FAULTS:
+        pass
+    response = current_app.make_response(error_response(503, _("The service is busy or under maintenance. Nothing "
+                                                               "was lost; please try again in a few seconds.")))
+    response.headers["Retry-After"] = str(current_app.config["RETRY_AFTER_SECONDS"])
+    return response
+
+
+for _fault in services.DATABASE_FAULTS:
+    bp.app_errorhandler(_fault)(database_fault)
 
 
 @bp.app_errorhandler(InternalServerError)

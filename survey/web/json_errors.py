@@ -3,7 +3,7 @@ from flask import jsonify
 
 #: The error code of an HTTP error answered in JSON (an API view's own errors name theirs).
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-         410: "gone", 413: "too_large", 500: "internal_error"}
+         410: "gone", 413: "too_large", 429: "rate_limited", 500: "internal_error", 503: "unavailable"}
 
 
 def json_error(status: int, message: str, code: str | None = None, fields: dict | None = None, **extra):

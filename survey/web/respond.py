@@ -1,10 +1,16 @@
 """Respondent pages: the questionnaire at /s/<slug> and the thank-you page."""
 from itertools import groupby
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+import math
+import time
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask_limiter.util import get_remote_address
+from limits import parse_many
 from werkzeug.datastructures import MultiDict
 
 from survey import services
+from survey.extensions import limiter
 from survey.i18n import current_locale
 from survey.services import SECTIONS
 
@@ -38,6 +44,8 @@ def form(slug):
     token = request.args.get("t") or None
     if not survey.is_open:
         return render_template("respond/closed.html", survey=survey)
+    if survey.access == services.ACCESS_INVITATION and not token:
+        return render_template("respond/invitation_only.html", survey=survey), 403
     if token:
         try:
             row = services.find_token(services.db_session, survey, token)
@@ -49,6 +57,7 @@ def form(slug):
 
 
 @bp.post("/<slug>")
+@limiter.limit(lambda: current_app.config["SUBMIT_LIMIT_PER_ADDRESS"], scope="submit-address")
 def submit(slug):
     """Record one response, then redirect to the thank-you page; the survey is loaded only to explain a refusal.
 
@@ -59,7 +68,19 @@ def submit(slug):
         services.get_survey_or_404(slug)
         return redirect(url_for("respond.thanks", slug=slug))
     try:
+        limited = limited_survey(slug)
+    except services.DATABASE_FAULTS:
+        return answers_kept(slug)
+    if limited is not None:
+        refusal = limited_refusal(slug, limited)
+        if refusal is not None:
+            return refusal
+    try:
         services.submit(services.db_session, slug, request.form, locale=current_locale(), token=token)
+    except services.DATABASE_FAULTS:
+        return answers_kept(slug)
+    except services.TokenRequired:
+        return render_template("respond/invitation_only.html", survey=services.get_survey_or_404(slug)), 403
     except services.SurveyNotFound:
         abort(404)
     except services.InvalidResponse as err:
@@ -71,7 +92,57 @@ def submit(slug):
         return render_template("respond/token.html", survey=services.get_survey_or_404(slug), used=False), 404
     except services.TokenUsed:
         return render_template("respond/token.html", survey=services.get_survey_or_404(slug), used=True), 409
+    limited = limited_survey(slug)  # as the INSERT saw it (a stale snapshot was refreshed by the submission)
+    if limited is not None:
+        count_limited(slug, limited)
     return redirect(url_for("respond.thanks", slug=slug))
+
+
+ANSWERED = "answered"  # session key: ids of the limited surveys this browser has answered
+
+
+def limited_survey(slug: str):
+    """The survey's snapshot if it is in the limited access mode, else None (one cached lookup)."""
+    snap = services.survey_snapshot(services.db_session, slug)
+    return snap if snap is not None and snap.access == services.ACCESS_LIMITED else None
+
+
+def _address_limits(slug: str):
+    keys = ("survey-limited", slug, get_remote_address())
+    return [(item, keys) for item in parse_many(current_app.config["SURVEY_LIMITED_PER_ADDRESS"])]
+
+
+def limited_refusal(slug: str, snap):
+    """Refuse a second response from this browser (409) or one past the per-address limit (429 + Retry-After)."""
+    if snap.survey_id in session.get(ANSWERED, []):
+        return render_template("respond/limited.html", survey=services.get_survey_or_404(slug), browser=True), 409
+    strategy = limiter.limiter
+    for item, keys in _address_limits(slug):
+        if not strategy.test(item, *keys):
+            reset = strategy.get_window_stats(item, *keys).reset_time
+            retry = str(max(1, math.ceil(reset - time.time())))
+            page = render_template("respond/limited.html", survey=services.get_survey_or_404(slug), browser=False)
+            return page, 429, {"Retry-After": retry}
+    return None
+
+
+def count_limited(slug: str, snap) -> None:
+    """Count a stored response against the limited survey's per-address and per-browser limits."""
+    for item, keys in _address_limits(slug):
+        limiter.limiter.hit(item, *keys)
+    session[ANSWERED] = [*session.get(ANSWERED, [])[-49:], snap.survey_id]
+
+
+def answers_kept(slug):
+    """The database could not store the response: give the respondent their answers back (as a page that sends
+    them again, which needs no database) with a 503 and Retry-After."""
+    try:
+        services.db_session.rollback()
+    except services.DATABASE_FAULTS:
+        pass
+    fields = [(name, value) for name, value in request.form.items(multi=True) if name != "csrf_token"]
+    page = render_template("respond/retry.html", slug=slug, fields=fields)
+    return page, 503, {"Retry-After": str(current_app.config["RETRY_AFTER_SECONDS"])}
 
 
 @bp.get("/<slug>/thanks")

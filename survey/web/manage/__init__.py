@@ -7,6 +7,7 @@ from flask import Blueprint
 from flask_login import current_user
 
 from survey.extensions import login_manager
+from survey.web.auditing import record_manager_request
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 
@@ -19,10 +20,13 @@ def require_login():
     return None
 
 
-def _register_children():
-    from survey.web.manage import exports, keys, report, surveys, upload
+bp.after_request(record_manager_request)  # every accepted change and export of every nested page, in the audit log
 
-    for child in (surveys, keys, exports, report, upload):
+
+def _register_children():
+    from survey.web.manage import account, audit, exports, keys, report, surveys, upload
+
+    for child in (surveys, keys, exports, report, upload, account, audit):
         bp.register_blueprint(child.bp)
 
 

@@ -53,6 +53,19 @@ def status(slug):
     return redirect(url_for(".detail", slug=slug))
 
 
+@bp.post("/surveys/<slug>/access")
+def access(slug):
+    """Choose who may answer: anyone, anyone within limits, or invitation links only."""
+    survey = services.get_survey_or_404(slug)
+    try:
+        services.set_access(services.db_session, survey, request.form.get("access", ""))
+    except services.InvalidInput as err:
+        flash(str(err), "error")
+    else:
+        flash(_("Access changed."), "info")
+    return redirect(url_for(".detail", slug=slug))
+
+
 @bp.post("/surveys/<slug>/waves")
 def waves(slug):
     """Start a new wave."""

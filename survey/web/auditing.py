@@ -1,0 +1,41 @@
+"""Record manager actions in the audit log from the request: who (the logged-in manager, or the email a failed
+login typed), what (an action name, the survey it concerns, a short detail), when, and from where (the client's
+address, from X-Forwarded-For when CSI_PROXY_HOPS is set)."""
+from flask import request
+from flask_login import current_user
+
+from survey import services
+
+# form fields worth keeping in an event's detail (never passwords or free text)
+DETAIL_FIELDS = ("status", "access", "kind", "label", "count", "code", "construct", "wave")
+EXPORT_SUFFIXES = (".csv", ".xlsx", ".json")
+ACTIONS = {"keys.index": "key_create", "keys.revoke": "key_revoke", "surveys.new": "survey_create",
+           "surveys.status": "survey_status", "surveys.access": "survey_access", "surveys.waves": "wave_start",
+           "surveys.tokens": "invitations_create", "surveys.question": "question_update",
+           "surveys.drop": "question_drop", "surveys.add": "question_add", "upload.start": "upload",
+           "upload.mapping": "upload_mapping"}
+
+
+def record(action: str, *, target: str = "", detail: str = "", email: str | None = None, manager=None) -> None:
+    """Append one event for this request."""
+    if manager is None and email is None and current_user.is_authenticated:
+        manager = current_user
+    services.audit.record(services.db_session, action, manager=manager, email=email or "", target=target,
+                          detail=detail, address=request.remote_addr or "")
+
+
+def record_manager_request(response):
+    """After a manager page: log every accepted change (POST below 400) and every export download."""
+    endpoint = request.endpoint or ""
+    changed = request.method == "POST" and response.status_code < 400
+    exported = request.method == "GET" and response.status_code == 200 and request.path.endswith(EXPORT_SUFFIXES)
+    if (changed or exported) and current_user.is_authenticated:
+        args = dict(request.view_args or {})
+        target = str(args.pop("slug", ""))
+        fields = [f"{name}={value}" for name, value in args.items()]
+        fields += [f"{name}={request.form[name][:60]}" for name in DETAIL_FIELDS if request.form.get(name)]
+        fields += [f"{name}={request.args[name][:60]}" for name in ("wave", "segment") if request.args.get(name)]
+        name = endpoint.removeprefix("manage.")
+        action = ACTIONS.get(name, name) if changed else "export:" + name
+        record(action, target=target, detail="; ".join(fields))
+    return response

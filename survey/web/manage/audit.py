@@ -1,0 +1,23 @@
+"""The audit log of manager actions: a paginated page and a CSV export. Any logged-in manager may read it (the
+service has no roles yet)."""
+from flask import Blueprint, Response, render_template, request, stream_with_context
+
+from survey import services
+
+bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+@bp.get("/")
+def index():
+    """One page of events, newest first (?page=N)."""
+    page = max(1, min(request.args.get("page", 1, type=int) or 1, 1_000_000))
+    events, more = services.audit.list_events(services.db_session, page)
+    return render_template("manage/audit/index.html", events=events, page=page, more=more)
+
+
+@bp.get("/audit.csv")
+def export():
+    """Every event as CSV (UTF-8 with BOM), oldest first."""
+    return Response(stream_with_context(services.audit.csv_export(services.db_session)), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="csi-audit-log.csv"',
+                             "Cache-Control": "no-store"})
