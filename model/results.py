@@ -101,6 +101,9 @@ class CSIResult:
     bootstrap: Mapping[str, Any] | None = None  # {draws, failed, seed} when fitted with bootstrap=B
     bootstrap_draws: Any = field(default=None, repr=False)  # model.bootstrap.BootstrapResult
 
+
+    variances: Mapping[str, Any] = field(default_factory=dict)  # {items, constructs}: see assemble.variances
+
     @property
     def csi(self) -> float:
         """The customer satisfaction index: the 0-100 score of CS."""
@@ -136,7 +139,7 @@ class CSIResult:
             "effects": self.effects, "fit": self.fit,
             "reliability_verdicts": self.reliability_verdicts, "discriminant": self.discriminant,
             "ipma": self.ipma, "ipma_items": self.ipma_items,
-            "latent_correlations": self.latent_correlations,
+            "latent_correlations": self.latent_correlations, "variances": self.variances,
             "model_syntax": self.spec.to_syntax(),
             **({"invariance": self.invariance, "groups": self.groups} if self.invariance is not None else {}),
         })
