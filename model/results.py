@@ -143,7 +143,8 @@ class CSIResult:
         })
 
     def to_text(self, decimals: int = 3) -> str:
-        """Readable summary: index, construct scores, top drivers, fit verdict, warnings."""
+        """Readable summary: index, construct scores, paths, loadings, variances, effects, top
+        drivers, fit (χ², RMSEA p-close, log-likelihoods, AIC/BIC), verdicts, warnings."""
         d = self.to_dict()
         f = lambda v, nd=decimals: "-" if v is None else f"{v:.{nd}f}"
         missing_text = (_PLS_MISSING_TEXT if self.estimator == "pls" else _MISSING_TEXT)[self.missing_method]
@@ -187,8 +188,8 @@ class CSIResult:
                          + (f", first in {row['p_top']:.0%} of draws" if "p_top" in row else ""))
         fit = d["fit"]
         if self.estimator == "pls":
-            lines += ["", "Fit: SRMR of the saturated PLS model (no likelihood: no chi2, CFI, TLI or "
-                      "RMSEA); judge the structure by R2 and the measurement by loadings, CR and AVE"]
+            lines += ["", "Fit: SRMR of the saturated PLS model (no likelihood: no chi2, CFI, TLI, "
+                      "RMSEA, log-likelihood, AIC or BIC); judge the structure by R2 and the measurement by loadings, CR and AVE"]
         else:
             lines += ["", f"Fit: chi2({fit['df']}) = {f(fit['chi2'], 2)}, p = {f(fit['p_value'])}; "
                       f"RMSEA 90% CI [{f(fit['rmsea_ci'][0])}, {f(fit['rmsea_ci'][1])}], "
