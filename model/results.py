@@ -189,7 +189,8 @@ class CSIResult:
         fit = d["fit"]
         if self.estimator == "pls":
             lines += ["", "Fit: SRMR of the saturated PLS model (no likelihood: no chi2, CFI, TLI, "
-                      "RMSEA, log-likelihood, AIC or BIC); judge the structure by R2 and the measurement by loadings, CR and AVE"]
+                      "RMSEA, log-likelihood, AIC or BIC); judge the structure by R2 and the measurement by "
+                      "loadings, CR and AVE"]
         else:
             lines += ["", f"Fit: chi2({fit['df']}) = {f(fit['chi2'], 2)}, p = {f(fit['p_value'])}; "
                       f"RMSEA 90% CI [{f(fit['rmsea_ci'][0])}, {f(fit['rmsea_ci'][1])}], "
@@ -221,6 +222,8 @@ def _boot_head(rows) -> str:
 def _boot_cells(row, f) -> str:
     if "boot_ci" not in row:
         return ""
+    if row.get("fixed"):  # a fixed loading has no sampling distribution
+        return f"{'-':>9}{'-':>19}"
     return f"{f(row.get('boot_se')):>9}{'[' + f(row['boot_ci'][0]) + ', ' + f(row['boot_ci'][1]) + ']':>19}"
 
 

@@ -91,7 +91,7 @@ def _rows(text, head, pattern):
     start = next(i for i, line in enumerate(lines) if line.startswith(head)) + 1
     block = []
     for line in lines[start:]:
-        if not line.strip():
+        if not line.strip() or line.startswith("Bootstrap:"):  # the table's end
             break
         match = re.fullmatch(pattern, line)
         assert match, line
