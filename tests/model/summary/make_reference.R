@@ -1,5 +1,7 @@
 # lavaan 0.6.14 reference for the summary numbers (tests/model/summary; the tests need no R).
-# Regenerate from the repo root:  Rscript tests/model/summary/make_reference.R
+# Regenerate from the repo root:
+#   .venv/bin/python tests/model/resamples/generate.py /tmp/resamples
+#   Rscript tests/model/summary/make_reference.R /tmp/resamples
 # Data sets: the lavaan reference sets (tests/model/lavaan, estimator ML) and the resample sets of
 # tests/model/mlr (manifest.json, estimator MLR: robust SEs of the variances). Model syntax exactly
 # as tests/model/lavaan/make_reference.R.
@@ -71,6 +73,19 @@ for (name in names(manifest)) {
   spec <- lapply(entry$items[codes], unlist)
   sets[[paste0("mlr_", name)]] <- reference(file.path(mlr_dir, "data", entry$file), spec,
                                             entry$missing, "MLR")
+}
+# the many resamples of tests/model/resamples (bootstrap, subsamples, ceiling, halo, MAR; ML),
+# every third one, keyed resample_<name>; file = the CSV name under tests/model/resamples' generator
+args <- commandArgs(trailingOnly = TRUE)
+res_dir <- if (length(args)) args[1] else "/tmp/resamples"
+res_ref <- fromJSON("tests/model/resamples/reference.json", simplifyVector = FALSE)$datasets
+res_index <- fromJSON(file.path(res_dir, "index.json"), simplifyVector = FALSE)
+res_names <- names(res_ref)[seq(1, length(res_ref), by = 3)]
+for (name in res_names) {
+  spec <- lapply(res_index[[name]]$items[codes], unlist)
+  entry <- reference(file.path(res_dir, paste0(name, ".csv")), spec, res_ref[[name]]$missing, "ML")
+  entry$file <- paste0("resamples:", name)
+  sets[[paste0("resample_", name)]] <- entry
 }
 out <- list(
   lavaan_version = as.character(packageVersion("lavaan")),
