@@ -189,3 +189,28 @@ def test_text_likelihood(summary):
     for shown, key in zip((ll, ll1, aic, bic, bic2), ("loglik", "loglik_h1", "aic", "bic", "bic_adjusted")):
         assert _close(_number(shown), fit_[key]), key
     assert _close(_number(close.group(1)), fit_["rmsea_pclose"])
+
+
+def test_text_bootstrap_columns():
+    """With ``bootstrap=B`` the path and loading tables gain the bootstrap SE and interval."""
+    res2 = REFERENCE["csi_single_cc"]
+    result = fit(pd.read_csv(ROOT / res2["file"]), CSISpec.from_mapping(res2["items"]),
+                 missing="listwise", bootstrap=20, seed=7, workers=1)
+    text, d = result.to_text(), result.to_dict()
+    cell = rf"{NUM}\s+(?:\[{NUM}, {NUM}\]|-)"
+    rows = _rows(text, "Loading ", rf"(\w+) =~ (\S+)\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s+{cell}")
+    loadings = {(code, item): ld for code, c in d["constructs"].items() for item, ld in c["loadings"].items()}
+    assert [r[:2] for r in rows] == list(loadings)
+    for row in rows:
+        ld = loadings[row[:2]]
+        boot_se, lo, hi = row[8:]
+        if ld["fixed"]:
+            assert boot_se == "-" and lo is None
+        else:
+            assert _close(_number(boot_se), ld["boot_se"])
+            assert _close(_number(lo), ld["boot_ci"][0]) and _close(_number(hi), ld["boot_ci"][1])
+    paths = _rows(text, "Path ", rf"(\w+) -> (\w+)\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s+{NUM}\s+{cell}")
+    assert len(paths) == len(d["paths"])
+    for row, p in zip(paths, d["paths"]):
+        assert _close(_number(row[7]), p["boot_se"]) and _close(_number(row[8]), p["boot_ci"][0])
+    assert f"Bootstrap: {d['bootstrap']['draws']} draws" in text and d["bootstrap"]["seed"] == 7
