@@ -41,6 +41,52 @@ def _data_warnings(spec, scale, moments, est, std, patterns, answer_range) -> di
     }
 
 
+LIKELIHOOD_KEYS = ("loglik", "loglik_h1", "npar", "aic", "bic", "bic_adjusted", "rmsea_pclose")
+
+
+def likelihood_measures(spec: CSISpec, moments: stats.Moments, est, fit: dict) -> dict:
+    """lavaan's logl, unrestricted.logl, npar, AIC, BIC, bic2 and rmsea.pvalue.
+
+    Complete data: the normal log-likelihood at Σ̂ and at S, no mean structure (npar without
+    intercepts), as lavaan's default. FIML: the casewise log-likelihood of the structured model,
+    H1 from χ² = 2·(logL₁ − logL₀), and the p intercepts count in npar (lavaan ``missing="ml"``)."""
+    n = moments.n
+    if est.fiml is None:
+        loglik = stats.loglik_normal(moments.cov, est.solution.sigma, n)
+        loglik_h1 = stats.loglik_normal(moments.cov, moments.cov, n)
+        npar = spec.n_free_params()
+    else:
+        loglik, loglik_h1 = est.fiml.loglik, est.fiml.loglik + fit["chi2"] / 2
+        npar = spec.n_free_params() + len(spec.observed)
+    return {"loglik": loglik, "loglik_h1": float(loglik_h1), "npar": npar,
+            **stats.information_criteria(loglik, npar, n),
+            "rmsea_pclose": stats.rmsea_pclose(fit["chi2"], fit["df"], n)}
+
+
+def variances(spec: CSISpec, est, std) -> dict:
+    """Error variances of the items and (disturbance) variances of the constructs, with SEs
+    where the estimation gives them (ML, MLR; not PLS) and lavaan's std.all."""
+    sol = est.solution
+    se_P, se_T = getattr(est, "se_Psi", None), getattr(est, "se_Theta", None)
+    nan = np.full(sol.Psi.shape[0] + sol.Theta.shape[0], np.nan)
+    se_P = np.diag(se_P) if se_P is not None else nan[:sol.Psi.shape[0]]
+    se_T = np.diag(se_T) if se_T is not None else nan[:sol.Theta.shape[0]]
+    is_pls = isinstance(est, pls.PLSEstimation)
+
+    def row(value, std_value, se, fixed):
+        return {"estimate": float(value), "std_estimate": float(std_value), "fixed": fixed,
+                **stats.wald(value, se)}
+
+    items = {item: row(sol.Theta[j, j], std.Theta[j, j], se_T[j],
+                       not is_pls and len(spec.items[spec.construct_of(item)]) == 1)
+             for j, item in enumerate(spec.observed)}
+    exogenous = ~sol.B.any(axis=1)
+    constructs = {code: {"kind": "variance" if exogenous[k] else "disturbance",
+                         **row(sol.Psi[k, k], std.Psi[k, k], se_P[k], False)}
+                  for k, code in enumerate(CONSTRUCTS)}
+    return {"items": items, "constructs": constructs}
+
+
 def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: int,
                  item_means: stats.ItemMeans, missing: str, dropped_reasons: dict,
                  patterns: fiml.Patterns | None = None, estimator: str = "ml",
@@ -63,6 +109,7 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
         chi2, chi2_b = fiml.chi_squares(patterns, moments.mean, moments.cov, est.fiml.loglik)
         fit = stats.fit_indices(moments.cov, sol.sigma, moments.n, spec.degrees_of_freedom(),
                                 chi2=chi2, chi2_b=chi2_b, mean_resid=moments.mean - est.fiml.mu)
+    fit.update(dict.fromkeys(LIKELIHOOD_KEYS) if is_pls else likelihood_measures(spec, moments, est, fit))
     if estimator == "mlr":
         est, fit = robust.apply(est, fit, spec, moments, rows, patterns)
     r2 = sol.r2()
@@ -83,7 +130,8 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
         for item, j in zip(spec.items[code], idx):
             fixed = not is_pls and not np.isfinite(est.se_Lambda[j, k])
             loadings[item] = {"estimate": float(sol.Lambda[j, k]), "std_estimate": float(std.Lambda[j, k]),
-                              "fixed": fixed, **stats.wald(sol.Lambda[j, k], est.se_Lambda[j, k])}
+                              "fixed": fixed, **stats.wald(sol.Lambda[j, k], est.se_Lambda[j, k]),
+                              "r2": float(1 - std.Theta[j, j])}  # lavaan's r2 of the item
         name_en, name_zh = CONSTRUCTS[code]
         constructs[code] = {
             "name_en": name_en, "name_zh": name_zh, "items": list(spec.items[code]),
@@ -158,4 +206,5 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
         discriminant=disc, ipma=tuple(ipma), ipma_items=tuple(ipma_items),
         latent_correlations={a: {b: float(latent_corr[i, j]) for j, b in enumerate(codes)}
                              for i, a in enumerate(codes)},
+        variances=variances(spec, est, std),
     )

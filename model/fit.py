@@ -40,6 +40,8 @@ class Estimation:
     message: str
     heywood: tuple[str, ...]
     fiml: FimlFit | None = None  # set when incomplete rows were fitted by FIML
+    se_Psi: np.ndarray | None = None    # SEs in the layout of Psi and Theta (NaN where fixed)
+    se_Theta: np.ndarray | None = None
 
 
 def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
@@ -105,8 +107,12 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
     se = np.sqrt(np.clip(np.diag(fim_inv), 0, None))
     se_B = np.full(solution.B.shape, np.nan)
     se_L = np.full(solution.Lambda.shape, np.nan)
+    se_P = np.full(solution.Psi.shape, np.nan)
+    se_T = np.full(solution.Theta.shape, np.nan)
     lat_pos = {semopy_i: mine for mine, semopy_i in enumerate(lat)}
     obs_pos = {semopy_i: mine for mine, semopy_i in enumerate(obs)}
+    psi_pos = {model.names_psi[0].index(c): mine for mine, c in enumerate(codes)}
+    theta_pos = {model.names_theta[0].index(s): mine for mine, s in enumerate(safe_names)}
     active = [p for p in model.parameters.values() if p.active]
     for k, param in enumerate(active):
         for loc in param.locations:
@@ -115,13 +121,17 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
                 se_B[lat_pos[i], lat_pos[j]] = se[k]
             elif loc.matrix is model.mx_lambda:
                 se_L[obs_pos[i], lat_pos[j]] = se[k]
+            elif loc.matrix is model.mx_psi:
+                se_P[psi_pos[i], psi_pos[j]] = se[k]
+            elif loc.matrix is model.mx_theta:
+                se_T[theta_pos[i], theta_pos[j]] = se[k]
 
     heywood = _heywood(solution, spec, moments)
     if full is not None:
         return Estimation(solution, se_B, se_L, full.success and np.isfinite(full.loglik),
-                          full.message, heywood, full)
+                          full.message, heywood, full, se_Psi=se_P, se_Theta=se_T)
     return Estimation(solution, se_B, se_L, best.verified and np.isfinite(best.fun),
-                      best.message, heywood)
+                      best.message, heywood, se_Psi=se_P, se_Theta=se_T)
 
 
 def _fim_inv(model, n: int) -> np.ndarray:

@@ -100,6 +100,7 @@ class CSIResult:
     groups: Mapping[str, Any] | None = None
     bootstrap: Mapping[str, Any] | None = None  # {draws, failed, seed} when fitted with bootstrap=B
     bootstrap_draws: Any = field(default=None, repr=False)  # model.bootstrap.BootstrapResult
+    variances: Mapping[str, Any] = field(default_factory=dict)  # {items, constructs}: see assemble.variances
 
     @property
     def csi(self) -> float:
@@ -136,13 +137,14 @@ class CSIResult:
             "effects": self.effects, "fit": self.fit,
             "reliability_verdicts": self.reliability_verdicts, "discriminant": self.discriminant,
             "ipma": self.ipma, "ipma_items": self.ipma_items,
-            "latent_correlations": self.latent_correlations,
+            "latent_correlations": self.latent_correlations, "variances": self.variances,
             "model_syntax": self.spec.to_syntax(),
             **({"invariance": self.invariance, "groups": self.groups} if self.invariance is not None else {}),
         })
 
     def to_text(self, decimals: int = 3) -> str:
-        """Readable summary: index, construct scores, top drivers, fit verdict, warnings."""
+        """Readable summary: index, construct scores, paths, loadings, variances, effects, top
+        drivers, fit (χ², RMSEA p-close, log-likelihoods, AIC/BIC), verdicts, warnings."""
         d = self.to_dict()
         f = lambda v, nd=decimals: "-" if v is None else f"{v:.{nd}f}"
         missing_text = (_PLS_MISSING_TEXT if self.estimator == "pls" else _MISSING_TEXT)[self.missing_method]
@@ -174,6 +176,9 @@ class CSIResult:
         if boot:
             lines.append(f"Bootstrap: {boot['draws']} draws ({boot['failed']} failed, left out), seed "
                          f"{boot['seed']}; percentile 95% intervals, index weights re-estimated per draw")
+        lines += _loading_lines(d, se_head, f)
+        lines += _variance_lines(d, se_head, f)
+        lines += _effect_lines(d, f)
         lines += ["", f"Drivers of satisfaction (improve first = priority 1; impact = CS points "
                   "for +5 driver points):"]
         impact = {e["from"]: e["impact_5pt"] for e in d["effects"] if e["to"] == "CS"}
@@ -183,11 +188,16 @@ class CSIResult:
                          + (f", first in {row['p_top']:.0%} of draws" if "p_top" in row else ""))
         fit = d["fit"]
         if self.estimator == "pls":
-            lines += ["", "Fit: SRMR of the saturated PLS model (no likelihood: no chi2, CFI, TLI or "
-                      "RMSEA); judge the structure by R2 and the measurement by loadings, CR and AVE"]
+            lines += ["", "Fit: SRMR of the saturated PLS model (no likelihood: no chi2, CFI, TLI, "
+                      "RMSEA, log-likelihood, AIC or BIC); judge the structure by R2 and the measurement by "
+                      "loadings, CR and AVE"]
         else:
             lines += ["", f"Fit: chi2({fit['df']}) = {f(fit['chi2'], 2)}, p = {f(fit['p_value'])}; "
-                      f"RMSEA 90% CI [{f(fit['rmsea_ci'][0])}, {f(fit['rmsea_ci'][1])}]"]
+                      f"RMSEA 90% CI [{f(fit['rmsea_ci'][0])}, {f(fit['rmsea_ci'][1])}], "
+                      f"p-close (RMSEA <= .05) = {f(fit['rmsea_pclose'])}",
+                      f"Log-likelihood: model (H0) {f(fit['loglik'])}, saturated (H1) {f(fit['loglik_h1'])}; "
+                      f"npar {fit['npar']}; AIC {f(fit['aic'])}, BIC {f(fit['bic'])}, "
+                      f"adjusted BIC {f(fit['bic_adjusted'])}"]
         if self.estimator == "mlr":
             lines.append(f"Robust: scaled chi2({fit['df']}) = {f(fit['chi2_scaled'], 2)}, p = "
                          f"{f(fit['p_value_scaled'])} (scaling factor {f(fit['scaling_factor'])}); "
@@ -202,3 +212,56 @@ class CSIResult:
             lines += ["", "Warnings:"]
             lines += [f"  [{w['code']}] {w['message']}" for w in d["warnings"]]
         return "\n".join(lines)
+
+
+def _boot_head(rows) -> str:
+    """Bootstrap column heads when the rows carry bootstrap fields (``fit(..., bootstrap=B)``)."""
+    return f"{'boot SE':>9}{'boot 95% CI':>19}" if any("boot_ci" in r for r in rows) else ""
+
+
+def _boot_cells(row, f) -> str:
+    if "boot_ci" not in row:
+        return ""
+    if row.get("fixed"):  # a fixed loading has no sampling distribution
+        return f"{'-':>9}{'-':>19}"
+    return f"{f(row.get('boot_se')):>9}{'[' + f(row['boot_ci'][0]) + ', ' + f(row['boot_ci'][1]) + ']':>19}"
+
+
+def _loading_lines(d, se_head, f) -> list[str]:
+    """Loadings: unstandardized with SE, z, p; standardized (std.all) and the item's R²."""
+    rows = [(code, item, ld) for code, c in d["constructs"].items() for item, ld in c["loadings"].items()]
+    lines = ["", "Loadings (construct =~ item; fixed = marker or single item; R2 = item's explained share):",
+             f"{'Loading':<16}{'Estimate':>10}{se_head:>8}{'z':>8}{'p':>8}{'Std':>8}{'R2':>7}"
+             + _boot_head([ld for *_, ld in rows])]
+    for code, item, ld in rows:
+        se = "fixed" if ld["fixed"] else f(ld["se"])
+        lines.append(f"{code + ' =~ ' + item:<16}{f(ld['estimate']):>10}{se:>8}{f(ld['z'], 2):>8}"
+                     f"{f(ld['p_value']):>8}{f(ld['std_estimate']):>8}{f(ld['r2']):>7}{_boot_cells(ld, f)}")
+    return lines
+
+
+def _variance_lines(d, se_head, f) -> list[str]:
+    """Error variances of the items, variance of CE and disturbance variances of the others."""
+    v = d.get("variances") or {}
+    if not v:
+        return []
+    lines = ["", "Variances (items: error variances; constructs: CE variance, disturbances of the rest):",
+             f"{'Variance':<16}{'Estimate':>10}{se_head:>8}{'z':>8}{'p':>8}{'Std':>8}"]
+    named = [(item, row) for item, row in v["items"].items()]
+    named += [(f"{code} ({row['kind']})", row) for code, row in v["constructs"].items()]
+    for name, row in named:
+        se = "fixed" if row["fixed"] else f(row["se"])
+        lines.append(f"{name:<16}{f(row['estimate']):>10}{se:>8}{f(row['z'], 2):>8}"
+                     f"{f(row['p_value']):>8}{f(row['std_estimate']):>8}")
+    return lines
+
+
+def _effect_lines(d, f) -> list[str]:
+    """Direct, indirect and total effects on CS and CL, unstandardized and standardized."""
+    lines = ["", "Effects on CS and CL (unstandardized | standardized):",
+             f"{'Effect':<12}{'Direct':>9}{'Indirect':>10}{'Total':>9}  |{'Direct':>9}{'Indirect':>10}{'Total':>9}"]
+    for e in d["effects"]:
+        lines.append(f"{e['from'] + ' -> ' + e['to']:<12}{f(e['direct']):>9}{f(e['indirect']):>10}"
+                     f"{f(e['total']):>9}  |{f(e['std_direct']):>9}{f(e['std_indirect']):>10}"
+                     f"{f(e['std_total']):>9}")
+    return lines

@@ -47,6 +47,8 @@ class RobustFit:
     se_B: np.ndarray
     se_Lambda: np.ndarray
     fit: dict
+    se_Psi: np.ndarray | None = None
+    se_Theta: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,16 @@ class _Params:
         for (a, b), v in zip(self.paths, se[self.q - len(self.paths):self.q]):
             se_B[a, b] = v
         return se_B, se_L
+
+    def se_variances(self, se: np.ndarray, template: Solution):
+        """Spread θ's SEs into Psi and Theta layouts (NaN for fixed entries)."""
+        se_P = np.full(template.Psi.shape, np.nan)
+        se_T = np.full(template.Theta.shape, np.nan)
+        n_lam, n_theta = len(self.lam), len(self.theta)
+        for j, v in zip(self.theta, se[n_lam:n_lam + n_theta]):
+            se_T[j, j] = v
+        se_P[np.diag_indices(self.k)] = se[n_lam + n_theta:n_lam + n_theta + self.k]
+        return se_P, se_T
 
 
 def _hessian(grad, z):
@@ -240,7 +252,8 @@ def complete(values: np.ndarray, spec: CSISpec, sol: Solution, mean: np.ndarray,
     c_b = (trace_h1 - 0.5 * float(np.sum(kurtosis - 1))) / df_b
     c = trace_u / df if df > 0 else float("nan")
     return RobustFit(*par.se_matrices(se, sol),
-                     _indices(fit["chi2"], df, fit["baseline_chi2"], df_b, n, c, c_b, trace_u))
+                     _indices(fit["chi2"], df, fit["baseline_chi2"], df_b, n, c, c_b, trace_u),
+                     *par.se_variances(se, sol))
 
 
 def _pattern_blocks(values: np.ndarray):
@@ -396,7 +409,8 @@ def fiml(values: np.ndarray, spec: CSISpec, sol: Solution, mu: np.ndarray, patte
     c3_b = k_fimlc(delta_b) / df_b
     return RobustFit(*par.se_matrices(se, sol),
                      _indices(fit["chi2"], df, fit["baseline_chi2"], df_b, n, c, c_b, trace_u,
-                              x3=x3, x3_b=x3_b, c3=c3, c3_b=c3_b))
+                              x3=x3, x3_b=x3_b, c3=c3, c3_b=c3_b),
+                     *par.se_variances(se, sol))
 
 
 def apply(est, fit: dict, spec: CSISpec, moments, rows: np.ndarray, patterns=None):
@@ -410,4 +424,5 @@ def apply(est, fit: dict, spec: CSISpec, moments, rows: np.ndarray, patterns=Non
     except (np.linalg.LinAlgError, ValueError, ArithmeticError) as err:
         raise ModelError(f"robust (MLR) statistics failed ({err}); the ML fit is not proper: "
                          "refit with estimator='ml' and check its warnings") from None
-    return replace(est, se_B=rob.se_B, se_Lambda=rob.se_Lambda), {**fit, **rob.fit}
+    return (replace(est, se_B=rob.se_B, se_Lambda=rob.se_Lambda, se_Psi=rob.se_Psi, se_Theta=rob.se_Theta),
+            {**fit, **rob.fit})

@@ -216,3 +216,26 @@ def htmt(abs_corr: np.ndarray, a: list[int], b: list[int]) -> float:
         return block[np.triu_indices(len(idx), k=1)].mean()
 
     return float(abs_corr[np.ix_(a, b)].mean() / np.sqrt(mono(a) * mono(b)))
+
+
+def loglik_normal(S: np.ndarray, sigma: np.ndarray, n: int) -> float:
+    """Normal log-likelihood of complete data with saturated means: −N/2·(p·ln 2π + ln|Σ| +
+    tr(SΣ⁻¹)), S dividing by N (lavaan's ``logl``; Σ = S gives ``unrestricted.logl``)."""
+    p = S.shape[0]
+    sign, logdet = np.linalg.slogdet(sigma)
+    if sign <= 0:
+        return float("nan")
+    return float(-n / 2 * (p * np.log(2 * np.pi) + logdet + np.trace(np.linalg.solve(sigma, S))))
+
+
+def information_criteria(loglik: float, npar: int, n: int) -> dict:
+    """AIC, BIC and the sample-size adjusted BIC (N* = (N + 2)/24), as lavaan's aic/bic/bic2."""
+    return {"aic": float(-2 * loglik + 2 * npar), "bic": float(-2 * loglik + npar * np.log(n)),
+            "bic_adjusted": float(-2 * loglik + npar * np.log((n + 2) / 24))}
+
+
+def rmsea_pclose(chi2: float, df: int, n: int, h0: float = 0.05) -> float:
+    """p-value of the test of close fit, H0: RMSEA ≤ h0 (noncentrality N·df·h0², as lavaan)."""
+    if df <= 0 or not np.isfinite(chi2):
+        return float("nan")
+    return float(1 - special.chndtr(chi2, df, n * df * h0 ** 2))

@@ -10,14 +10,16 @@ from conftest import load_csv
 
 TOP = {"n_total", "n_used", "n_dropped", "dropped_reasons", "missing_method", "estimator", "converged",
        "scale", "csi", "warnings", "constructs", "paths", "effects", "fit", "reliability_verdicts",
-       "discriminant", "ipma", "ipma_items", "latent_correlations", "model_syntax"}
+       "discriminant", "ipma", "ipma_items", "latent_correlations", "model_syntax", "variances"}
 CONSTRUCT = {"name_en", "name_zh", "items", "weights", "index", "index_se", "index_ci", "r2", "alpha",
              "cr", "ave", "item_scores", "item_n", "loadings"}
 PATH = {"from", "to", "estimate", "std_estimate", "se", "z", "p_value", "ci"}
 EFFECT = {"from", "to", "direct", "indirect", "total", "std_direct", "std_indirect", "std_total",
           "total_index", "impact_5pt"}
 FIT = {"chi2", "df", "p_value", "cfi", "tli", "rmsea", "rmsea_ci", "srmr", "baseline_chi2",
-       "baseline_df", "verdicts"}
+       "baseline_df", "verdicts", "loglik", "loglik_h1", "npar", "aic", "bic", "bic_adjusted", "rmsea_pclose"}
+LOADING = {"estimate", "std_estimate", "fixed", "se", "z", "p_value", "ci", "r2"}
+VARIANCE = {"estimate", "std_estimate", "fixed", "se", "z", "p_value", "ci"}
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,12 @@ def test_to_dict_json_round_trip_with_required_keys(result):
     assert list(d["constructs"]) == list(CONSTRUCTS)
     for c in d["constructs"].values():
         assert set(c) == CONSTRUCT and len(c["index_ci"]) == 2
+        assert all(set(ld) == LOADING for ld in c["loadings"].values())
+    assert set(d["variances"]) == {"items", "constructs"}
+    assert list(d["variances"]["items"]) == list(result.spec.observed)
+    assert all(set(v) == VARIANCE for v in d["variances"]["items"].values())
+    assert list(d["variances"]["constructs"]) == list(CONSTRUCTS)
+    assert all(set(v) == VARIANCE | {"kind"} for v in d["variances"]["constructs"].values())
     assert d["constructs"]["CE"]["r2"] is None and d["constructs"]["CC"]["alpha"] is None
     assert len(d["paths"]) == 9 and all(set(p) == PATH for p in d["paths"])
     assert all(set(e) == EFFECT for e in d["effects"])
