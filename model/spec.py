@@ -47,17 +47,22 @@ _ITEM_NAME = re.compile(rf"^({_CODES})(\d+)$")
 _LOOSE_ITEM_NAME = re.compile(rf"^\s*({_CODES})\s*_?\s*(\d+)\s*$", re.IGNORECASE)
 
 
-def parse_item_code(name, *, loose: bool = False) -> tuple[str, int] | None:
+def parse_item_code(name, *, loose: bool = False, model: str = DEFAULT_MODEL) -> tuple[str, int] | None:
     """Split an item name of the ``<CODE><n>`` convention into (construct code, number), or None.
 
     ``CE1`` -> ("CE", 1); with ``loose`` (reading a stranger's column headers) case, spaces and one underscore
-    are forgiven too: ``pq_2`` -> ("PQ", 2).
+    are forgiven too: ``pq_2`` -> ("PQ", 2). Only the codes of ``model`` count: ``IM1`` is an item of
+    ecsi and ccsi, not of the default acsi (so callers that know only ACSI's constructs never see IM).
 
     >>> parse_item_code("CL12"), parse_item_code("CEO"), parse_item_code(" ce_3 ", loose=True)
     (('CL', 12), None, ('CE', 3))
+    >>> parse_item_code("IM2"), parse_item_code("IM2", model="ecsi")
+    (None, ('IM', 2))
     """
     match = (_LOOSE_ITEM_NAME if loose else _ITEM_NAME).match(str(name))
-    return (match.group(1).upper(), int(match.group(2))) if match else None
+    if not match or match.group(1).upper() not in VARIANTS[model][0]:
+        return None
+    return match.group(1).upper(), int(match.group(2))
 
 
 def check_model(model) -> str:
@@ -145,18 +150,19 @@ class CSISpec:
     def from_columns(cls, columns: Iterable[str], model: str = DEFAULT_MODEL) -> "CSISpec":
         """Build the spec from column names that follow the ``<CODE><n>`` convention.
 
-        Columns that do not match (e.g. ``age``, ``comment``), and ``IM`` items under ``acsi``, are
-        ignored; items are ordered by number.
+        Columns that do not match (e.g. ``age``, ``comment``, or ``IM1`` under ``acsi``) are ignored;
+        items are ordered by number.
         """
         model = check_model(model)
         found: dict[str, list[tuple[int, str]]] = {code: [] for code in VARIANTS[model][0]}
         columns = [str(col) for col in columns]
-        twice = sorted({col for col in columns if columns.count(col) > 1 and parse_item_code(col.strip())})
+        twice = sorted({col for col in columns
+                        if columns.count(col) > 1 and parse_item_code(col.strip(), model=model)})
         if twice:
             raise SpecificationError(f"column(s) {twice} appear more than once; column names must be unique")
         for col in columns:
-            parsed = parse_item_code(col.strip())
-            if parsed and parsed[0] in found:
+            parsed = parse_item_code(col.strip(), model=model)
+            if parsed:
                 found[parsed[0]].append((parsed[1], col))
         missing = [code for code, cols in found.items() if not cols]
         if missing:

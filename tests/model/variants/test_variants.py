@@ -11,7 +11,7 @@ import pytest
 
 from model import CONSTRUCTS, PATHS, CSISpec, HeywoodCaseWarning, SpecificationError, fit
 from model.cli import main
-from model.spec import VARIANTS
+from model.spec import VARIANTS, parse_item_code
 
 HERE = Path(__file__).resolve().parent
 REF = json.loads((HERE / "reference.json").read_text())
@@ -120,6 +120,7 @@ def test_acsi_default_unchanged():
     """ACSI stays the default and the module constants stay ACSI's (survey/ uses them)."""
     assert CSISpec.from_columns(["IM1", "CE1", "PQ1", "PV1", "CS1", "CC1", "CL1"]).model == "acsi"
     assert VARIANTS["acsi"] == (CONSTRUCTS, PATHS) and "IM" not in CONSTRUCTS and len(PATHS) == 9
+    assert parse_item_code("IM1") is None and parse_item_code("im_1", loose=True, model="ccsi") == ("IM", 1)
 
 
 def test_bad_variant_input():
