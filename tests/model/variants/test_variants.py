@@ -197,3 +197,51 @@ def test_invariance_against_lavaan_group_equal(variant):
     assert list(res["groups"]["north"]["constructs"]) == list(VARIANTS[variant][0])
     if variant == "ccsi":
         assert inv["scalar"]["holds"] is False and "IM1" in inv["differing_items"]
+
+
+BOOT_REF = json.loads((HERE / "bootstrap_reference.json").read_text())["datasets"]
+
+
+def _quantile_sd(x, q, h=0.02):
+    """SD of the q-quantile of len(x) draws (as tests/model/bootstrap/test_bootstrap.py)."""
+    import math
+    import numpy as np
+    from scipy import stats
+    lo, hi = np.quantile(x, [max(q - h, 0), min(q + h, 1)])
+    density = min(2 * h / (hi - lo), stats.norm.pdf(stats.norm.ppf(q)) / x.std(ddof=1))
+    return math.sqrt(q * (1 - q) / x.size) / density
+
+
+@pytest.mark.parametrize("name", sorted(BOOT_REF))
+def test_bootstrap_against_bootstraplavaan(name):
+    """200 draws of each variant against lavaan's 1,000: path and loading SEs and percentile
+    endpoints within Monte Carlo error (4.5 SDs, the tolerance derivation of tests/model/bootstrap),
+    and the bootstrap fields on IM's effects and IPMA row."""
+    import math
+    import numpy as np
+    ref = BOOT_REF[name]
+    result = fit(load(ref["file"]), model=ref["variant"], bootstrap=200, seed=5)
+    draws, spec = result.bootstrap_draws, result.spec
+    ours = {f"{b}~{a}": draws.column("path")[:, i] for i, (a, b) in enumerate(spec.paths)}
+    ours.update({f"{spec.construct_of(x)}=~{x}": draws.column("load")[:, j] for j, x in enumerate(spec.observed)})
+    worst = {}
+    for key, x in ours.items():
+        theirs = ref["unstandardized"][key]
+        if theirs["se"] < 1e-10:
+            continue
+        d = x - x.mean()
+        kurt = float(np.mean(d ** 4) / np.mean(d ** 2) ** 2)
+        z_se = math.log(x.std(ddof=1) / theirs["se"]) / math.sqrt((kurt - 1) / 4 * (1 / x.size + 1 / ref["used"]))
+        z_ci = [(np.quantile(x, q) - v) / math.hypot(_quantile_sd(x, q), _quantile_sd(x, q) * math.sqrt(x.size / ref["used"]))
+                for q, v in zip((0.025, 0.975), theirs["ci"])]
+        worst[key] = max(abs(z_se), *map(abs, z_ci))
+    assert max(worst.values()) < 4.5, worst
+    d = result.to_dict()
+    assert d["bootstrap"]["draws"] == 200
+    im = {(e["from"], e["to"]): e for e in d["effects"]}
+    for target in ("CS", "CL"):
+        lo, hi = im[("IM", target)]["impact_5pt_ci"]
+        assert lo <= im[("IM", target)]["impact_5pt"] <= hi
+    row = next(r for r in d["ipma"] if r["construct"] == "IM")
+    assert 0 <= row["p_top"] <= 1 and len(row["importance_ci"]) == 2
+    assert "index_boot_ci" in d["constructs"]["IM"]
