@@ -1,4 +1,4 @@
-"""Pure analysis for the six-construct customer satisfaction index model (no Flask, no database).
+"""Pure analysis for the customer satisfaction index model (ACSI, ECSI, CCSI) (no Flask, no database).
 
 >>> from model import CSISpec, fit, read_table   # doctest: +SKIP
 >>> result = fit(read_table("answers.csv"))       # doctest: +SKIP

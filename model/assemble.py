@@ -7,28 +7,28 @@ import numpy as np
 from . import checks, exceptions, fiml, pls, robust, scores, stats, verdicts
 from .exceptions import FitIndexWarning
 from .results import CSIResult
-from .spec import CONSTRUCTS, PATHS, CSISpec
+from .spec import CSISpec
 
 TARGETS = ("CS", "CL")
 IPMA_TARGET = "CS"
 
 
-def _upstream(target: str) -> list[str]:
+def _upstream(spec: CSISpec, target: str) -> list[str]:
     """Constructs with a directed path to ``target``, in construct order."""
     found, frontier = set(), {target}
     while frontier:
-        frontier = {a for a, b in PATHS if b in frontier} - found
+        frontier = {a for a, b in spec.paths if b in frontier} - found
         found |= frontier
-    return [c for c in CONSTRUCTS if c in found]
+    return [c for c in spec.constructs if c in found]
 
 
 def _data_warnings(spec, scale, moments, est, std, patterns, answer_range) -> dict:
     """Arguments of the data warnings of ``verdicts.result_warnings`` (see ``model.checks``)."""
-    codes = list(CONSTRUCTS)
+    codes = spec.codes
     at_bound = any("variance" in h for h in est.heywood)
     beyond = []
     if not at_bound:
-        beyond += [(f"{a} -> {b}", float(std.B[codes.index(b), codes.index(a)])) for a, b in PATHS
+        beyond += [(f"{a} -> {b}", float(std.B[codes.index(b), codes.index(a)])) for a, b in spec.paths
                    if abs(std.B[codes.index(b), codes.index(a)]) > 1 + 1e-6]
         beyond += [(f"{spec.construct_of(item)} =~ {item}", float(std.Lambda[j, codes.index(spec.construct_of(item))]))
                    for j, item in enumerate(spec.observed)
@@ -83,7 +83,7 @@ def variances(spec: CSISpec, est, std) -> dict:
     exogenous = ~sol.B.any(axis=1)
     constructs = {code: {"kind": "variance" if exogenous[k] else "disturbance",
                          **row(sol.Psi[k, k], std.Psi[k, k], se_P[k], False)}
-                  for k, code in enumerate(CONSTRUCTS)}
+                  for k, code in enumerate(spec.codes)}
     return {"items": items, "constructs": constructs}
 
 
@@ -97,7 +97,7 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
     PLS (``est`` from ``model.pls``) shares everything but its fit indices (SRMR only), ACSI
     index weights and the standardized basis of alpha (seminr's and SmartPLS's convention). MLR
     (``estimator="mlr"``) replaces the SEs and adds robust fit measures from the fitted ``rows``."""
-    codes = list(CONSTRUCTS)
+    codes = spec.codes
     sol, std = est.solution, est.solution.standardized()
     is_pls = isinstance(est, pls.PLSEstimation)
     negative = []
@@ -132,7 +132,7 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
             loadings[item] = {"estimate": float(sol.Lambda[j, k]), "std_estimate": float(std.Lambda[j, k]),
                               "fixed": fixed, **stats.wald(sol.Lambda[j, k], est.se_Lambda[j, k]),
                               "r2": float(1 - std.Theta[j, j])}  # lavaan's r2 of the item
-        name_en, name_zh = CONSTRUCTS[code]
+        name_en, name_zh = spec.constructs[code]
         constructs[code] = {
             "name_en": name_en, "name_zh": name_zh, "items": list(spec.items[code]),
             "weights": {item: float(w) for item, w in zip(spec.items[code], weights[code])},
@@ -146,7 +146,7 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
                                                  for item, j in zip(spec.items[code], idx)}
 
     paths = []
-    for a, b in PATHS:
+    for a, b in spec.paths:
         i, j = codes.index(b), codes.index(a)
         paths.append({"from": a, "to": b, "estimate": float(sol.B[i, j]),
                       "std_estimate": float(std.B[i, j]), **stats.wald(sol.B[i, j], est.se_B[i, j])})
@@ -156,7 +156,7 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
     effects = []
     for target in TARGETS:
         t = codes.index(target)
-        for driver in _upstream(target):
+        for driver in _upstream(spec, target):
             d = codes.index(driver)
             importance = float(on_index[t, d])
             effects.append({

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import scores
 from .fiml import Patterns
-from .spec import CONSTRUCTS, PATHS, CSISpec
+from .spec import CSISpec
 from .stats import Moments, Solution
 
 LEVEL = 0.95
@@ -51,12 +51,12 @@ class Structure:
     """Σ(θ) = Λ(I−B)⁻¹Ψ(I−B)⁻ᵀΛᵀ + Θ and dΣ/dθ for the CSI model with lavaan's ``sem()``
     defaults (first loading 1, diagonal Ψ and Θ, single-item construct: Θ fixed at 0).
 
-    θ = (free loadings, the nine paths, the six latent (disturbance) variances, free error
+    θ = (free loadings, the spec's paths, the latent (disturbance) variances, free error
     variances): the same parameters as the semopy/lavaan model, in a fixed order.
     """
 
     def __init__(self, spec: CSISpec):
-        codes = list(CONSTRUCTS)
+        codes = spec.codes
         self.p, self.m = len(spec.observed), len(codes)
         lam, theta = [], []
         self.fixed_lambda = np.zeros((self.p, self.m))
@@ -67,10 +67,10 @@ class Structure:
             if len(idx) > 1:
                 theta += idx
         self.lam_rows, self.lam_cols = (np.array([x[i] for x in lam], dtype=int) for i in (0, 1))
-        self.b_rows = np.array([codes.index(b) for _, b in PATHS])
-        self.b_cols = np.array([codes.index(a) for a, _ in PATHS])
+        self.b_rows = np.array([codes.index(b) for _, b in spec.paths])
+        self.b_cols = np.array([codes.index(a) for a, _ in spec.paths])
         self.theta_idx = np.array(theta, dtype=int)
-        sizes = [len(lam), len(PATHS), self.m, len(theta)]
+        sizes = [len(lam), len(spec.paths), self.m, len(theta)]
         self.cut = np.cumsum([0] + sizes)
         self.k = int(self.cut[-1])
         self._eye = np.eye(self.m)
@@ -417,9 +417,9 @@ def pls_estimate(spec: CSISpec):
 # ----------------------------------------------------------------------------- statistics
 
 
-def _upstream(target: str) -> list[str]:
+def _upstream(spec: CSISpec, target: str) -> list[str]:
     from .assemble import _upstream as upstream
-    return upstream(target)
+    return upstream(spec, target)
 
 
 @dataclass(frozen=True)
@@ -436,20 +436,20 @@ class Layout:
     @classmethod
     def of(cls, spec: CSISpec) -> "Layout":
         from .assemble import IPMA_TARGET, TARGETS
-        effects = tuple((d, t) for t in TARGETS for d in _upstream(t))
+        effects = tuple((d, t) for t in TARGETS for d in _upstream(spec, t))
         drivers = tuple(d for d, t in effects if t == IPMA_TARGET)
         items = tuple((item, d) for d in drivers for item in spec.items[d])
-        p, m = len(spec.observed), len(CONSTRUCTS)
-        sizes = {"path": len(PATHS), "path_std": len(PATHS), "load": p, "load_std": p,
+        p, m = len(spec.observed), len(spec.constructs)
+        sizes = {"path": len(spec.paths), "path_std": len(spec.paths), "load": p, "load_std": p,
                  "impact": len(effects), "index": m, "imp": len(drivers), "perf": len(drivers),
                  "item_imp": len(items), "item_perf": len(items)}
         slices, at = {}, 0
         for name, size in sizes.items():
             slices[name] = slice(at, at + size)
             at += size
-        codes, observed = list(CONSTRUCTS), list(spec.observed)
+        codes, observed = spec.codes, list(spec.observed)
         where = {
-            "paths": ([codes.index(b) for _, b in PATHS], [codes.index(a) for a, _ in PATHS]),
+            "paths": ([codes.index(b) for _, b in spec.paths], [codes.index(a) for a, _ in spec.paths]),
             "loadings": (np.arange(p), [codes.index(spec.construct_of(x)) for x in observed]),
             "effects": ([codes.index(t) for _, t in effects], [codes.index(d) for d, _ in effects]),
             "items": [[observed.index(x) for x in spec.items[c]] for c in codes],
@@ -478,11 +478,12 @@ def draw_statistics(fit: DrawFit, resample: Resample, layout: Layout, scale) -> 
     out[s["load"]], out[s["load_std"]] = sol.Lambda[at["loadings"]], std.Lambda[at["loadings"]]
     out[s["impact"]] = 5 * on_index[at["effects"]]
     means = resample.item_means
-    index = scores.to_index([weights[c] @ means[idx] for c, idx in zip(CONSTRUCTS, at["items"])], scale)
+    index = scores.to_index([weights[c] @ means[idx] for c, idx in zip(layout.spec.constructs, at["items"])], scale)
     out[s["index"]] = index
     importance = on_index[at["target"], at["drivers"]]
     out[s["imp"]], out[s["perf"]] = importance, index[at["drivers"]]
-    w = np.array([weights[list(CONSTRUCTS)[k]][j] for k, j in at["item_weight"]])
+    codes = layout.spec.codes
+    w = np.array([weights[codes[k]][j] for k, j in at["item_weight"]])
     out[s["item_imp"]] = importance[at["item_driver"]] * w
     out[s["item_perf"]] = scores.to_index(means[at["item_rows"]], scale)
     return out
@@ -635,10 +636,10 @@ def attach(result, boot: BootstrapResult):
     """A copy of ``result`` with the bootstrap fields added (see model/README.md)."""
     layout = boot.layout
     spec = layout.spec
-    codes = list(CONSTRUCTS)
+    codes = spec.codes
     path_ci, path_se = boot.ci("path"), boot.se("path")
     std_ci, std_se = boot.ci("path_std"), boot.se("path_std")
-    order = {(a, b): i for i, (a, b) in enumerate(PATHS)}
+    order = {(a, b): i for i, (a, b) in enumerate(spec.paths)}
     paths = []
     for row in result.paths:
         i = order[(row["from"], row["to"])]

@@ -1,6 +1,6 @@
 """Command line: ``python -m model fit DATA.csv [--map MAP.json] [--scale-min 1 --scale-max 10]
-[--missing fiml|listwise] [--estimator ml|mlr|pls] [--group COLUMN] [--bootstrap B --seed S]
-[--json OUT.json] [--csv OUT.csv]``.
+[--missing fiml|listwise] [--estimator ml|mlr|pls] [--model acsi|ecsi|ccsi] [--group COLUMN]
+[--bootstrap B --seed S] [--json OUT.json] [--csv OUT.csv]``.
 
 Bad input gives one line on stderr and exit status 2."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from .exceptions import ModelError, silenced
 from .fit import ESTIMATORS, fit
 from .io import neutralize, read_table
-from .spec import CSISpec
+from .spec import VARIANTS, CSISpec
 
 EXIT_BAD_INPUT = 2
 ROBUST_FIT = ("chi2_scaled", "scaling_factor", "p_value_scaled", "cfi_robust", "tli_robust", "rmsea_robust")
@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--estimator", choices=ESTIMATORS, default="ml",
                      help="ml: maximum likelihood (default); mlr: ML estimates with robust SEs and "
                           "scaled chi2 (lavaan estimator='MLR'); pls: PLS path modelling as ACSI/SmartPLS")
+    cmd.add_argument("--model", choices=tuple(VARIANTS), default="acsi",
+                     help="acsi: ACSI's six constructs (default); ecsi: adds corporate image IM "
+                          "(IM -> CE, CS, CL); ccsi: Chinese CSI, brand image IM and no complaints CC")
     cmd.add_argument("--group", metavar="COLUMN",
                      help="compare the groups in this column: invariance tests and group indices")
     cmd.add_argument("--bootstrap", type=int, default=0, metavar="B",
@@ -52,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_map(path: str) -> CSISpec:
+def _load_map(path: str, model: str = "acsi") -> CSISpec:
     try:
         mapping = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -60,7 +63,7 @@ def _load_map(path: str) -> CSISpec:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelError(f"{path} is not valid JSON ({err}); write it like "
                          '{"CE": ["q1", "q2"], "PQ": [...], ...}') from None
-    return CSISpec.from_mapping(mapping)
+    return CSISpec.from_mapping(mapping, model)
 
 
 def flat_rows(result) -> list[dict]:
@@ -106,12 +109,12 @@ def flat_rows(result) -> list[dict]:
 
 
 def _run(args) -> int:
-    spec = _load_map(args.map) if args.map else None
+    spec = _load_map(args.map, args.model) if args.map else None
     data = read_table(args.data)
     with silenced():  # the result lists the warnings; printed below
         result = fit(data, spec, scale=(args.scale_min, args.scale_max), missing=args.missing,
                      estimator=args.estimator, group=args.group, bootstrap=args.bootstrap,
-                     seed=args.seed)
+                     seed=args.seed, model=args.model)
     try:
         if args.json:
             Path(args.json).write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2)

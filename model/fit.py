@@ -11,7 +11,7 @@ import pandas as pd
 from . import checks, exceptions, fiml, groups, optimize, pls
 from .assemble import build_result
 from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError, SpecificationError
-from .spec import CONSTRUCTS, CSISpec
+from .spec import CSISpec, check_model
 from .fiml import FimlFit, Patterns
 from .stats import ItemMeans, Moments, Solution
 
@@ -61,7 +61,7 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
     observed = list(spec.observed)
     safe = {item: f"x{j}" for j, item in enumerate(observed)}
     safe_names = list(safe.values())
-    codes = list(CONSTRUCTS)
+    codes = spec.codes
     try:
         with np.errstate(all="ignore"):  # a context variable: thread-safe, unlike warnings filters
             with _SEMOPY_LOCK:  # semopy's parser dispatches through class-level dicts of bound
@@ -164,23 +164,39 @@ def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, 
         single = len(spec.items[spec.construct_of(item)]) == 1  # error variance fixed at 0
         if not single and solution.Theta[j, j] <= _HEYWOOD_TOL * item_var[j]:
             found.append(f"error variance of {item} ({solution.Theta[j, j]:.3g})")
-    for k, code in enumerate(CONSTRUCTS):
+    exogenous = {a for a, _ in spec.paths} - {b for _, b in spec.paths}
+    for k, code in enumerate(spec.constructs):
         marker = spec.observed.index(spec.items[code][0])
         if solution.Psi[k, k] <= _HEYWOOD_TOL * item_var[marker]:
-            kind = "variance" if k == 0 else "disturbance variance"
+            kind = "variance" if code in exogenous else "disturbance variance"
             found.append(f"{kind} of {code} ({solution.Psi[k, k]:.3g})")
     std = solution.standardized().Lambda
     for j, item in enumerate(spec.observed):
-        k = list(CONSTRUCTS).index(spec.construct_of(item))
+        k = spec.codes.index(spec.construct_of(item))
         if abs(std[j, k]) > 1 + 1e-6:
             found.append(f"standardized loading of {item} ({std[j, k]:.3f} > 1)")
     return tuple(found)
 
 
+def _resolve_spec(data: pd.DataFrame, spec, model) -> CSISpec:
+    """The spec of ``fit``'s arguments; a CSISpec of another variant than ``model`` is an error."""
+    name = check_model(model if model is not None else getattr(spec, "model", None))
+    if spec is None:
+        return CSISpec.from_columns(data.columns, name)
+    if isinstance(spec, Mapping):
+        return CSISpec.from_mapping(spec, name)
+    if not isinstance(spec, CSISpec):
+        raise SpecificationError(f"spec must be a CSISpec or a mapping, got {type(spec).__name__}")
+    if spec.model != name:
+        raise SpecificationError(f"the spec is for model {spec.model} but model={model!r} was asked for")
+    return spec
+
+
 def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         missing: str = "fiml", maxiter: int = MAXITER, estimator: str = "ml", group=None,
-        bootstrap: int = 0, seed: int | None = None, workers: int | None = None):
-    """Fit the six-construct CSI model (ML, MLR, or PLS with ``estimator="pls"``) and compute every statistic.
+        bootstrap: int = 0, seed: int | None = None, workers: int | None = None,
+        model: str | None = None):
+    """Fit the CSI model (ACSI, ECSI or CCSI; ML, MLR, or PLS with ``estimator="pls"``) and compute every statistic.
 
     Parameters
     ----------
@@ -217,6 +233,9 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         None draws one and reports it in ``to_dict()["bootstrap"]["seed"]``.
     workers : int, optional
         Processes for the bootstrap draws (default: up to two cores; 1 runs in-process).
+    model : {"acsi", "ecsi", "ccsi"}, optional
+        The structural model (``model.spec.VARIANTS``): ACSI (default), ECSI (adds corporate image
+        ``IM``) or CCSI (brand image ``IM``, no complaints). Default: the spec's own, else ACSI.
 
     Returns
     -------
@@ -261,12 +280,7 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     scale = checks.check_scale(scale)
     if not isinstance(data, pd.DataFrame):
         raise checks.DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    if spec is None:
-        spec = CSISpec.from_columns(data.columns)
-    elif isinstance(spec, Mapping):
-        spec = CSISpec.from_mapping(spec)
-    elif not isinstance(spec, CSISpec):
-        raise SpecificationError(f"spec must be a CSISpec or a mapping, got {type(spec).__name__}")
+    spec = _resolve_spec(data, spec, model)
     if estimator not in ESTIMATORS:
         raise SpecificationError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if missing not in MISSING_METHODS:

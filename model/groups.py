@@ -28,7 +28,7 @@ from scipy import optimize, stats as sps
 
 from . import checks, exceptions, scores, stats, verdicts
 from .exceptions import DataError, InvarianceWarning
-from .spec import CONSTRUCTS, PATHS, CSISpec
+from .spec import CSISpec
 
 LEVELS = ("configural", "metric", "scalar")
 MAX_GROUPS = 20
@@ -58,7 +58,7 @@ class Layout:
 def layout(spec: CSISpec, n_groups: int, level: str, free_intercepts=(), free_loadings=()) -> Layout:
     """Parameter ids for one invariance level; ``free_intercepts`` / ``free_loadings`` (item
     indices) stay free per group (partial invariance, lavaan ``group.partial``)."""
-    codes, obs = list(CONSTRUCTS), list(spec.observed)
+    codes, obs = spec.codes, list(spec.observed)
     p, k = len(obs), len(codes)
     counter = iter(range(10 ** 9))
     new = lambda: next(counter)  # noqa: E731
@@ -80,7 +80,7 @@ def layout(spec: CSISpec, n_groups: int, level: str, free_intercepts=(), free_lo
     for g in range(n_groups):
         for j, c in entries:
             lam[g, j, c] = shared_lam[(j, c)] if (j, c) in shared_lam else new()
-        for a, b in PATHS:
+        for a, b in spec.paths:
             beta[g, codes.index(b), codes.index(a)] = new()
         for c in range(k):
             psi[g, c] = new()
@@ -370,7 +370,7 @@ def _tests(spec: CSISpec, data: GroupData, base: LevelFit, kind: str) -> list[di
     (lavaan ``group.partial``), Δχ² = χ²(base) − χ²(freed), df = groups − 1, and the freed
     parameter's difference from the first group. Items of single-item constructs (intercept) and
     marker items (loading) have no constraint to test."""
-    obs, codes = list(spec.observed), list(CONSTRUCTS)
+    obs, codes = list(spec.observed), spec.codes
     start = [_state(base, g) for g in range(len(data.moments))]
     out = []
     for code in codes:
@@ -428,7 +428,7 @@ def _negative_variances(spec: CSISpec, fits: dict, labels) -> list[str]:
         for level, fit in fits.items():
             _, _, Psi, Th, _, _ = fit.matrices(g)
             bad = [obs[j] for j in np.flatnonzero(fit.layout.theta[g] >= 0) if Th[j, j] < 0]
-            bad += [list(CONSTRUCTS)[c] for c in range(Psi.shape[0]) if Psi[c, c] < 0]
+            bad += [spec.codes[c] for c in range(Psi.shape[0]) if Psi[c, c] < 0]
             if bad:
                 found.append(f"group {label!r}: {', '.join(bad)}")
                 break
@@ -446,7 +446,7 @@ def _invariant_scores(spec: CSISpec, data: GroupData, basis: LevelFit, weights: 
     """Per group and construct: the latent mean E[η] = (I − B)⁻¹α (0 in the first group) and the
     index with the shared intercepts, ``w'(ν₁ + λκ)`` on 0-100 (ν₁: the first group's intercepts,
     the shared ones at scalar level), each with a delta-method SE (weights fixed)."""
-    obs, codes = list(spec.observed), list(CONSTRUCTS)
+    obs, codes = list(spec.observed), spec.codes
     k = len(codes)
     cov = covariance(basis, data)
 
@@ -485,7 +485,7 @@ def analyse(spec: CSISpec, data: GroupData, scale, pooled: stats.Solution) -> tu
     """
     n_groups = len(data.moments)
     start = [(pooled.Lambda, pooled.B, np.diag(pooled.Psi), np.diag(pooled.Theta), m.mean,
-              np.zeros(len(CONSTRUCTS))) for m in data.moments]
+              np.zeros(len(spec.constructs))) for m in data.moments]
     fits = {}
     for level in LEVELS:
         fits[level] = fit_level(spec, data, level, start)
@@ -529,7 +529,7 @@ def analyse(spec: CSISpec, data: GroupData, scale, pooled: stats.Solution) -> tu
     for g, (label, m) in enumerate(zip(data.labels, data.moments)):
         idx = scores.construct_indices(stats.ItemMeans.from_moments(m), spec, weights, scale)
         constructs = {}
-        for c, code in enumerate(CONSTRUCTS):
+        for c, code in enumerate(spec.constructs):
             row = {"index": idx[code]["index"], "index_se": idx[code]["index_se"],
                    "index_ci": idx[code]["index_ci"], "latent_mean": None, "latent_mean_se": None,
                    "index_invariant": None, "index_invariant_ci": None}
@@ -594,7 +594,7 @@ def text_lines(inv: dict, groups: dict, decimals: int = 3) -> list[str]:
               + ("; 'adj' = with the shared item intercepts" if inv["comparable"] else "") + "):",
               f"  {'Construct':<10}" + "".join(f"{lab[:14] + ' (n=' + str(groups[lab]['n']) + ')':>22}"
                                                for lab in labels)]
-    for code in CONSTRUCTS:
+    for code in groups[labels[0]]["constructs"]:  # construct order of the spec
         cells = []
         for lab in labels:
             c = groups[lab]["constructs"][code]

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import exceptions, verdicts
 from .exceptions import ConvergenceWarning, ModelError
-from .spec import CONSTRUCTS, PATHS, CSISpec
+from .spec import CSISpec
 from .stats import Moments, Solution
 
 TOLERANCE = 1e-7   # summed |Δ outer weight| (seminr's stopCriterion = 7)
@@ -118,9 +118,9 @@ class PLSEstimation:
 
 def estimate(moments: Moments, spec: CSISpec) -> PLSEstimation:
     """Fit PLS to the item correlations of ``moments`` and express it as a ``Solution``."""
-    codes = list(CONSTRUCTS)
+    codes = spec.codes
     blocks = [[spec.observed.index(item) for item in spec.items[c]] for c in codes]
-    paths = [(codes.index(a), codes.index(b)) for a, b in PATHS]
+    paths = [(codes.index(a), codes.index(b)) for a, b in spec.paths]
     sd = np.sqrt(np.diag(moments.cov))
     try:
         with np.errstate(all="ignore"):
@@ -153,7 +153,7 @@ def index_weights(est: PLSEstimation, spec: CSISpec) -> tuple[dict, list[str], l
     """ACSI weights ``{code: array}``, constructs with equal weights because the fit did not
     converge, and items whose outer weight is not positive (their construct: equal weights)."""
     weights, fallback, negative = {}, [], []
-    for k, code in enumerate(CONSTRUCTS):
+    for k, code in enumerate(spec.constructs):
         idx = [spec.observed.index(item) for item in spec.items[code]]
         raw = est.pls.weights[idx, k] / est.sd[idx]
         if not (est.converged and np.all(np.isfinite(raw))):
@@ -168,7 +168,7 @@ def index_weights(est: PLSEstimation, spec: CSISpec) -> tuple[dict, list[str], l
 
 
 def negative_weight_warning(items: list[str], spec: CSISpec) -> dict:
-    codes = sorted({spec.construct_of(i) for i in items}, key=list(CONSTRUCTS).index)
+    codes = sorted({spec.construct_of(i) for i in items}, key=spec.codes.index)
     return {"code": "negative_weight",
             "message": f"the PLS outer weight of {', '.join(items)} is not positive, so the index of "
                        f"{', '.join(codes)} uses equal item weights; such an item measures the "

@@ -10,13 +10,15 @@ import numpy as np
 import pandas as pd
 
 from .groups import text_lines as groups_text
-from .spec import CONSTRUCTS, CSISpec
+from .spec import CSISpec
 
 MISSING_METHOD = "fiml"
 _MISSING_TEXT = {"fiml": "full-information ML over every row with an answer",
                  "listwise": "listwise deletion of rows with missing answers"}
 _PLS_MISSING_TEXT = {"fiml": "PLS on the EM covariance of every row with an answer",
                      "listwise": "listwise deletion of rows with missing answers"}
+_MODEL_TEXT = {"acsi": "", "ecsi": " (ECSI structure: corporate image IM added)",
+               "ccsi": " (CCSI structure: brand image IM, no complaints construct)"}
 _ESTIMATOR_TEXT = {"ml": "ML estimation", "pls": "PLS path modelling (Mode A, path weighting)",
                    "mlr": "MLR estimation (ML estimates, robust Huber-White SEs, Yuan-Bentler scaled chi2)"}
 
@@ -139,6 +141,8 @@ class CSIResult:
             "ipma": self.ipma, "ipma_items": self.ipma_items,
             "latent_correlations": self.latent_correlations, "variances": self.variances,
             "model_syntax": self.spec.to_syntax(),
+            # the variant is named when it is not the default ACSI structure (as invariance, only when used)
+            **({"model": self.spec.model} if self.spec.model != "acsi" else {}),
             **({"invariance": self.invariance, "groups": self.groups} if self.invariance is not None else {}),
         })
 
@@ -149,7 +153,8 @@ class CSIResult:
         f = lambda v, nd=decimals: "-" if v is None else f"{v:.{nd}f}"
         missing_text = (_PLS_MISSING_TEXT if self.estimator == "pls" else _MISSING_TEXT)[self.missing_method]
         lines = [
-            f"Customer satisfaction index (CSI) model, {_ESTIMATOR_TEXT.get(self.estimator, self.estimator)}",
+            f"Customer satisfaction index (CSI) model{_MODEL_TEXT[self.spec.model]}, "
+            f"{_ESTIMATOR_TEXT.get(self.estimator, self.estimator)}",
             f"Responses: {self.n_used} used, {self.n_dropped} dropped ({missing_text}; "
             f"index scores use every answer); scale {self.scale[0]:g}-{self.scale[1]:g}; "
             f"converged: {'yes' if self.converged else 'NO'}",
@@ -183,7 +188,7 @@ class CSIResult:
                   "for +5 driver points):"]
         impact = {e["from"]: e["impact_5pt"] for e in d["effects"] if e["to"] == "CS"}
         for row in d["ipma"]:
-            lines.append(f"  {row['priority']}. {row['construct']} {CONSTRUCTS[row['construct']][0]}: "
+            lines.append(f"  {row['priority']}. {row['construct']} {self.spec.constructs[row['construct']][0]}: "
                          f"performance {f(row['performance'], 1)}, impact {f(impact[row['construct']], 2)}"
                          + (f", first in {row['p_top']:.0%} of draws" if "p_top" in row else ""))
         fit = d["fit"]
@@ -245,7 +250,7 @@ def _variance_lines(d, se_head, f) -> list[str]:
     v = d.get("variances") or {}
     if not v:
         return []
-    lines = ["", "Variances (items: error variances; constructs: CE variance, disturbances of the rest):",
+    lines = ["", "Variances (items: error variances; exogenous constructs: variance, the rest: disturbance):",
              f"{'Variance':<16}{'Estimate':>10}{se_head:>8}{'z':>8}{'p':>8}{'Std':>8}"]
     named = [(item, row) for item, row in v["items"].items()]
     named += [(f"{code} ({row['kind']})", row) for code, row in v["constructs"].items()]

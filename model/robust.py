@@ -33,7 +33,7 @@ import numpy as np
 from scipy import stats as sps
 
 from .exceptions import ModelError
-from .spec import CONSTRUCTS, PATHS, CSISpec
+from .spec import CSISpec
 from .stats import Solution
 
 CHUNK = 1 << 12     # rows per block of casewise scores (small blocks stay in cache)
@@ -55,7 +55,7 @@ class RobustFit:
 class _Params:
     """The free parameters lavaan's ``sem()`` gives the CSI model, in one vector θ:
     loadings (not the marker, not a single item), error variances (not a single item),
-    the six latent (disturbance) variances, the nine paths."""
+    the latent (disturbance) variances, the structural paths of the spec."""
 
     lam: tuple    # (item j, construct m)
     theta: tuple  # item j
@@ -65,14 +65,14 @@ class _Params:
 
     @classmethod
     def from_spec(cls, spec: CSISpec) -> "_Params":
-        codes, obs = list(CONSTRUCTS), list(spec.observed)
+        codes, obs = spec.codes, list(spec.observed)
         lam, theta = [], []
         for m, code in enumerate(codes):
             items = spec.items[code]
             lam += [(obs.index(item), m) for item in items[1:]]
             if len(items) > 1:
                 theta += [obs.index(item) for item in items]
-        paths = tuple((codes.index(b), codes.index(a)) for a, b in PATHS)
+        paths = tuple((codes.index(b), codes.index(a)) for a, b in spec.paths)
         return cls(tuple(lam), tuple(sorted(theta)), paths, len(obs), len(codes))
 
     @property

@@ -28,14 +28,14 @@ import numpy as np
 import pandas as pd
 
 from .checks import check_columns, check_numeric, check_range, check_scale
-from .spec import CONSTRUCTS, CSISpec
+from .spec import CSISpec
 from .stats import Z975, ItemMeans, Solution
 
 
 def index_weights(solution: Solution, spec: CSISpec, converged: bool) -> tuple[dict, list[str]]:
     """Return ``{code: array of item weights}`` and the constructs that fell back to equal weights."""
     weights, fallback = {}, []
-    for k, code in enumerate(CONSTRUCTS):
+    for k, code in enumerate(spec.constructs):
         idx = [spec.observed.index(item) for item in spec.items[code]]
         loadings = solution.Lambda[idx, k]
         if converged and np.all(np.isfinite(loadings)) and np.all(loadings > 0):
@@ -73,7 +73,7 @@ def construct_indices(means: ItemMeans, spec: CSISpec, weights: dict, scale) -> 
     """
     out = {}
     lo, hi = scale
-    for code in CONSTRUCTS:
+    for code in spec.constructs:
         idx = [spec.observed.index(item) for item in spec.items[code]]
         w = weights[code]
         index = float(to_index(w @ means.mean[idx], scale))
@@ -95,8 +95,8 @@ def score_units(solution: Solution, spec: CSISpec, weights: dict, scale) -> np.n
     index points of the target per index point of the driver.
     """
     lo, hi = scale
-    units = np.empty(len(CONSTRUCTS))
-    for k, code in enumerate(CONSTRUCTS):
+    units = np.empty(len(spec.constructs))
+    for k, code in enumerate(spec.constructs):
         idx = [spec.observed.index(item) for item in spec.items[code]]
         units[k] = 100 * float(weights[code] @ solution.Lambda[idx, k]) / (hi - lo)
     return units
@@ -161,7 +161,7 @@ def respondent_scores(data: pd.DataFrame, result) -> pd.DataFrame:
     answered = ~np.isnan(values)
     filled = np.where(answered, values, 0.0)
     out = {}
-    for code in CONSTRUCTS:
+    for code in spec.constructs:
         idx = [spec.observed.index(item) for item in spec.items[code]]
         w = np.array([result.weights[code][item] for item in spec.items[code]])
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -197,7 +197,7 @@ def descriptive_scores(data: pd.DataFrame, spec: CSISpec, scale=(1, 10)) -> dict
         return {"score": mean, "n": n, "ci": ci}
 
     constructs = {}
-    for code in CONSTRUCTS:
+    for code in spec.constructs:
         idx = [spec.observed.index(item) for item in spec.items[code]]
         block = scores[:, idx]
         count = (~np.isnan(block)).sum(axis=1)
