@@ -35,7 +35,10 @@ run: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/model_bench.py
+	$(BIN)/python bench/mlr_bench.py
+	$(BIN)/python bench/bootstrap_bench.py
 	$(BIN)/python bench/submit_bench.py
+	$(BIN)/python bench/abuse_bench.py
 	$(BIN)/python bench/report_bench.py
 
 clean:
