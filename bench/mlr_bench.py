@@ -8,14 +8,13 @@ Target (issue 14): ML and MLR ≤ 1.5× bare semopy at every N. A last row (not 
 Run from the repo root: .venv/bin/python bench/mlr_bench.py [--sizes 250 10000 1000000]
 """
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_bench import REPEATS, ROOT, simulate  # noqa: E402
+import model_bench  # noqa: E402
+from model_bench import REPEATS, simulate  # noqa: E402
 
 CHILD = r"""
 import json, resource, statistics, sys, time, warnings
@@ -47,9 +46,7 @@ print(json.dumps({"fit": statistics.median(times), "cpu": statistics.median(cpu)
 
 
 def measure(path, kind, repeats):
-    out = subprocess.run([sys.executable, "-c", CHILD, str(path), kind, str(repeats)],
-                         capture_output=True, text=True, cwd=ROOT, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return model_bench.measure(path, kind, repeats, child=CHILD)
 
 
 def main(argv=None):

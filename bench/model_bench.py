@@ -88,8 +88,9 @@ def simulate(n: int, seed: int = 2021, blank: float = 0.0) -> pd.DataFrame:
     return frame
 
 
-def measure(path: Path, kind: str, repeats: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(path), kind, str(repeats)],
+def measure(path: Path, kind: str, repeats: int, child: str = CHILD) -> dict:
+    """Run one measurement script (``child``) in a fresh interpreter and read its JSON line."""
+    out = subprocess.run([sys.executable, "-c", child, str(path), kind, str(repeats)],
                          capture_output=True, text=True, cwd=ROOT, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
