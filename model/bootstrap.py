@@ -83,7 +83,8 @@ class Structure:
         self._theta_rows = self.cut[3] + np.arange(self.theta_idx.size)
         self._lam_range = np.arange(self.cut[1])
 
-    def unpack(self, x: np.ndarray) -> Solution:
+    def _parts(self, x: np.ndarray):
+        """Λ, B, the latent variances ψ and the error variances θ (vectors) of a parameter vector."""
         c = self.cut
         lam = self.fixed_lambda.copy()
         lam[self.lam_rows, self.lam_cols] = x[c[0]:c[1]]
@@ -91,21 +92,19 @@ class Structure:
         b[self.b_rows, self.b_cols] = x[c[1]:c[2]]
         theta = np.zeros(self.p)
         theta[self.theta_idx] = x[c[3]:c[4]]
-        return Solution(B=b, Lambda=lam, Psi=np.diag(x[c[2]:c[3]]), Theta=np.diag(theta))
+        return lam, b, x[c[2]:c[3]], theta
+
+    def unpack(self, x: np.ndarray) -> Solution:
+        lam, b, psi, theta = self._parts(x)
+        return Solution(B=b, Lambda=lam, Psi=np.diag(psi), Theta=np.diag(theta))
 
     def pack(self, sol: Solution) -> np.ndarray:
         return np.concatenate([sol.Lambda[self.lam_rows, self.lam_cols], sol.B[self.b_rows, self.b_cols],
                                np.diag(sol.Psi), np.diag(sol.Theta)[self.theta_idx]])
 
     def _matrices(self, x: np.ndarray):
-        c = self.cut
-        lam = self.fixed_lambda.copy()
-        lam[self.lam_rows, self.lam_cols] = x[c[0]:c[1]]
-        b = np.zeros((self.m, self.m))
-        b[self.b_rows, self.b_cols] = x[c[1]:c[2]]
-        theta = np.zeros(self.p)
-        theta[self.theta_idx] = x[c[3]:c[4]]
-        return lam, np.linalg.inv(self._eye - b), x[c[2]:c[3]], theta
+        lam, b, psi, theta = self._parts(x)
+        return lam, np.linalg.inv(self._eye - b), psi, theta
 
     def sigma(self, x: np.ndarray) -> np.ndarray:
         lam, a, psi, theta = self._matrices(x)
