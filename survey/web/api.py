@@ -115,18 +115,32 @@ def authorized_snapshot(slug: str, kind: str):
 
     :raise ApiError: 401 no or unknown key, 404 no such survey, 403 key not valid for this survey or action.
     """
-    key = apikeys.find_key(services.db_session, presented_key())
-    if key is None:
-        raise ApiError(401, "unauthorized", "Send a valid API key as 'Authorization: Bearer <key>' or 'X-API-Key'.")
+    key = _presented_live_key()
     snap = services.survey_snapshot(services.db_session, slug)
     if snap is not None and not key.allows(snap.survey_id, kind):  # the snapshot may be stale
         snap = services.survey_snapshot(services.db_session, slug, fresh=True)
-    if snap is None:
+    _check_scope(key, snap and snap.survey_id, slug, kind)
+    return snap
+
+
+def _presented_live_key():
+    """The request's live API key.
+
+    :raise ApiError: 401 no or unknown key.
+    """
+    key = apikeys.find_key(services.db_session, presented_key())
+    if key is None:
+        raise ApiError(401, "unauthorized", "Send a valid API key as 'Authorization: Bearer <key>' or 'X-API-Key'.")
+    return key
+
+
+def _check_scope(key, survey_id: int | None, slug: str, kind: str) -> None:
+    """:raise ApiError: 404 no such survey, 403 the key may not do `kind` on it."""
+    if survey_id is None:
         raise ApiError(404, "not_found", f"No survey '{slug}'.")
-    if not key.allows(snap.survey_id, kind):
+    if not key.allows(survey_id, kind):
         action = "submit responses to" if kind == apikeys.SUBMIT else "read responses of"
         raise ApiError(403, "forbidden", f"This key may not {action} survey '{slug}'.")
-    return snap
 
 
 def presented_key() -> str | None:
@@ -142,15 +156,9 @@ def authorized_survey(slug: str, kind: str):
 
     :raise ApiError: 401 no or unknown key, 404 no such survey, 403 key not valid for this survey or action.
     """
-    key = apikeys.find_key(services.db_session, presented_key())
-    if key is None:
-        raise ApiError(401, "unauthorized", "Send a valid API key as 'Authorization: Bearer <key>' or 'X-API-Key'.")
+    key = _presented_live_key()
     survey = services.get_survey(services.db_session, slug)
-    if survey is None:
-        raise ApiError(404, "not_found", f"No survey '{slug}'.")
-    if not key.allows(survey.id, kind):
-        action = "submit responses to" if kind == apikeys.SUBMIT else "read responses of"
-        raise ApiError(403, "forbidden", f"This key may not {action} survey '{slug}'.")
+    _check_scope(key, survey and survey.id, slug, kind)
     return survey
 
 
