@@ -11,10 +11,10 @@ from .fit import fit
 from .io import read_table
 from .results import CSIResult
 from .scores import descriptive_scores, respondent_scores
-from .spec import CONSTRUCTS, PATHS, CSISpec
+from .spec import CONSTRUCTS, DEFAULT_MODEL, PATHS, VARIANTS, CSISpec
 
 __all__ = [
-    "CSISpec", "CONSTRUCTS", "PATHS", "fit", "CSIResult", "read_table", "min_responses",
+    "CSISpec", "CONSTRUCTS", "DEFAULT_MODEL", "PATHS", "VARIANTS", "fit", "CSIResult", "read_table", "min_responses",
     "respondent_scores", "descriptive_scores",
     "ModelError", "DataError", "SpecificationError",
     "ModelWarning", "ConvergenceWarning", "HeywoodCaseWarning", "FitIndexWarning", "InvarianceWarning",

@@ -17,7 +17,9 @@ INK, MUTED, ACCENT, WEAK, GRID = "#1f2933", "#616e7c", "#1f6feb", "#9aa5b1", "#d
 
 # ACSI-style layout, chosen so that no two paths cross (CE→CS runs below PV, PQ→CS above it).
 NODE_POS = {"PQ": (100, 80), "CE": (100, 300), "PV": (300, 190), "CS": (520, 190),
-            "CC": (720, 80), "CL": (720, 300)}
+            "CC": (720, 80), "CL": (720, 300),
+            "IM": (100, 450)}  # ECSI/CCSI image, below expectations: IM→CE, IM→CS, IM→CL cross no path
+IMAGE_ROW = 150  # extra height of the diagram when the model has an image construct
 NODE_W, NODE_H = 176, 66
 SIG_LEVEL = 0.05
 
@@ -67,7 +69,7 @@ def is_significant(path) -> bool:
 
 def path_diagram(result: dict, *, names: dict | None = None, title="Path model",
                  legend=("p < .05", "not significant (p ≥ .05)")) -> str:
-    """Draw the six constructs with standardized path coefficients and R² on endogenous constructs.
+    """Draw the constructs with standardized path coefficients and R² on endogenous constructs.
 
     Significant paths are solid and blue, non-significant ones dashed and grey (colour is not the only
     cue, so the diagram survives black-and-white printing).
@@ -116,11 +118,12 @@ def path_diagram(result: dict, *, names: dict | None = None, title="Path model",
             body.append(_text(cx, cy + 27, f"R² = {fmt(c['r2'])}", size=13, fill=MUTED, cls="r2"))
         body.append("</g>")
     body.extend(labels)
-    body.append(f'<line x1="20" y1="378" x2="60" y2="378" stroke="{ACCENT}" stroke-width="2.5"/>'
-                + _text(68, 383, legend[0], size=13, anchor="start")
-                + f'<line x1="250" y1="378" x2="290" y2="378" stroke="{WEAK}" stroke-width="2" '
-                  f'stroke-dasharray="6 4"/>' + _text(298, 383, legend[1], size=13, anchor="start"))
-    return _svg(820, 395, body, title, "path-diagram")
+    low = IMAGE_ROW if "IM" in constructs else 0
+    body.append(f'<line x1="20" y1="{378 + low}" x2="60" y2="{378 + low}" stroke="{ACCENT}" stroke-width="2.5"/>'
+                + _text(68, 383 + low, legend[0], size=13, anchor="start")
+                + f'<line x1="250" y1="{378 + low}" x2="290" y2="{378 + low}" stroke="{WEAK}" stroke-width="2" '
+                  f'stroke-dasharray="6 4"/>' + _text(298, 383 + low, legend[1], size=13, anchor="start"))
+    return _svg(820, 395 + low, body, title, "path-diagram")
 
 
 def _nice_ceiling(value):

@@ -74,6 +74,7 @@ class ReportEntry(Mapping):
     segments: Mapping = field(default_factory=lambda: MappingProxyType({}))
     comments: Mapping | None = None
     version: Any = None
+    model: str = "acsi"  # the survey's model variant (model.spec.VARIANTS), known before any fit
 
     @classmethod
     def build(cls, figures: dict) -> "ReportEntry":
@@ -113,16 +114,18 @@ def survey_info(survey: Survey) -> dict:
                   "text_en": q.text_en, "text_zh": q.text_zh, "options": q.options or []}
                  for q in survey.active_questions]
     return {"id": survey.id, "slug": survey.slug, "scale": (survey.scale_min, survey.scale_max),
+            "model": survey.model,
             "questions": questions, "waves": [w.number for w in survey.waves]}
 
 
 def spec_for(info: dict) -> CSISpec | None:
-    """The model spec from the questionnaire's construct items, or None when a construct has no item."""
+    """The spec of the survey's model variant from its construct items, or None when a construct has no item."""
+    variant = info.get("model", model.DEFAULT_MODEL)
     items = {code: [q["code"] for q in info["questions"] if q["construct"] == code and q["kind"] == SCALE]
-             for code in model.CONSTRUCTS}
+             for code in model.VARIANTS[variant][0]}
     if not all(items.values()):
         return None
-    return CSISpec.from_mapping(items)
+    return CSISpec.from_mapping(items, variant)
 
 
 def segment_questions(info: dict) -> list[dict]:
@@ -164,7 +167,7 @@ def _fit_quietly(frame: pd.DataFrame, spec: CSISpec, scale):
 def equal_weight_scores(frame: pd.DataFrame, spec: CSISpec, scale) -> pd.DataFrame:
     """0–100 construct scores per respondent with equal item weights (used before a model can be fitted)."""
     out = {}
-    for code in model.CONSTRUCTS:
+    for code in spec.constructs:
         values = frame[list(spec.items[code])].astype(float)
         out[code] = to_index(values.mean(axis=1, skipna=True), scale)
     return pd.DataFrame(out, index=frame.index)
@@ -193,6 +196,7 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
     entry = {"n": int(len(view)), "n_all_waves": int(len(frame)), "wave": wave, "segment": segment,
              "scale": list(scale), "result": None, "result_obj": None, "descriptive": None,
              "error": None, "min_responses": None, "needed": 0, "state": "empty",
+             "model": info.get("model", model.DEFAULT_MODEL),
              "computed_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}
     if spec is None:
         entry.update(state="fit_failed", error="every construct needs at least one scale item")

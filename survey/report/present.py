@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import weakref
 
-from model.spec import CONSTRUCTS
+from model.spec import CONSTRUCTS, VARIANTS
 
 from survey.i18n import current_locale, pick
 from survey.report import charts
@@ -60,15 +60,27 @@ def priority_level(rank: int, total: int) -> str:
     return "priority_low"
 
 
+def _variant_constructs(entry) -> dict:
+    """Construct code -> (English, Chinese) of the entry's model variant, in causal order."""
+    variant = entry.get("model") or "acsi"
+    return VARIANTS[variant][0] if variant in VARIANTS else CONSTRUCTS
+
+
+def codes_for(entry) -> list[str]:
+    """The construct codes of the entry's model variant in causal order."""
+    return list(_variant_constructs(entry))
+
+
 def names_for(entry: dict) -> dict:
-    """Construct names in the active language (from the result, else the model's table)."""
+    """Construct names in the active language (from the result, else the variant's table)."""
     constructs = (entry.get("result") or {}).get("constructs", {})
+    table = _variant_constructs(entry)
     out = {}
-    for code in CONSTRUCTS:
+    for code in table:
         if code in constructs:
             out[code] = pick(constructs[code].get("name_en"), constructs[code].get("name_zh")) or code
         else:
-            out[code] = pick(*CONSTRUCTS[code])
+            out[code] = pick(*table[code])
     return out
 
 
@@ -104,14 +116,15 @@ def _draw_charts(entry, names: dict, lang: str) -> dict:
                                         quadrants=(t("q_improve", loc), t("q_keep", loc), t("q_low", loc),
                                                    t("q_overkill", loc)))
         bars = [{"label": names[c], "value": result["constructs"][c]["index"],
-                 "ci": result["constructs"][c].get("index_ci")} for c in CONSTRUCTS if c in result["constructs"]]
+                 "ci": result["constructs"][c].get("index_ci")} for c in names if c in result["constructs"]]
     else:
         desc = (entry.get("descriptive") or {}).get("constructs", {})
-        bars = [{"label": names[c], "value": desc[c]["score"], "ci": desc[c]["ci"]} for c in CONSTRUCTS if c in desc]
+        bars = [{"label": names[c], "value": desc[c]["score"], "ci": desc[c]["ci"]} for c in names if c in desc]
     svg["scores"] = charts.bar_chart(bars, title=t("scores", loc))
     if len(entry.get("waves", [])) > 1:
         waves = [t("wave_n", loc, n=w["wave"]) for w in entry["waves"]]
-        series = [{"name": names[c], "values": [w["scores"][c]["mean"] for w in entry["waves"]]} for c in CONSTRUCTS]
+        series = [{"name": names[c], "values": [w["scores"][c]["mean"] for w in entry["waves"]]}
+                  for c in names if c in entry["waves"][0]["scores"]]
         svg["trend"] = charts.trend_chart(waves, series, title=t("trend", loc))
     return svg
 
@@ -199,7 +212,7 @@ def context(entry: dict, info: dict) -> dict:
            "svg": render_charts(entry, names, lang), "segment_charts": segment_charts(entry, info, lang),
            "improve": improve_first(entry, info), "warnings": warnings_for(entry),
            "fit_rows": fit_rows(entry), "rel_ok": reliability_flags(entry),
-           "dropped": dropped_text(entry), "codes": list(CONSTRUCTS),
+           "dropped": dropped_text(entry), "codes": codes_for(entry),
            "item_label": lambda code: short_item(info, code),
            "cause_label": lambda cause: t(f"cause_{cause}") if f"cause_{cause}" in MESSAGES else cause}
     return ctx

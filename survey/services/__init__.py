@@ -16,7 +16,7 @@ from survey.services.accounts import (
     authenticate, create_manager, end_sessions, find_manager, get_manager, load_session_manager, password_check_slot,
     set_password,
 )
-from survey.services.questionnaire import CONSTRUCTS, SECTIONS
+from survey.services.questionnaire import CONSTRUCTS, MODELS, SECTIONS, constructs_for
 from survey.services.reading import count_responses, iter_responses, responses_frame
 from survey.services.responses import find_token, record_response, record_responses_bulk, submit
 from survey.services.surveys import (
@@ -34,7 +34,7 @@ db_session = db.session  # Flask-SQLAlchemy's scoped session: the current reques
 __all__ = [
     "DATABASE_FAULTS", "database_ready", "redis_ready", "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "ServiceError", "SurveyClosed", "SurveyNotFound",
     "TokenRequired", "TokenUnknown", "TokenUsed", "ACCESS_INVITATION", "ACCESS_LIMITED", "ACCESS_MODES", "ACCESS_OPEN",
-    "CONSTRUCTS", "SECTIONS", "MAX_ID", "SCALE",
+    "CONSTRUCTS", "MODELS", "SECTIONS", "MAX_ID", "SCALE", "constructs_for",
     "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "db_session", "drop_item",
     "end_sessions", "load_session_manager", "password_check_slot",
     "find_manager", "find_token", "generate_tokens", "get_manager", "get_question", "get_survey",

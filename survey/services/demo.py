@@ -17,7 +17,9 @@ PATHS = {
     "CC": {"CS": -0.5},
     "CL": {"CS": 0.6, "CC": -0.15},
 }
-ITEM_MEAN = {"CE": 7.2, "PQ": 7.4, "PV": 6.8, "CS": 7.3, "CC": 3.2, "CL": 7.5}
+# Under ECSI/CCSI, image comes first and shapes expectations, satisfaction and loyalty.
+IMAGE_PATHS = {"CE": {"IM": 0.5}, "CS": {"IM": 0.15}, "CL": {"IM": 0.1}}
+ITEM_MEAN = {"IM": 7.6, "CE": 7.2, "PQ": 7.4, "PV": 6.8, "CS": 7.3, "CC": 3.2, "CL": 7.5}
 SEGMENTS = {
     "customer_type": (["consumer", "business", "public"], [0.6, 0.3, 0.1]),
     "customer_status": (["current", "former"], [0.85, 0.15]),
@@ -40,11 +42,17 @@ CAUSES = ["organisation", "effectiveness", "quality", "employee", "systems"]
 
 
 def simulate(survey: Survey, n: int, rng: np.random.Generator, *, quality_shift: float = 0.0) -> list[dict]:
-    """Draw n plausible responses: latent constructs from the CSI paths, items = latent + noise on 1-10."""
-    latent = {"CE": rng.normal(size=n)}
+    """Draw n plausible responses: latent constructs from the paths of the survey's model variant (image first
+    under ECSI/CCSI, no complaints construct under CCSI), items = latent + noise on 1-10."""
+    constructs = services.constructs_for(survey.model)
+    paths = PATHS if "IM" not in constructs else {
+        "CE": IMAGE_PATHS["CE"], **{c: {**causes, **IMAGE_PATHS.get(c, {})} for c, causes in PATHS.items()}}
+    paths = {c: {cause: w for cause, w in causes.items() if cause in constructs}
+             for c, causes in paths.items() if c in constructs}
+    latent = {next(iter(constructs)): rng.normal(size=n)}  # the exogenous construct: CE, or IM under ECSI/CCSI
     segments = {code: rng.choice(values, size=n, p=p) for code, (values, p) in SEGMENTS.items()}
     region_shift = np.array([REGION_SHIFT[r] for r in segments["region"]])
-    for construct, causes in PATHS.items():
+    for construct, causes in paths.items():
         score = sum(weight * latent[cause] for cause, weight in causes.items())
         noise_sd = np.sqrt(max(0.2, 1 - sum(w * w for w in causes.values())))
         latent[construct] = score + rng.normal(scale=noise_sd, size=n)

@@ -1,11 +1,16 @@
-"""The standard CSI questionnaire (ACSI/CCSI items) in English and 简体中文; surveys are created from it."""
+"""The standard CSI questionnaire (ACSI/CCSI items) in English and 简体中文; surveys are created from it.
+
+``TEMPLATE`` is the ACSI questionnaire; ``template(model)`` adds the image items that the ECSI and CCSI
+variants measure (and drops the complaints construct item that CCSI does not have).
+"""
 from flask_babel import lazy_gettext as _l
 
-from model.spec import parse_item_code
+from model.spec import VARIANTS, check_model, parse_item_code
 from model import CONSTRUCTS  # construct code -> (English, Chinese name), owned by the model package
 
 # Sections in questionnaire order; titles are UI strings (gettext), question wording lives in the database.
 SECTIONS = {
+    "image": _l("Image"),
     "expectations": _l("Your expectations"),
     "quality": _l("Quality"),
     "value": _l("Value for money"),
@@ -16,13 +21,14 @@ SECTIONS = {
     "comment": _l("Your comments"),
 }
 CONSTRUCT_SECTION = {
-    "CE": "expectations", "PQ": "quality", "PV": "value", "CS": "satisfaction", "CC": "complaints", "CL": "loyalty",
+    "IM": "image", "CE": "expectations", "PQ": "quality", "PV": "value", "CS": "satisfaction", "CC": "complaints", "CL": "loyalty",
 }
 
 
 def _scale(code, text_en, text_zh, low, high, **extra):
     """Describe one 10-point item with labelled ends and a don't-know choice."""
-    construct = parsed[0] if (parsed := parse_item_code(code)) else None
+    # ECSI's codes are every variant's codes (IM plus ACSI's six)
+    construct = parsed[0] if (parsed := parse_item_code(code, model="ecsi")) else None
     return {
         "code": code, "construct": construct, "kind": "scale",
         "section": extra.pop("section", CONSTRUCT_SECTION.get(construct)),
@@ -126,6 +132,40 @@ TEMPLATE = [
      "text_en": "Is there anything else you would like to tell us?", "text_zh": "您还有什么想告诉我们的吗？",
      "required": False, "allow_dont_know": False},
 ]
+
+AGREE = (("Strongly disagree", "完全不同意"), ("Strongly agree", "完全同意"))
+# Image items after the ECSI questionnaire (ECSI Technical Committee 1998; Tenenhaus et al. 2005's IMAG1, 2, 4).
+IMAGE_ITEMS = [
+    _scale("IM1", "We can be trusted in what we say and do.", "我们言行一致，值得信赖。", *AGREE),
+    _scale("IM2", "We are a stable and firmly established company.", "我们是一家稳定、根基扎实的企业。", *AGREE),
+    _scale("IM3", "We care about our customers.", "我们关心我们的客户。", *AGREE),
+]
+
+
+# The variants a survey can use (model.spec.VARIANTS), as the new-survey form offers them.
+MODELS = {
+    "acsi": _l("ACSI: expectations, quality, value, satisfaction, complaints, loyalty"),
+    "ecsi": _l("ECSI: the ACSI model plus corporate image"),
+    "ccsi": _l("CCSI (China): brand image, expected quality, quality, value, satisfaction, loyalty; no complaints construct"),
+}
+
+
+def constructs_for(model: str):
+    """Construct code -> (English, Chinese name) of one variant, in causal order."""
+    return VARIANTS[check_model(model)][0]
+
+
+def template(model: str = "acsi") -> list[dict]:
+    """The questionnaire for one model variant: image items first under ecsi/ccsi, and only items of
+    constructs the variant has (ccsi has no complaints construct, so CC1 goes; the complaint questions
+    that are not model items stay, as the report's complaint figures and follow-up use them).
+
+    :raise model.SpecificationError: unknown variant.
+    """
+    constructs = VARIANTS[check_model(model)][0]
+    items = [item for item in TEMPLATE if item["construct"] is None or item["construct"] in constructs]
+    return (IMAGE_ITEMS if "IM" in constructs else []) + items
+
 
 TITLE = ("Customer satisfaction survey", "顾客满意度调查")
 INTRO = (

@@ -5,7 +5,7 @@ import secrets
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from model.spec import parse_item_code
+from model.spec import VARIANTS, check_model, parse_item_code
 from survey.services import questionnaire
 from survey.exceptions import InvalidInput
 from survey.storage.db import write_transaction
@@ -21,11 +21,14 @@ def get_survey(session: Session, slug: str) -> Survey | None:
 
 
 def create_survey(session: Session, *, slug: str, title_en: str = "", title_zh: str = "",
-                  created_by: Manager | None = None) -> Survey:
-    """Create a survey from the standard CSI template, with wave 1 open.
+                  created_by: Manager | None = None, model: str = "acsi") -> Survey:
+    """Create a survey from the standard CSI template of a model variant (acsi, ecsi, ccsi), wave 1 open.
 
-    :raise InvalidInput: bad or taken slug.
+    :raise InvalidInput: bad or taken slug, unknown model variant.
     """
+    if (model or "acsi").strip().lower() not in VARIANTS:
+        raise InvalidInput(f"Unknown model '{model}'.")
+    model = check_model(model or "acsi")
     slug = (slug or "").strip().lower()
     if not SLUG_RE.match(slug):
         raise InvalidInput("The address must be 2-63 lowercase letters, digits or hyphens.")
@@ -35,9 +38,10 @@ def create_survey(session: Session, *, slug: str, title_en: str = "", title_zh: 
         slug=slug, title_en=(title_en or "").strip() or questionnaire.TITLE[0],
         title_zh=(title_zh or "").strip() or questionnaire.TITLE[1],
         intro_en=questionnaire.INTRO[0], intro_zh=questionnaire.INTRO[1], status=OPEN,
-        scale_min=1, scale_max=10, created_by_id=created_by.id if created_by else None,
+        scale_min=1, scale_max=10, created_by_id=created_by.id if created_by else None, model=model,
     )
-    survey.questions = [Question(position=i, **dict(item)) for i, item in enumerate(questionnaire.TEMPLATE, 1)]
+    survey.questions = [Question(position=i, **dict(item))
+                        for i, item in enumerate(questionnaire.template(model), 1)]
     survey.waves = [Wave(number=1, label="Wave 1")]
     with write_transaction(session):
         session.add(survey)
@@ -107,13 +111,13 @@ def add_item(session: Session, survey: Survey, construct: str, fields) -> Questi
 
     :raise InvalidInput: unknown construct or missing wording.
     """
-    if construct not in questionnaire.CONSTRUCTS:
+    if construct not in VARIANTS[survey.model][0]:
         raise InvalidInput(f"Unknown construct '{construct}'.")
     text_en, text_zh = (fields.get("text_en") or "").strip(), (fields.get("text_zh") or "").strip()
     if not text_en or not text_zh:
         raise InvalidInput("The question needs wording in both languages.")
     every = _construct_items(survey, construct, active_only=False)
-    number = max((parsed[1] for q in every if (parsed := parse_item_code(q.code))), default=0) + 1
+    number = max((parsed[1] for q in every if (parsed := parse_item_code(q.code, model=survey.model))), default=0) + 1
     active = _construct_items(survey, construct)
     after = active[-1].position if active else max((q.position for q in survey.questions), default=0)
     with write_transaction(session):

@@ -72,6 +72,8 @@ class Survey(db.Model):
     # replaced on every change of questions, waves or status; keys the per-process questionnaire snapshot
     revision: so.Mapped[str] = so.mapped_column(sa.String(32), default=new_revision, server_default="initial")
     access: so.Mapped[str] = so.mapped_column(sa.String(12), default=ACCESS_OPEN, server_default=ACCESS_OPEN)
+    # the model variant its report fits (model.spec.VARIANTS): acsi, or ecsi / ccsi with image items
+    model: so.Mapped[str] = so.mapped_column(sa.String(8), default="acsi", server_default="acsi")
 
     questions: so.Mapped[list["Question"]] = so.relationship(
         back_populates="survey", order_by="Question.position", cascade="all, delete-orphan"
@@ -83,6 +85,7 @@ class Survey(db.Model):
     __table_args__ = (
         sa.CheckConstraint("status in ('open', 'closed')", name="status"),
         sa.CheckConstraint("access in ('open', 'limited', 'invitation')", name="access"),
+        sa.CheckConstraint("model in ('acsi', 'ecsi', 'ccsi')", name="model"),
     )
 
     @property

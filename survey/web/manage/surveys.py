@@ -4,7 +4,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from survey import services
-from survey.services import CONSTRUCTS
 
 bp = Blueprint("surveys", __name__)
 
@@ -23,13 +22,14 @@ def new():
             survey = services.create_survey(
                 services.db_session, slug=request.form.get("slug", ""), title_en=request.form.get("title_en", ""),
                 title_zh=request.form.get("title_zh", ""), created_by=current_user,
+                model=request.form.get("model", "acsi"),
             )
         except services.InvalidInput as err:
             flash(str(err), "error")
-            return render_template("manage/surveys/new.html", form=request.form), 422
+            return render_template("manage/surveys/new.html", form=request.form, models=services.MODELS), 422
         flash(_("Survey created."), "info")
         return redirect(url_for(".detail", slug=survey.slug))
-    return render_template("manage/surveys/new.html", form={})
+    return render_template("manage/surveys/new.html", form={}, models=services.MODELS)
 
 
 @bp.get("/surveys/<slug>")
@@ -38,7 +38,8 @@ def detail(slug):
     survey = services.get_survey_or_404(slug)
     return render_template(
         "manage/surveys/detail.html", survey=survey, counts=services.count_responses(services.db_session, survey),
-        tokens=services.token_counts(services.db_session, survey), constructs=CONSTRUCTS,
+        tokens=services.token_counts(services.db_session, survey),
+        constructs=services.constructs_for(survey.model),
     )
 
 
@@ -123,7 +124,8 @@ def drop(slug, code):
 def add(slug, construct):
     """Add an item to a construct."""
     survey = services.get_survey_or_404(slug)
-    if construct not in CONSTRUCTS:
+    constructs = services.constructs_for(survey.model)
+    if construct not in constructs:
         abort(404)
     if request.method == "POST":
         try:
@@ -131,8 +133,8 @@ def add(slug, construct):
         except services.InvalidInput as err:
             flash(str(err), "error")
             return render_template("manage/surveys/add.html", survey=survey, construct=construct,
-                                   names=CONSTRUCTS[construct], form=request.form), 422
+                                   names=constructs[construct], form=request.form), 422
         flash(_("Question %(code)s added.", code=item.code), "info")
         return redirect(url_for(".detail", slug=slug))
-    return render_template("manage/surveys/add.html", survey=survey, construct=construct, names=CONSTRUCTS[construct],
+    return render_template("manage/surveys/add.html", survey=survey, construct=construct, names=constructs[construct],
                            form={})
