@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bootstrap_bench.py
 	$(BIN)/python bench/submit_bench.py
 	$(BIN)/python bench/abuse_bench.py
+	$(BIN)/python bench/fault_bench.py
 	$(BIN)/python bench/report_bench.py
 
 clean:

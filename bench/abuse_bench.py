@@ -55,11 +55,16 @@ def login_session(port: int) -> dict:
     return {"cookie": headers.get("Set-Cookie", "").split(";", 1)[0], "csrf": match.group(1) or match.group(2)}
 
 
-def flooder(port: int, session: dict, deadline: float, distributed: bool) -> dict:
-    """Post wrong passwords until the deadline; return the count per status."""
+def flooder(port: int, session: dict, deadline: float, distributed: bool, rate: float = 0.0) -> dict:
+    """Post wrong passwords until the deadline (at most `rate` a second when rate > 0); return the count per
+    status."""
     counts: dict[int, int] = {}
     rng = random.Random()
+    next_at = time.monotonic()
     for n in range(MAX_REQUESTS):
+        if rate > 0:
+            next_at += 1 / rate
+            time.sleep(max(0.0, next_at - time.monotonic()))
         if time.monotonic() > deadline:
             break
         email = f"guess{rng.randrange(10**9)}@example.com" if distributed else EMAIL
@@ -85,7 +90,7 @@ def phase(port: int, job: dict, args, flood: bool, pgid: int) -> dict:
         deadline = time.monotonic() + args.seconds
         cpu_before = sb.group_cpu_seconds(pgid)
         started = time.perf_counter()
-        flooding = [pool.submit(flooder, port, s, deadline, args.distributed) for s in floods]
+        flooding = [pool.submit(flooder, port, s, deadline, args.distributed, args.flood_rate) for s in floods]
         answering = [pool.submit(sb.client, "form", port, j, MAX_REQUESTS, deadline) for j in respondents]
         results = [r for f in answering for r in f.result()]
         elapsed = time.perf_counter() - started
@@ -132,6 +137,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--redis", action="store_true", help="limits in Redis (REDIS_URL, default 127.0.0.1:6379)")
     parser.add_argument("--distributed", action="store_true", help="a new address and account for every guess")
+    parser.add_argument("--flood-rate", type=float, default=0.0,
+                        help="wrong-password posts a second per flooder (default 0: as fast as it can)")
     args = parser.parse_args(argv)
     args.threads = 1
     with tempfile.TemporaryDirectory() as tmp:
@@ -159,12 +166,15 @@ def main(argv=None) -> int:
     storage = "Redis" if args.redis else "memory (per worker)"
     print(f"gunicorn {args.workers} sync workers, SQLite, scrypt, limits in {storage}, {args.respondents} respondents"
           f"{f', {args.flooders} wrong-password flooders' if args.flooders else ''}"
-          f"{' from random addresses and accounts' if args.distributed else ' (one address, one account)'}, "
+          f"{' from random addresses and accounts' if args.distributed else ' (one address, one account)'}"
+          f"{f' at {args.flood_rate:g}/s each' if args.flood_rate else ' as fast as they can'}, "
           f"{args.rounds} rounds of {args.seconds:g} s")
-    print(f"{'phase':<6} {'resp/s':>7} {'p95 ms':>7} {'failed':>6} {'flood answers':<28} {'app CPU s':>9}")
+    print(f"{'phase':<6} {'resp/s':>7} {'p95 ms':>7} {'failed':>6} {'flood/s':>7} {'flood answers':<28} {'app CPU s':>9}")
     for name, row in rows:
         flood = ", ".join(f"{s}: {n}" for s, n in sorted(row["flood"].items())) or "-"
-        print(f"{name:<6} {row['rate']:7.1f} {1000 * row['p95']:7.1f} {row['failed']:6d} {flood:<28} {row['cpu']:9.2f}")
+        per_s = sum(row["flood"].values()) / row["seconds"]
+        print(f"{name:<6} {row['rate']:7.1f} {1000 * row['p95']:7.1f} {row['failed']:6d} {per_s:7.1f} {flood:<28} "
+              f"{row['cpu']:9.2f}")
     alone = statistics.median(r["rate"] for n, r in rows if n == "alone")
     flooded = statistics.median(r["rate"] for n, r in rows if n == "flood")
     ratio = flooded / alone if alone else float("nan")
