@@ -53,8 +53,8 @@ def test_phone_scale_conditional_questions_and_compact_errors(browser, live_serv
 
     page.click("label[for='CL2-8']")  # 13 of the 14 model items left out
     assert counts(page) == (2, 22)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("button[type=submit]")
     summary = page.locator("#errors")
     assert summary.is_visible()
     assert len(page.query_selector_all("#errors li a")) == 13
