@@ -165,9 +165,9 @@ def export_variables(survey) -> list[Variable]:
     ]
 
 
-def export_columns(survey) -> list[str]:
-    """Return the export header: metadata, then model items, then the other questions, in questionnaire order."""
-    return META_COLUMNS + [v.code for v in export_variables(survey)]
+def export_header(variables: Sequence[Variable]) -> list[str]:
+    """Return the export header: metadata, then the variables' codes."""
+    return META_COLUMNS + [v.code for v in variables]
 
 
 def coded_value(variable: Variable, row: Mapping):

@@ -70,3 +70,25 @@ def test_phone_scale_conditional_questions_and_compact_errors(browser, live_serv
     page.click("#errors li a >> nth=0")
     assert page.url.endswith("#q-CE1")
     page.close()
+
+
+def test_laptop_summary_lists_the_questions_in_full(browser, live_server, shot):
+    from .test_report_browser import LAPTOP
+
+    page = new_page(browser, LAPTOP)
+    page.goto(f"{live_server['url']}/s/demo?lang=en")
+    assert len(scale_rows(page, "CS1")) == 1
+    page.click("label[for='complained-no']")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    items = page.query_selector_all("#errors li")
+    assert len(items) == 14  # every model item
+    assert items[0].inner_text().startswith("Question 1: Before you became our customer")
+    assert not page.locator("#errors li .short >> nth=0").is_visible()
+    assert no_sideways_scroll_at(page, LAPTOP["width"])
+    page.screenshot(path=str(ARTIFACTS / "respondent-laptop-errors-en.png"))
+    page.close()
+
+
+def no_sideways_scroll_at(page, width):
+    return page.evaluate("document.documentElement.scrollWidth") <= width

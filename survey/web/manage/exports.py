@@ -41,7 +41,7 @@ def export_csv(slug):
     variables = exporting.export_variables(survey)
     rows = exporting.export_rows(services.db_session, survey, variables, wave=wave)
     return Response(
-        stream_with_context(csv_chunks(exporting.META_COLUMNS + [v.code for v in variables], rows)),
+        stream_with_context(csv_chunks(exporting.export_header(variables), rows)),
         mimetype="text/csv", headers={**attachment(f"{stem}.csv"), **NO_STORE},
     )
 
@@ -70,7 +70,7 @@ def export_xlsx(slug):
     variables = exporting.export_variables(survey)
     spool = tempfile.TemporaryFile(suffix=".xlsx")
     try:
-        write_xlsx(exporting.META_COLUMNS + [v.code for v in variables],
+        write_xlsx(exporting.export_header(variables),
                    exporting.export_rows(services.db_session, survey, variables, wave=wave), spool,
                    codebook=(exporting.CODEBOOK_COLUMNS, exporting.codebook_rows(survey, variables)))
     except BaseException:
