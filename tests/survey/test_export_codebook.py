@@ -6,11 +6,13 @@ import io
 import pandas as pd
 import pyreadstat
 import pytest
+import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from survey import services
 from survey.services import apikeys
 from survey.services.exporting import DONT_KNOW, NO_ANSWER, NOT_ASKED
+from survey.storage.tables import AuditEvent
 
 MISSING_EN = {-1: "Don't know / not applicable", -2: "Not asked: the question did not apply to this respondent",
               -3: "No answer"}
@@ -138,6 +140,13 @@ def test_sav_has_labels_value_labels_and_user_missing_codes(client, responses):
 
 def options_index(question, value):
     return [o["value"] for o in question.options].index(value) + 1
+
+
+def test_sav_and_codebook_downloads_are_audited(client, db_session, responses):
+    read_sav(client, "/manage/surveys/csi/export.sav")
+    client.get("/manage/surveys/csi/codebook.csv")
+    actions = list(db_session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)))
+    assert actions[-2:] == ["export:exports.export_sav", "export:exports.codebook_csv"]
 
 
 def test_sav_in_chinese_and_by_wave(client, db_session, responses, valid_answers):
