@@ -10,6 +10,8 @@ ERROR_MESSAGES = {
     "invalid_choice": _l("Please choose one of the options."),
     "too_long": _l("Please shorten this answer."),
     "dont_know_not_allowed": _l("Please choose a value; this question has no 'don't know' option."),
+    "not_applicable": _l("Your earlier answer means this question does not apply. Change that answer, or clear "
+                         "this one (choose “Don't know / not applicable” or untick the boxes)."),
     "invalid": _l("This value is not valid."),
 }
 

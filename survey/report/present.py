@@ -125,7 +125,7 @@ def _draw_charts(entry, names: dict, lang: str) -> dict:
         waves = [t("wave_n", loc, n=w["wave"]) for w in entry["waves"]]
         series = [{"name": names[c], "values": [w["scores"][c]["mean"] for w in entry["waves"]]}
                   for c in names if c in entry["waves"][0]["scores"]]
-        svg["trend"] = charts.trend_chart(waves, series, title=t("trend", loc))
+        svg["trend"] = charts.trend_chart(waves, series, title=t("trend", loc), y_label=t("trend_y", loc))
     return svg
 
 

@@ -8,7 +8,9 @@ what to do about it.
 """
 from __future__ import annotations
 
-from flask_babel import LazyString, force_locale
+from contextlib import nullcontext
+
+from flask_babel import LazyString, force_locale, ngettext
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 
@@ -31,7 +33,6 @@ MESSAGES: dict[str, LazyString] = {
     "upload_data": _l("Bring your own data"),
     "reason_missing_answer": _l("a “don't know” or missing answer"),
     "reason_no_answer": _l("no rated item answered"),
-    "generated": _l("Report on {n} responses, generated {at}"),
     "stale": _l("Updated {seconds} s ago; {new} new responses since."),
     "refreshing": _l("Refreshing — reload in a moment."),
     # headline
@@ -134,6 +135,7 @@ MESSAGES: dict[str, LazyString] = {
                        "than {n} responses are not reported."),
     "suppressed": _l("fewer than {n} responses"),
     "trend": _l("Trend across waves"),
+    "trend_y": _l("Score (0–100)"),
     "trend_note": _l("Scores per wave use the weights of the model shown above, so waves are comparable."),
     "comments": _l("Open comments"),
     "band_all": _l("All"),
@@ -297,9 +299,20 @@ def _in(locale, lazy) -> str:
         return str(lazy)
 
 
+# Messages whose wording depends on the count field n (singular/plural forms per language).
+PLURALS = {
+    "generated": lambda n: ngettext("Report on {n} response, generated {at}",
+                                    "Report on {n} responses, generated {at}", n),
+}
+
+
 def t(msg_id: str, locale=None, **fields) -> str:
     """Return the message in the active (or given) locale, formatted with fields; unknown ids come back as
     the id."""
+    if msg_id in PLURALS:
+        with force_locale(locale) if locale is not None else nullcontext():
+            text = PLURALS[msg_id](int(fields.get("n", 2)))
+        return text.format(**(FIELDS | fields)) if fields else text
     lazy = MESSAGES.get(msg_id)
     if lazy is None:
         return msg_id

@@ -156,18 +156,20 @@ def responses_frame(session: Session, survey: Survey, wave: int | None = None, s
 
 
 def iter_responses(session: Session, survey: Survey, *, wave: int | None = None, after_id: int | None = None,
-                   limit: int | None = None, batch_size: int = 500) -> Iterator[dict]:
+                   limit: int | None = None, batch_size: int = 500, dont_know=None) -> Iterator[dict]:
     """Yield complete responses as plain dicts in id order, a batch at a time (for exports and paging).
 
     Keys: response_id, created_at (aware UTC), wave, locale, source, and every active question code (scale ->
-    int or None, multi -> list of str, others -> str or None). The questionnaire is read when this is called,
-    so the iterator can be consumed later (a streamed download).
+    int, `dont_know` for a stored "don't know", None when unanswered; multi -> list of str; others -> str or
+    None). The questionnaire is read when this is called, so the iterator can be consumed later (a streamed
+    download).
     """
     snap = snapshot.take(survey)
-    return _iter_batches(session, snap, _response_filter(snap, survey, wave), after_id or 0, limit, batch_size)
+    return _iter_batches(session, snap, _response_filter(snap, survey, wave), after_id or 0, limit, batch_size,
+                         dont_know)
 
 
-def _iter_batches(session, snap, clauses, last, remaining, batch_size) -> Iterator[dict]:
+def _iter_batches(session, snap, clauses, last, remaining, batch_size, dont_know=None) -> Iterator[dict]:
     items = {i.id: i for i in snap.items}
     codes = [i.code for i in snap.items]
     while remaining is None or remaining > 0:
@@ -191,7 +193,7 @@ def _iter_batches(session, snap, clauses, last, remaining, batch_size) -> Iterat
         ):
             item = items[qid]
             if item.kind == SCALE:
-                rows[rid][item.code] = value
+                rows[rid][item.code] = dont_know if value is None else value
             elif item.kind == MULTI:
                 rows[rid][item.code] = text.split(MULTI_SEPARATOR) if text else []
             else:

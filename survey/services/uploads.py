@@ -39,15 +39,29 @@ def _suffix(filename: str) -> str:
     return suffix if suffix in SUFFIXES else ".csv"
 
 
+def _own_name(message: str, temporary: str, filename: str) -> str:
+    """The message with the temporary copy's path (and bare name) replaced by the manager's file name."""
+    shown = Path(filename).name or "the uploaded file"
+    return message.replace(temporary, shown).replace(Path(temporary).name, shown)
+
+
 def read_content(content: bytes, filename: str, **kwargs):
-    """Read stored bytes as a table through a temporary file (removed at once); DataError names the upload."""
+    """Read stored bytes as a table through a temporary file (removed at once).
+
+    :raise DataError: unreadable; the message names the manager's file, never the temporary copy, also when
+        the parser fails in a way read_table does not anticipate (a workbook with broken XML).
+    """
     with tempfile.NamedTemporaryFile(suffix=_suffix(filename)) as copy:
         copy.write(content)
         copy.flush()
         try:
             return read_table(copy.name, **kwargs)
-        except DataError as err:  # say the manager's file name, not the temporary one
-            raise DataError(str(err).replace(Path(copy.name).name, Path(filename).name)) from None
+        except DataError as err:
+            raise DataError(_own_name(str(err), copy.name, filename)) from None
+        except Exception as err:  # a malformed file is bad input, not a server error
+            reason = _own_name(str(err).splitlines()[0] if str(err) else type(err).__name__, copy.name, filename)
+            raise DataError(f"{Path(filename).name or 'the uploaded file'} is not a readable table ({reason}); "
+                            "save it as UTF-8 CSV or as an .xlsx workbook") from None
 
 
 def create_upload(session, *, manager, filename: str, content: bytes, title: str, scale) -> Upload:

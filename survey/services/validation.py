@@ -32,9 +32,14 @@ def _raw(data, code: str) -> list:
     return cleaned
 
 
+def _dont_know(value) -> bool:
+    """Whether a submitted value is the "don't know / not applicable" answer."""
+    return value is None or (isinstance(value, str) and value.lower() in (DONT_KNOW, "dont_know", "na"))
+
+
 def _scale_value(value, scale: tuple[int, int], item: snapshot.Item):
     """Return (int or None for don't know, error code or None)."""
-    if value is None or (isinstance(value, str) and value.lower() in (DONT_KNOW, "dont_know", "na")):
+    if _dont_know(value):
         return None, (None if item.allow_dont_know else "dont_know_not_allowed")
     if isinstance(value, bool):
         return None, "not_a_number"
@@ -71,17 +76,25 @@ def _choice_values(values: list, item: snapshot.Item) -> tuple[str | None, str |
 
 
 def validate(snap: snapshot.Snapshot, data) -> list[tuple[snapshot.Item, int | None, str | None]]:
-    """Check a submission against a questionnaire snapshot; return (item, value, text) to store."""
+    """Check a submission against a questionnaire snapshot; return (item, value, text) to store.
+
+    A conditional question (only_if) applies when the question it depends on has the wanted answer; then its
+    `required` holds. When that answer is something else, the question is not stored, and answering it anyway
+    ("no" to complaining plus a complaint-handling score) is the error "not_applicable"; "don't know" there
+    is no contradiction and is dropped. When the question it depends on is unanswered, only that one is flagged.
+    """
     errors: dict[str, str] = {}
     answers = []
     for item in snap.items:
+        values = _raw(data, item.code)
         if item.condition:
             code, wanted = item.condition
             given = _raw(data, code)
             given = YES_NO_ALIASES.get(str(given[0]).lower(), given[0]) if given else None
             if given != wanted:
+                if given is not None and not all(_dont_know(v) for v in values):
+                    errors[item.code] = "not_applicable"
                 continue
-        values = _raw(data, item.code)
         if not values:
             if item.required:
                 errors[item.code] = "required"

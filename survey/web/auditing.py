@@ -8,7 +8,7 @@ from survey import services
 
 # form fields worth keeping in an event's detail (never passwords or free text)
 DETAIL_FIELDS = ("status", "access", "kind", "label", "count", "code", "construct", "wave")
-EXPORT_SUFFIXES = (".csv", ".xlsx", ".json")
+EXPORT_SUFFIXES = (".csv", ".xlsx", ".sav", ".json")
 ACTIONS = {"keys.index": "key_create", "keys.revoke": "key_revoke", "surveys.new": "survey_create",
            "surveys.status": "survey_status", "surveys.access": "survey_access", "surveys.waves": "wave_start",
            "surveys.tokens": "invitations_create", "surveys.question": "question_update",

@@ -60,7 +60,10 @@ _DOCUMENT = {
             "Answers are keyed by question code: model items `CE1`..`CL2` take an integer on the survey's "
             "scale (1-10 by default) or `null` for \"don't know / not applicable\"; other questions use "
             "snake_case codes (`complained`, `complaint_handling`, `complaint_cause`, segment questions, "
-            "`comment`). A submission is validated by the same rules as the web form and is stored in one "
+            "`comment`). A question with a condition (`complaint_handling`, `complaint_cause` apply only when "
+            "`complained` is `yes`) answered while its condition does not hold is refused as `not_applicable` "
+            "(`null` there is accepted and ignored). A submission is validated by the same rules as the web "
+            "form and is stored in one "
             "transaction before `201` is returned. Errors are JSON with per-field messages."
         ),
     },
@@ -154,7 +157,7 @@ _DOCUMENT = {
                                         "description": "On 422: question code -> stable reason code "
                                                        "(required, out_of_range, not_a_number, "
                                                        "invalid_choice, dont_know_not_allowed, too_long, "
-                                                       "unknown_code)."},
+                                                       "not_applicable, unknown_code)."},
                         },
                     }
                 },

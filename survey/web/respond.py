@@ -26,11 +26,39 @@ def sections(survey):
     ]
 
 
+def conditions(survey, locale: str) -> dict:
+    """Map each conditional question's code to (number of the question it depends on, wanted answer's label)."""
+    questions = survey.active_questions
+    number = {q.code: n for n, q in enumerate(questions, 1)}
+    by_code = {q.code: q for q in questions}
+    found = {}
+    for q in questions:
+        if q.condition and q.condition[0] in by_code:
+            code, wanted = q.condition
+            source = by_code[code]
+            label = next((source.option_label(o, locale) for o in source.options or () if o["value"] == wanted),
+                         wanted)
+            found[q.code] = (number[code], label)
+    return found
+
+
+def answered(survey, values) -> tuple[int, int]:
+    """(answered, asked): the questions that apply given the answers so far, and how many of them have one."""
+    def given(code):
+        return [v for v in values.getlist(code) if v.strip()]
+
+    asked = [q for q in survey.active_questions if not q.condition or given(q.condition[0])[:1] == [q.condition[1]]]
+    return sum(1 for q in asked if given(q.code)), len(asked)
+
+
 def render_form(survey, *, values=None, errors=None, token=None, status=200):
     """Render the questionnaire with the answers given so far and per-question errors."""
+    values = values or MultiDict()
     return render_template(
-        "respond/form.html", survey=survey, sections=sections(survey), values=values or MultiDict(),
+        "respond/form.html", survey=survey, sections=sections(survey), values=values,
         errors=errors or {}, token=token, honeypot=HONEYPOT,
+        numbers={q.code: n for n, q in enumerate(survey.active_questions, 1)},
+        conditions=conditions(survey, current_locale()), progress=answered(survey, values),
     ), status
 
 

@@ -68,7 +68,11 @@ def shot():
 
     def take(page, name):
         path = ARTIFACTS / f"{name}.png"
+        scrolled = page.evaluate("window.scrollY")
         page.screenshot(path=str(path), full_page=True)
+        # Chromium can leave the page scrolled elsewhere than it reports after a full-page shot (seen on a long
+        # form: the next click landed 150 px off its button); scrolling back explicitly puts both in step.
+        page.evaluate(f"window.scrollTo(0, {scrolled})")
         return path
 
     return take

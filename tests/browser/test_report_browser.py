@@ -56,8 +56,8 @@ def test_respondent_fills_the_demo_survey_on_a_phone(browser, live_server, shot,
         page.click(f"label[for='{code}-{value}']")
     page.fill("#comment-text", "手机上填写很方便 / easy on a phone")
     shot(page, f"respondent-form-{lang}")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # wait_for_load_state alone can return before the POST has begun
+        page.click("button[type=submit]")
     assert "/thanks" in page.url, page.content()[:2000]
     assert page.locator("html").get_attribute("lang") == html_lang
     shot(page, f"respondent-thanks-{lang}")

@@ -198,6 +198,9 @@ FORM_CASES = [
     {"PV2": "dk", "comment": "好"},
     {"region": "atlantis"},
     {"CS1": "²"},  # a superscript passes isdigit(): was a 500 on both paths
+    {"complained": "no", "complaint_handling": "4"},  # a follow-up that does not apply
+    {"complained": "no", "complaint_cause": ["quality"]},
+    {"complained": "no", "complaint_handling": "dk"},  # don't know there is no contradiction
 ]
 
 

@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 from survey.services import apikeys
 from survey import services
 
-EXPORTS = ("export.csv", "export.xlsx", "tokens.csv")
+EXPORTS = ("export.csv", "export.xlsx", "export.sav", "codebook.csv", "tokens.csv")
 ITEMS = ["CE1", "CE2", "CE3", "PQ1", "PQ2", "PQ3", "PV1", "PV2", "CS1", "CS2", "CS3", "CC1", "CL1", "CL2"]
 OTHERS = ["complained", "complaint_handling", "complaint_cause", "customer_type", "key_account",
           "customer_status", "region", "channel", "tenure", "comment"]
@@ -45,11 +45,18 @@ def submitted(client, db_session, demo_survey, manager, valid_answers):
     return web + [{k: str(v) if v is not None else "dk" for k, v in api.items()}]
 
 
+CONDITIONAL = {"complaint_handling", "complaint_cause"}  # asked only when complained = yes
+
+
 def expected_cell(sent: dict, code: str) -> str:
-    """The CSV text a submitted form value should export as."""
+    """The CSV text a submitted form value should export as: -1 don't know, -2 not asked, -3 no answer."""
     value = sent.get(code)
-    if value is None or value == "dk":
-        return ""
+    if value == "dk":
+        return "-1"
+    if value is None or value == "":
+        if code == "comment":
+            return ""
+        return "-2" if code in CONDITIONAL and sent.get("complained") != "yes" else "-3"
     if isinstance(value, list):
         return ";".join(sorted(value, key=["organisation", "effectiveness", "quality", "employee",
                                            "systems"].index))
@@ -76,25 +83,31 @@ def test_csv_round_trip(client, submitted):
 
 
 def test_csv_reads_back_in_pandas_as_numbers(client, submitted):
-    frame = pd.read_csv(io.BytesIO(client.get("/manage/surveys/csi/export.csv").data), encoding="utf-8-sig")
+    body = client.get("/manage/surveys/csi/export.csv").data
+    frame = pd.read_csv(io.BytesIO(body), encoding="utf-8-sig")
     assert frame["CE1"].tolist() == [10, 7, 5]
-    assert frame["PV2"].isna().tolist() == [True, False, False]
+    assert frame["PV2"].tolist() == [-1, 7, 5] and frame["CC1"].tolist() == [7, 7, -1]
+    assert frame["complaint_handling"].tolist() == [-2, 2, -2]
     assert frame["comment"].iloc[0] == "服务很好，但是价格有点高。"
+    coded = pd.read_csv(io.BytesIO(body), encoding="utf-8-sig", na_values=["-1", "-2", "-3"])  # as the README says
+    assert coded["PV2"].isna().tolist() == [True, False, False]
+    assert coded["complaint_handling"].tolist()[1] == 2 and coded["complaint_handling"].isna().sum() == 2
 
 
 def test_xlsx_round_trip(client, submitted):
     res = client.get("/manage/surveys/csi/export.xlsx", buffered=True)
     assert res.status_code == 200 and res.mimetype.endswith("spreadsheetml.sheet")
     assert res.headers["Content-Disposition"].startswith("attachment")
-    sheet = load_workbook(io.BytesIO(res.data)).active
+    workbook = load_workbook(io.BytesIO(res.data))
+    assert workbook.sheetnames == ["responses", "codebook"]
+    sheet = workbook["responses"]
     rows = list(sheet.iter_rows(values_only=True))
     header = list(rows[0])
     assert header == ["response_id", "created_at", "wave", "locale"] + ITEMS + OTHERS
     for sent, row in zip(submitted, rows[1:]):
         got = dict(zip(header, row))
         for code in ITEMS:
-            value = sent.get(code)
-            assert got[code] == (None if value in (None, "dk") else int(value)), code
+            assert got[code] == int(expected_cell(sent, code)), code  # numbers, the missing codes included
         for code in OTHERS:
             expected = expected_cell(sent, code).removeprefix("'")
             assert ("" if got[code] is None else str(got[code])) == expected, code
@@ -148,8 +161,8 @@ def test_wave_filter(client, db_session, demo_survey, manager, valid_answers):
 def test_empty_survey_exports_header_only(client, demo_survey, manager):
     body = client.get("/manage/surveys/csi/export.csv").data.decode("utf-8-sig")
     assert body.splitlines() == [",".join(["response_id", "created_at", "wave", "locale"] + ITEMS + OTHERS)]
-    rows = list(load_workbook(io.BytesIO(client.get("/manage/surveys/csi/export.xlsx", buffered=True).data)).active.values)
-    assert len(rows) == 1
+    book = load_workbook(io.BytesIO(client.get("/manage/surveys/csi/export.xlsx", buffered=True).data))
+    assert len(list(book["responses"].values)) == 1 and len(list(book["codebook"].values)) > 100
 
 
 def test_tokens_csv_lists_links_and_use(client, db_session, demo_survey, manager, valid_answers):

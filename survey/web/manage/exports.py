@@ -1,56 +1,102 @@
-"""Downloads of a survey's responses (CSV, Excel) and invitation links; the writers live in services.exporting."""
+"""Downloads of a survey's responses (CSV, Excel, SPSS), their codebook and invitation links; the writers live
+in services.exporting."""
 import tempfile
 
-from flask import Blueprint, Response, abort, request, send_file, stream_with_context, url_for
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, request, send_file,
+                   stream_with_context, url_for)
+from flask_babel import gettext as _
 
 from survey import services
-from survey.services.exporting import csv_chunks, export_columns, write_xlsx
+from survey.i18n import current_locale
+from survey.services import exporting
+from survey.services.exporting import csv_chunks, write_xlsx
 from survey.web.downloads import attachment
 
 
 bp = Blueprint("exports", __name__)
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+SAV_MIMETYPE = "application/x-spss-sav"
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _export_request(slug):
-    """Return (survey, wave number or None, filename stem) for an export request.
+    """Return (survey, wave number or None, responses in it, filename stem) for an export request.
 
     :raise 404: no such survey or wave.
     """
     survey = services.get_survey_or_404(slug)
     wave = request.args.get("wave", type=int)
-    if wave is not None and wave not in services.count_responses(services.db_session, survey):
+    counts = services.count_responses(services.db_session, survey)
+    if wave is not None and wave not in counts:
         abort(404)
     suffix = f"-wave{wave}" if wave is not None else ""
-    return survey, wave, f"{survey.slug}-responses{suffix}-{services.utcnow():%Y%m%d}"
+    total = counts[wave] if wave is not None else sum(counts.values())
+    return survey, wave, total, f"{survey.slug}-responses{suffix}-{services.utcnow():%Y%m%d}"
 
 
 @bp.get("/surveys/<slug>/export.csv")
 def export_csv(slug):
     """Stream all responses (or ?wave=N) as a UTF-8 CSV with BOM, a batch of rows at a time."""
-    survey, wave, stem = _export_request(slug)
-    rows = services.iter_responses(services.db_session, survey, wave=wave)
+    survey, wave, _total, stem = _export_request(slug)
+    variables = exporting.export_variables(survey)
+    rows = exporting.export_rows(services.db_session, survey, variables, wave=wave)
     return Response(
-        stream_with_context(csv_chunks(export_columns(survey), rows)),
-        mimetype="text/csv",
-        headers={**attachment(f"{stem}.csv"), "Cache-Control": "no-store"},
+        stream_with_context(csv_chunks(exporting.export_header(variables), rows)),
+        mimetype="text/csv", headers={**attachment(f"{stem}.csv"), **NO_STORE},
     )
+
+
+@bp.get("/surveys/<slug>/codebook.csv")
+def codebook_csv(slug):
+    """Download the codebook of the CSV export: every column, its question, its values and their labels in
+    English and Chinese, and the missing codes."""
+    survey = services.get_survey_or_404(slug)
+    rows = exporting.codebook_rows(survey, exporting.export_variables(survey))
+    return Response(csv_chunks(exporting.CODEBOOK_COLUMNS, rows), mimetype="text/csv",
+                    headers={**attachment(f"{survey.slug}-codebook.csv"), **NO_STORE})
+
+
+def _spooled(send, mimetype, filename):
+    """Send an open temp file (deleted once sent) as an attachment."""
+    response = send_file(send, mimetype=mimetype)
+    response.headers.update({**attachment(filename), **NO_STORE})
+    return response
 
 
 @bp.get("/surveys/<slug>/export.xlsx")
 def export_xlsx(slug):
-    """Send all responses (or ?wave=N) as an .xlsx built in a temp file (deleted once sent)."""
-    survey, wave, stem = _export_request(slug)
+    """Send all responses (or ?wave=N) as an .xlsx built in a temp file, with the codebook as a second sheet."""
+    survey, wave, _total, stem = _export_request(slug)
+    variables = exporting.export_variables(survey)
     spool = tempfile.TemporaryFile(suffix=".xlsx")
     try:
-        write_xlsx(export_columns(survey), services.iter_responses(services.db_session, survey, wave=wave), spool)
+        write_xlsx(exporting.export_header(variables),
+                   exporting.export_rows(services.db_session, survey, variables, wave=wave), spool,
+                   codebook=(exporting.CODEBOOK_COLUMNS, exporting.codebook_rows(survey, variables)))
     except BaseException:
         spool.close()
         raise
     spool.seek(0)
-    response = send_file(spool, mimetype=XLSX_MIMETYPE)
-    response.headers.update({**attachment(f"{stem}.xlsx"), "Cache-Control": "no-store"})
-    return response
+    return _spooled(spool, XLSX_MIMETYPE, f"{stem}.xlsx")
+
+
+@bp.get("/surveys/<slug>/export.sav")
+def export_sav(slug):
+    """Send all responses (or ?wave=N) as an SPSS .sav with variable and value labels (?labels=en|zh, else the
+    page's language) and the missing codes declared user-missing; too many responses go back with a message."""
+    survey, wave, total, stem = _export_request(slug)
+    limit = current_app.config.get("EXPORT_SAV_MAX_RESPONSES", exporting.SAV_MAX_RESPONSES)
+    if total > limit:
+        flash(_("SPSS files hold at most %(limit)s responses here; this export has %(total)s. Download one wave "
+                "at a time, or the CSV file.", limit=f"{limit:,}", total=f"{total:,}"), "error")
+        return redirect(url_for("manage.surveys.detail", slug=survey.slug))
+    labels = request.args.get("labels") or current_locale()
+    locale = "zh_CN" if labels.startswith("zh") else "en"
+    variables = exporting.export_variables(survey)
+    handle = exporting.sav_file(survey, variables,
+                                exporting.export_rows(services.db_session, survey, variables, wave=wave),
+                                locale=locale)
+    return _spooled(handle, SAV_MIMETYPE, f"{stem}-{locale.split('_')[0]}.sav")
 
 
 @bp.get("/surveys/<slug>/tokens.csv")
@@ -64,6 +110,5 @@ def tokens_csv(slug):
     )
     return Response(
         stream_with_context(csv_chunks(["link", "token", "created_at", "used_at"], rows)),
-        mimetype="text/csv",
-        headers={**attachment(f"{survey.slug}-invitations.csv"), "Cache-Control": "no-store"},
+        mimetype="text/csv", headers={**attachment(f"{survey.slug}-invitations.csv"), **NO_STORE},
     )
