@@ -50,13 +50,16 @@ class Manager(UserMixin, db.Model):
     role: so.Mapped[str] = so.mapped_column(sa.String(10), default=VIEWER, server_default=VIEWER)
     active: so.Mapped[bool] = so.mapped_column(default=True, server_default=sa.true())  # False: deactivated
     # the one-time set-password link of an invited manager (its SHA-256; the link is shown once) and its expiry
-    setup_hash: so.Mapped[str | None] = so.mapped_column(sa.String(64), unique=True)
+    setup_hash: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     setup_expires_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
 
     grants: so.Mapped[list["SurveyGrant"]] = so.relationship(
         back_populates="manager", cascade="all, delete-orphan")
 
-    __table_args__ = (sa.CheckConstraint("role in ('admin', 'editor', 'viewer')", name="role"),)
+    __table_args__ = (
+        sa.CheckConstraint("role in ('admin', 'editor', 'viewer')", name="role"),  # PostgreSQL only (0011_roles)
+        sa.Index("ix_manager_setup_hash", "setup_hash", unique=True),
+    )
 
     def get_id(self) -> str:
         """The session id Flask-Login stores: '<id>:<epoch>'."""

@@ -26,9 +26,10 @@ def password():
     if new != request.form.get("confirm_password", ""):
         flash(_("The two new passwords differ."), "error")
         return render_template("manage/account/index.html"), 422
+    manager = current_user._get_current_object()  # the account itself, not the proxy: it is logged in again below
     try:
-        manager = services.change_password(services.db_session, current_user, request.form.get("current_password", ""),
-                                           new, method=current_app.config["PASSWORD_HASH_METHOD"])
+        services.change_password(services.db_session, manager, request.form.get("current_password", ""), new,
+                                 method=current_app.config["PASSWORD_HASH_METHOD"])
     except services.InvalidInput as err:
         flash(str(err), "error")
         return render_template("manage/account/index.html"), 422

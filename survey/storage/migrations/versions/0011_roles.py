@@ -18,13 +18,15 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('manager', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('role', sa.String(length=10), server_default='viewer', nullable=False))
-        batch_op.add_column(sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
-        batch_op.add_column(sa.Column('setup_hash', sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column('setup_expires_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.create_unique_constraint(batch_op.f('uq_manager_setup_hash'), ['setup_hash'])
-        batch_op.create_check_constraint('role', "role in ('admin', 'editor', 'viewer')")
+    # plain ADD COLUMNs and a unique index: SQLite rebuilds a table for a new constraint, and rebuilding manager
+    # fails once surveys, keys or audit events refer to it (foreign keys are on); PostgreSQL gets the CHECK
+    op.add_column('manager', sa.Column('role', sa.String(length=10), server_default='viewer', nullable=False))
+    op.add_column('manager', sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
+    op.add_column('manager', sa.Column('setup_hash', sa.String(length=64), nullable=True))
+    op.add_column('manager', sa.Column('setup_expires_at', sa.DateTime(timezone=True), nullable=True))
+    op.create_index('ix_manager_setup_hash', 'manager', ['setup_hash'], unique=True)
+    if op.get_bind().dialect.name != 'sqlite':
+        op.create_check_constraint('role', 'manager', "role in ('admin', 'editor', 'viewer')")
     op.execute("UPDATE manager SET role = 'admin'")
     op.create_table(
         'survey_grant',
@@ -43,9 +45,10 @@ def upgrade():
 
 def downgrade():
     op.drop_table('survey_grant')
+    if op.get_bind().dialect.name != 'sqlite':
+        op.drop_constraint(op.f('ck_manager_role'), 'manager', type_='check')
+    op.drop_index('ix_manager_setup_hash', table_name='manager')
     with op.batch_alter_table('manager', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_manager_role'), type_='check')
-        batch_op.drop_constraint(batch_op.f('uq_manager_setup_hash'), type_='unique')
         batch_op.drop_column('setup_expires_at')
         batch_op.drop_column('setup_hash')
         batch_op.drop_column('active')
