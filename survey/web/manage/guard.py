@@ -37,7 +37,8 @@ def action_for(endpoint: str | None, method: str) -> str:
 
 
 def check_request() -> None:
-    """Let the request through or refuse it (a refusal is audit-logged as 'denied').
+    """Let the request through or refuse it (every refusal, 403 or 404 for an existing survey, is audit-logged
+    as "denied").
 
     :raise 404: the URL names a survey the manager may not read (or none).
     :raise 403: the manager's role does not allow the action.
@@ -46,11 +47,19 @@ def check_request() -> None:
     slug = (request.view_args or {}).get("slug")
     if slug is not None:
         survey = services.get_survey(services.db_session, slug)
-        if survey is None or not permissions.can(current_user, permissions.READ_SURVEY, survey):
+        if survey is None:
             abort(404)
+        if not permissions.can(current_user, permissions.READ_SURVEY, survey):
+            _refuse(404, slug, action)
         allowed = permissions.can(current_user, action, survey)
     else:
         allowed = permissions.can(current_user, action)
     if not allowed:
-        auditing.record("denied", target=str(slug or ""), detail=f"{request.method} {request.endpoint} ({action})")
-        abort(403)
+        _refuse(403, slug, action)
+
+
+def _refuse(status: int, slug: str | None, action: str):
+    """Log the refusal in the audit log and answer `status`."""
+    auditing.record("denied", target=str(slug or ""),
+                    detail=f"{request.method} {request.endpoint} ({action}) -> {status}")
+    abort(status)
