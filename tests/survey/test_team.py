@@ -224,3 +224,35 @@ def test_pages_offer_only_what_the_role_may_do(app, db_session, demo_survey):
                       client.get("/manage/surveys/csi/api-keys").get_data(as_text=True))
     for page, marker in zip(range(3), ("Close survey", "New survey from the CSI template", "Issue key")):
         assert marker not in seen["viv"][page] and marker in seen["ed"][page]
+
+
+def test_an_editor_who_imports_a_data_set_may_use_it(app, db_session):
+    from types import SimpleNamespace
+
+    from survey.services import importing, permissions
+    from tests.report.test_report_upload import table
+
+    ed = make(app, db_session, "ed", "editor")
+    other = make(app, db_session, "other", "editor")
+    frame = table(n=40)
+    survey = importing.import_survey(db_session, frame, importing.propose_mapping(frame), title="Imported",
+                                     scale=(1, 10), created_by=SimpleNamespace(id=ed.id))
+    assert services.granted_survey_ids(ed) == {survey.id} and services.granted_survey_ids(other) == set()
+    assert permissions.can(ed, "edit", survey) and not permissions.can(other, "read", survey)
+    assert [s.slug for s, _ in services.list_surveys(db_session, other)] == []
+
+
+def test_the_permission_rule_other_routes_call(app, db_session, demo_survey):
+    from survey.services import permissions
+
+    viv = make(app, db_session, "viv", "viewer", [demo_survey])
+    other = services.create_survey(db_session, slug="other", title_en="Other", title_zh="其他")
+    assert permissions.can(viv, "read", demo_survey) and permissions.can(viv, "read", demo_survey.id)
+    assert not permissions.can(viv, "read", other) and not permissions.can(viv, "edit", demo_survey)
+    assert permissions.can(viv, "own_account") and not permissions.can(viv, "create")
+    with pytest.raises(ValueError, match="unknown action"):
+        permissions.can(viv, "delete_everything", demo_survey)
+    with pytest.raises(services.PermissionDenied):
+        permissions.require(viv, "edit", demo_survey)
+    services.set_active(db_session, viv, False)
+    assert not permissions.can(viv, "read", demo_survey) and not permissions.can(None, "read")
