@@ -25,16 +25,19 @@ def fail(message: str) -> None:
 @with_appcontext
 @click.argument("email")
 @click.option("--password", envvar="CSI_MANAGER_PASSWORD", help="Password (else CSI_MANAGER_PASSWORD, else prompt).")
-def create_manager_command(email, password):
+@click.option("--role", type=click.Choice(services.permissions.ROLES), default=services.permissions.ADMIN,
+              show_default=True, help="admin: everything; editor/viewer: only surveys an admin grants them.")
+def create_manager_command(email, password, role):
     """Create a manager account that can log in to /manage."""
     if not password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        manager = services.create_manager(services.db_session, email, password,
+        manager = services.create_manager(services.db_session, email, password, role=role,
                                          method=current_app.config["PASSWORD_HASH_METHOD"])
     except services.InvalidInput as err:
         fail(str(err))
-    click.echo(f"Manager {manager.email} created.")
+    services.audit.record(services.db_session, "manager_create", manager=manager, address="cli", detail=f"role={role}")
+    click.echo(f"Manager {manager.email} created ({role}).")
 
 
 @click.command("set-password")
@@ -76,7 +79,8 @@ def demo_command(if_empty, responses, seed):
     click.echo(f"Demo survey '{survey.slug}' created: " + ", ".join(f"wave {w}: {n}" for w, n in counts.items()))
     if services.find_manager(services.db_session, DEMO_EMAIL) is None:
         password = os.environ.get("CSI_DEMO_PASSWORD") or secrets.token_urlsafe(9)
-        services.create_manager(services.db_session, DEMO_EMAIL, password, method=current_app.config["PASSWORD_HASH_METHOD"])
+        services.create_manager(services.db_session, DEMO_EMAIL, password, role=services.permissions.ADMIN,
+                                method=current_app.config["PASSWORD_HASH_METHOD"])
         shown = "(from CSI_DEMO_PASSWORD)" if os.environ.get("CSI_DEMO_PASSWORD") else password
         click.echo(f"Demo manager: {DEMO_EMAIL} / {shown}")
 

@@ -57,6 +57,10 @@ class TokenUsed(ServiceError):
     """The invitation token has already been used for a response."""
 
 
+class PermissionDenied(ServiceError, PermissionError):
+    """The manager's role or survey access does not allow this action (services/permissions.py)."""
+
+
 class InvalidInput(ServiceError, ValueError):
     """A manager action got bad input; the message is fit to show."""
 

@@ -8,13 +8,14 @@ import sqlalchemy as sa
 from flask import abort
 
 from survey.exceptions import (
-    InvalidInput, InvalidResponse, InvalidRows, KeyRefused, ServiceError, SurveyClosed, SurveyNotFound, TokenRequired,
-    TokenUnknown, TokenUsed,
+    InvalidInput, InvalidResponse, InvalidRows, KeyRefused, PermissionDenied, ServiceError, SurveyClosed,
+    SurveyNotFound, TokenRequired, TokenUnknown, TokenUsed,
 )
-from survey.services import audit, snapshot
+from survey.services import audit, permissions, snapshot
 from survey.services.accounts import (
-    authenticate, create_manager, end_sessions, find_manager, get_manager, load_session_manager, password_check_slot,
-    set_password,
+    authenticate, change_password, create_manager, end_sessions, find_manager, get_manager, granted_survey_ids,
+    invite_manager, issue_setup_link, list_managers, load_session_manager, password_check_slot, set_active,
+    set_grants, set_password, set_password_with_link, set_role, setup_link_manager,
 )
 from survey.services.questionnaire import CONSTRUCTS, MODELS, SECTIONS, constructs_for
 from survey.services.reading import count_responses, iter_responses, responses_frame
@@ -32,11 +33,13 @@ from survey.storage.tables import (
 db_session = db.session  # Flask-SQLAlchemy's scoped session: the current request's (or CLI command's) session
 
 __all__ = [
-    "DATABASE_FAULTS", "database_ready", "redis_ready", "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "ServiceError", "SurveyClosed", "SurveyNotFound",
+    "DATABASE_FAULTS", "database_ready", "redis_ready", "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "PermissionDenied", "ServiceError", "SurveyClosed", "SurveyNotFound",
     "TokenRequired", "TokenUnknown", "TokenUsed", "ACCESS_INVITATION", "ACCESS_LIMITED", "ACCESS_MODES", "ACCESS_OPEN",
     "CONSTRUCTS", "MODELS", "SECTIONS", "MAX_ID", "SCALE", "constructs_for",
     "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "db_session", "drop_item",
-    "end_sessions", "load_session_manager", "password_check_slot",
+    "end_sessions", "load_session_manager", "password_check_slot", "permissions", "audit", "change_password",
+    "granted_survey_ids", "invite_manager", "issue_setup_link", "list_managers", "set_active", "set_grants",
+    "set_password_with_link", "set_role", "setup_link_manager",
     "find_manager", "find_token", "generate_tokens", "get_manager", "get_question", "get_survey",
     "get_survey_or_404", "iter_responses", "list_surveys", "list_tokens", "new_wave", "record_response",
     "record_responses_bulk", "responses_frame", "set_access", "set_password", "set_status", "submit", "survey_snapshot",

@@ -10,10 +10,11 @@ import sqlalchemy as sa
 
 from survey.exceptions import InvalidInput
 from survey.storage.db import write_transaction
-from survey.storage.tables import KEY_KINDS, READ, SUBMIT, ApiKey, Survey, utcnow
+from survey.services import permissions
+from survey.storage.tables import ADMIN, KEY_KINDS, READ, SUBMIT, ApiKey, Survey, utcnow
 
 __all__ = ["KEY_KINDS", "KEY_PREFIX", "READ", "SUBMIT", "ApiKey", "find_key", "find_key_by_hash", "hash_key",
-           "issue_key", "list_keys", "revoke_key"]
+           "get_own_key", "issue_key", "list_keys", "list_manager_keys", "revoke_key"]
 KEY_PREFIX = "csi_"
 
 
@@ -55,6 +56,22 @@ def list_keys(session, survey: Survey) -> list[ApiKey]:
         sa.select(ApiKey).where(sa.or_(ApiKey.survey_id == survey.id, ApiKey.survey_id.is_(None)))
         .order_by(ApiKey.id.desc())
     ))
+
+
+def list_manager_keys(session, manager) -> list[ApiKey]:
+    """Return the keys a manager oversees, newest first: those of the surveys they may read, and the
+    all-survey read keys they made (an admin: every all-survey key)."""
+    all_survey = ApiKey.survey_id.is_(None) & (sa.true() if manager.role == ADMIN else ApiKey.manager_id == manager.id)
+    visible = ApiKey.survey_id.in_(sa.select(Survey.id).where(permissions.visible(manager)))
+    return list(session.scalars(sa.select(ApiKey).where(all_survey | visible).order_by(ApiKey.id.desc())))
+
+
+def get_own_key(session, manager, key_id: int) -> ApiKey | None:
+    """Return the all-survey read key with this id if the manager made it (or is an admin), else None."""
+    key = session.get(ApiKey, key_id)
+    if key is None or key.survey_id is not None:
+        return None
+    return key if manager.role == ADMIN or key.manager_id == manager.id else None
 
 
 def get_survey_key(session, survey: Survey, key_id: int) -> ApiKey | None:

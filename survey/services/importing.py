@@ -20,7 +20,7 @@ from model.spec import parse_item_code
 from survey.storage import packing
 from survey.storage.db import write_transaction
 from survey.exceptions import ImportRejected, Problem
-from survey.storage.tables import CLOSED, SCALE, Answer, Question, Response, Survey, Wave, utcnow
+from survey.storage.tables import CLOSED, SCALE, Answer, Question, Response, Survey, SurveyGrant, Wave, utcnow
 
 ROLES = (*CONSTRUCTS, "segment", "comment", "wave", "ignore")
 MAX_SEGMENT_VALUES = 20
@@ -127,6 +127,8 @@ def import_survey(session: Session, frame: pd.DataFrame, mapping: dict[str, str]
     slug = f"{slug}-{secrets.token_hex(3)}"
     survey = Survey(slug=slug, title_en=title, title_zh=title, intro_en="", intro_zh="", status=CLOSED,
                     scale_min=scale[0], scale_max=scale[1], created_by_id=getattr(created_by, "id", None))
+    if survey.created_by_id is not None:  # the manager who imported it may read and change it
+        survey.grants = [SurveyGrant(manager_id=survey.created_by_id)]
     questions, counters, taken = [], dict.fromkeys(CONSTRUCTS, 0), set()
     for position, (name, role) in enumerate(mapping.items(), 1):
         if role in CONSTRUCTS:

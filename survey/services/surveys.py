@@ -6,10 +6,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from model.spec import VARIANTS, check_model, parse_item_code
-from survey.services import questionnaire
+from survey.services import permissions, questionnaire
 from survey.exceptions import InvalidInput
 from survey.storage.db import write_transaction
-from survey.storage.tables import ACCESS_MODES, CLOSED, OPEN, InvitationToken, Manager, Question, Response, Survey, Wave, new_revision, utcnow
+from survey.storage.tables import ACCESS_MODES, CLOSED, OPEN, InvitationToken, Manager, Question, Response, Survey, SurveyGrant, Wave, new_revision, utcnow
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 EDITABLE = ("text_en", "text_zh", "low_en", "low_zh", "high_en", "high_zh")
@@ -43,6 +43,7 @@ def create_survey(session: Session, *, slug: str, title_en: str = "", title_zh: 
     survey.questions = [Question(position=i, **dict(item))
                         for i, item in enumerate(questionnaire.template(model), 1)]
     survey.waves = [Wave(number=1, label="Wave 1")]
+    survey.grants = [SurveyGrant(manager_id=created_by.id)] if created_by else []  # the creator may use it
     with write_transaction(session):
         session.add(survey)
     return survey
@@ -193,13 +194,18 @@ def list_tokens(session: Session, survey: Survey) -> list[InvitationToken]:
     ))
 
 
-def list_surveys(session: Session) -> list[tuple[Survey, dict[int, int]]]:
-    """Return every survey, newest first, with its wave number -> complete response count."""
-    surveys = list(session.scalars(sa.select(Survey).order_by(Survey.created_at.desc(), Survey.id.desc())))
+def list_surveys(session: Session, manager: Manager | None = None) -> list[tuple[Survey, dict[int, int]]]:
+    """Return every survey (or those `manager` may read), newest first, with its wave number -> complete
+    response count."""
+    query = sa.select(Survey).order_by(Survey.created_at.desc(), Survey.id.desc())
+    if manager is not None:
+        query = query.where(permissions.visible(manager))
+    surveys = list(session.scalars(query))
     counts: dict[int, dict[int, int]] = {s.id: {} for s in surveys}
     for survey_id, number, n in session.execute(
         sa.select(Wave.survey_id, Wave.number, sa.func.count(Response.id))
         .select_from(Wave).outerjoin(Response, sa.and_(Response.wave_id == Wave.id, Response.complete.is_(True)))
+        .where(Wave.survey_id.in_(list(counts)))
         .group_by(Wave.survey_id, Wave.number).order_by(Wave.survey_id, Wave.number)
     ):
         counts[survey_id][number] = n

@@ -17,6 +17,8 @@ ACCESS_MODES = (ACCESS_OPEN, ACCESS_LIMITED, ACCESS_INVITATION)
 MAX_ID = 2**31 - 1  # ids are INTEGER (32-bit on PostgreSQL): larger numbers from URLs are refused, not sent
 SUBMIT, READ = "submit", "read"  # API key kinds
 KEY_KINDS = (SUBMIT, READ)
+ADMIN, EDITOR, VIEWER = "admin", "editor", "viewer"  # manager roles (what each may do: services/permissions.py)
+ROLES = (ADMIN, EDITOR, VIEWER)
 
 
 def localized(locale, english, chinese):
@@ -45,10 +47,28 @@ class Manager(UserMixin, db.Model):
     # part of the id kept in every session cookie; raising it (logout, password change, "sign out everywhere")
     # makes every cookie issued before refer to no one
     session_epoch: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    role: so.Mapped[str] = so.mapped_column(sa.String(10), default=VIEWER, server_default=VIEWER)
+    active: so.Mapped[bool] = so.mapped_column(default=True, server_default=sa.true())  # False: deactivated
+    # the one-time set-password link of an invited manager (its SHA-256; the link is shown once) and its expiry
+    setup_hash: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    setup_expires_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+
+    grants: so.Mapped[list["SurveyGrant"]] = so.relationship(
+        back_populates="manager", cascade="all, delete-orphan")
+
+    __table_args__ = (
+        sa.CheckConstraint("role in ('admin', 'editor', 'viewer')", name="role"),  # PostgreSQL only (0011_roles)
+        sa.Index("ix_manager_setup_hash", "setup_hash", unique=True),
+    )
 
     def get_id(self) -> str:
         """The session id Flask-Login stores: '<id>:<epoch>'."""
         return f"{self.id}:{self.session_epoch}"
+
+    @property
+    def is_active(self) -> bool:
+        """Flask-Login refuses to log in a deactivated manager."""
+        return bool(self.active)
 
     def __repr__(self) -> str:
         return f"<Manager {self.email}>"
@@ -81,6 +101,7 @@ class Survey(db.Model):
     waves: so.Mapped[list["Wave"]] = so.relationship(
         back_populates="survey", order_by="Wave.number", cascade="all, delete-orphan"
     )
+    grants: so.Mapped[list["SurveyGrant"]] = so.relationship(back_populates="survey", cascade="all, delete-orphan")
 
     __table_args__ = (
         sa.CheckConstraint("status in ('open', 'closed')", name="status"),
@@ -108,6 +129,22 @@ class Survey(db.Model):
 
     def __repr__(self) -> str:
         return f"<Survey {self.slug} {self.status}>"
+
+
+class SurveyGrant(db.Model):
+    """One manager's access to one survey (admins need none: they reach every survey); the survey's creator gets
+    one when it is created."""
+
+    __tablename__ = "survey_grant"
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"), primary_key=True)
+    manager_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("manager.id"), primary_key=True, index=True)
+    granted_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    survey: so.Mapped[Survey] = so.relationship(back_populates="grants")
+    manager: so.Mapped[Manager] = so.relationship(back_populates="grants")
+
+    def __repr__(self) -> str:
+        return f"<SurveyGrant survey={self.survey_id} manager={self.manager_id}>"
 
 
 class Question(db.Model):

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from survey import i18n, services
 from survey.exceptions import ApiError
 from survey.extensions import csrf, limiter
-from survey.services import MAX_ID, SCALE, apikeys, snapshot
+from survey.services import MAX_ID, SCALE, apikeys, permissions, snapshot
 from survey.web.headers import retry_after_limit
 from survey.web.json_errors import json_error
 from survey.web.openapi import document
@@ -138,7 +138,9 @@ def _check_scope(key, survey_id: int | None, slug: str, kind: str) -> None:
     """:raise ApiError: 404 no such survey, 403 the key may not do `kind` on it."""
     if survey_id is None:
         raise ApiError(404, "not_found", f"No survey '{slug}'.")
-    if not key.allows(survey_id, kind):
+    allowed = (permissions.key_may_read(services.db_session, key, survey_id) if kind == apikeys.READ
+               else key.allows(survey_id, kind))
+    if not allowed:  # a read key also stops when the manager who made it may no longer read the survey
         action = "submit responses to" if kind == apikeys.SUBMIT else "read responses of"
         raise ApiError(403, "forbidden", f"This key may not {action} survey '{slug}'.")
 

@@ -79,3 +79,29 @@ def logout():
     sessions.forget()
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/set-password/<token>", methods=("GET", "POST"))
+def set_password(token):
+    """Choose a password with the one-time link an administrator gave (invitation or reset)."""
+    member = services.setup_link_manager(services.db_session, token)
+    if member is None:
+        return render_template("auth/set_password.html", member=None), 404
+    if request.method == "POST":
+        password = request.form.get("password", "")
+        if password != request.form.get("confirm_password", ""):
+            flash(_("The two new passwords differ."), "error")
+            return render_template("auth/set_password.html", member=member), 422
+        try:
+            services.set_password_with_link(services.db_session, token, password,
+                                            method=current_app.config["PASSWORD_HASH_METHOD"])
+        except services.InvalidInput as err:
+            flash(str(err), "error")
+            return render_template("auth/set_password.html", member=member), 422
+        auditing.record("password_set_by_link", manager=member)
+        if current_user.is_authenticated:
+            logout_user()
+            sessions.forget()
+        flash(_("Your password is set. Please log in."), "info")
+        return redirect(url_for(".login"))
+    return render_template("auth/set_password.html", member=member)

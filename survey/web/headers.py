@@ -10,6 +10,7 @@ from survey.extensions import limiter
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'")
 RESPONDENT_PREFIXES = ("/s/",)
+NO_REFERRER_PREFIXES = (*RESPONDENT_PREFIXES, "/auth/set-password/")  # addresses that carry a secret token
 
 
 def add_headers(response):
@@ -21,7 +22,8 @@ def add_headers(response):
     if frame_ancestors == "'none'":
         headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer" if respondent else "same-origin")
+    headers.setdefault("Referrer-Policy", "no-referrer" if request.path.startswith(NO_REFERRER_PREFIXES)
+                       else "same-origin")
     if request.is_secure and current_app.config["HSTS_MAX_AGE"]:
         headers.setdefault("Strict-Transport-Security", f"max-age={current_app.config['HSTS_MAX_AGE']}")
     return response

@@ -1,13 +1,15 @@
-"""The audit log of manager actions: a paginated page and a CSV export. Any logged-in manager may read it (the
-service has no roles yet)."""
+"""The audit log of manager actions: a paginated page and a CSV export, for admins only."""
 from flask import Blueprint, Response, render_template, request, stream_with_context
 
 from survey import services
+from survey.services import permissions
+from survey.web.manage.guard import requires
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 
 @bp.get("/")
+@requires(permissions.READ_AUDIT)
 def index():
     """One page of events, newest first (?page=N)."""
     page = max(1, min(request.args.get("page", 1, type=int) or 1, 1_000_000))
@@ -16,6 +18,7 @@ def index():
 
 
 @bp.get("/audit.csv")
+@requires(permissions.READ_AUDIT)
 def export():
     """Every event as CSV (UTF-8 with BOM), oldest first."""
     return Response(stream_with_context(services.audit.csv_export(services.db_session)), mimetype="text/csv",

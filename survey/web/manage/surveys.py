@@ -4,17 +4,21 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from survey import services
+from survey.services import permissions
+from survey.web.manage.guard import requires
 
 bp = Blueprint("surveys", __name__)
 
 
 @bp.get("/")
 def index():
-    """List surveys with their response counts per wave."""
-    return render_template("manage/surveys/index.html", surveys=services.list_surveys(services.db_session))
+    """List the surveys this manager may read, with their response counts per wave."""
+    return render_template("manage/surveys/index.html",
+                           surveys=services.list_surveys(services.db_session, current_user))
 
 
 @bp.route("/surveys/new", methods=("GET", "POST"))
+@requires(permissions.CREATE_SURVEY)
 def new():
     """Create a survey from the standard CSI template."""
     if request.method == "POST":

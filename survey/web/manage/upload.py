@@ -10,7 +10,8 @@ from model.spec import CONSTRUCTS
 from survey import services
 from survey.i18n import pick
 from survey.report import t
-from survey.services import importing, uploads
+from survey.services import importing, permissions, uploads
+from survey.web.manage.guard import requires
 
 bp = Blueprint("upload", __name__, url_prefix="/upload")
 
@@ -32,6 +33,7 @@ def _upload_or_404(token: str):
 
 
 @bp.route("/", methods=("GET", "POST"))
+@requires(permissions.CREATE_SURVEY)
 def start():
     """Take the file, check it is a readable table, keep it and ask for the column mapping."""
     errors = []
@@ -57,6 +59,7 @@ def start():
 
 
 @bp.route("/<token>", methods=("GET", "POST"))
+@requires(permissions.CREATE_SURVEY)
 def mapping(token):
     """Show the column → construct mapping (prefix convention pre-filled); queue the import when sent."""
     upload = _upload_or_404(token)
@@ -108,6 +111,7 @@ def _after_import(token: str, frame, wait: float):
 
 
 @bp.get("/<token>/status")
+@requires(permissions.CREATE_SURVEY)
 def status(token):
     """The import's progress (the page refreshes itself), then the report or what went wrong."""
     upload = _upload_or_404(token)
