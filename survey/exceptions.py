@@ -13,6 +13,9 @@ ERROR_MESSAGES = {
     "not_applicable": _l("Your earlier answer means this question does not apply. Change that answer, or clear "
                          "this one (choose “Don't know / not applicable” or untick the boxes)."),
     "invalid": _l("This value is not valid."),
+    "contact_missing": _l("To be contacted, please leave an e-mail address or a phone number."),
+    "contact_bad_email": _l("Please check the e-mail address."),
+    "contact_bad_phone": _l("Please check the phone number (digits, spaces, + - ( ) only)."),
 }
 
 

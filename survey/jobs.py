@@ -22,6 +22,8 @@ QUEUE = "csi"
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 _RUNNING: set[Future] = set()
+_PENDING: set[str] = set()  # in-process coalesced jobs queued and not started yet
+PENDING_TTL = 300  # seconds a coalescing key lives in Redis if its job never starts (a lost worker)
 
 
 def _resolve(path: str):
@@ -103,6 +105,44 @@ def enqueue(path: str, *args, timeout: int = 1800) -> str:
             log.warning("queue unavailable (%s); running %s in-process", err, path)
     _in_process(app, path, args)
     return "process"
+
+
+def enqueue_coalesced(key: str, path: str, *args) -> bool:
+    """Like ``enqueue``, but at most one job per ``key`` waits to start at any time; return whether one was queued.
+
+    For idempotent catch-up jobs (a case sweep after each submission): a job that has not started yet will see
+    everything committed before it starts, so a second one would only repeat it. The job clears its key as it
+    starts, so work committed while it runs queues the next one.
+    """
+    connection = redis_connection()
+    if connection is not None:
+        try:
+            if not connection.set(f"csi:pending:{key}", 1, nx=True, ex=PENDING_TTL):
+                return False
+        except Exception as err:
+            log.warning("queue unavailable (%s); coalescing %s in this process", err, key)
+        else:
+            enqueue("survey.jobs:run_coalesced", key, path, *args)
+            return True
+    with _POOL_LOCK:
+        if key in _PENDING:
+            return False
+        _PENDING.add(key)
+    _in_process(current_app._get_current_object(), "survey.jobs:run_coalesced", (key, path, *args))
+    return True
+
+
+def run_coalesced(key: str, path: str, *args):
+    """Clear the job's coalescing key, then run it (the job function of ``enqueue_coalesced``)."""
+    with _POOL_LOCK:
+        _PENDING.discard(key)
+    connection = redis_connection()
+    if connection is not None:
+        try:
+            connection.delete(f"csi:pending:{key}")
+        except Exception:  # the key expires by itself
+            pass
+    return run_in_app(path, *args)
 
 
 def work(burst: bool = False) -> None:

@@ -81,6 +81,9 @@ def app(request):
     with app.app_context():
         engine = db.engine
     yield app
+    from survey import jobs
+
+    assert jobs.drain(60), "a background job of this test is still running"  # e.g. a case sweep after a submission
     _clean(engine)
     engine.dispose()
 

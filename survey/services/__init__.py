@@ -11,7 +11,7 @@ from survey.exceptions import (
     InvalidInput, InvalidResponse, InvalidRows, KeyRefused, PermissionDenied, ServiceError, SurveyClosed,
     SurveyNotFound, TokenRequired, TokenUnknown, TokenUsed,
 )
-from survey.services import audit, permissions, snapshot
+from survey.services import audit, cases, permissions, snapshot
 from survey.services.accounts import (
     authenticate, change_password, create_manager, end_sessions, find_manager, get_manager, granted_survey_ids,
     invite_manager, issue_setup_link, list_managers, load_session_manager, password_check_slot, set_active,

@@ -24,6 +24,7 @@ from survey.storage.tables import ADMIN, EDITOR, READ, ROLES, VIEWER, Manager, S
 
 READ_SURVEY, EDIT_SURVEY, CREATE_SURVEY = "read", "edit", "create"
 OWN_ACCOUNT, MANAGE_ACCOUNTS, READ_AUDIT = "own_account", "manage_accounts", "read_audit"
+READ_CONTACT = "read_contact"
 ALL_ROLES, EDITORS, ADMINS = frozenset(ROLES), frozenset((ADMIN, EDITOR)), frozenset((ADMIN,))
 # action -> the roles that may do it; add an action here (and say which roles) when a feature needs a new one
 ACTIONS = {
@@ -33,11 +34,12 @@ ACTIONS = {
     OWN_ACCOUNT: ALL_ROLES,         # change one's own password, sign out everywhere
     MANAGE_ACCOUNTS: ADMINS,        # invite, change roles, grant survey access, deactivate
     READ_AUDIT: ADMINS,             # the audit log page and its CSV
+    READ_CONTACT: EDITORS,          # respondents' contact details on follow-up cases (those who follow them up)
 }
-SURVEY_ACTIONS = frozenset((READ_SURVEY, EDIT_SURVEY))  # need access to the survey (admins have it everywhere)
+SURVEY_ACTIONS = frozenset((READ_SURVEY, EDIT_SURVEY, READ_CONTACT))  # need access to the survey (admins have it everywhere)
 
 __all__ = ["ACTIONS", "ADMIN", "CREATE_SURVEY", "EDITOR", "EDIT_SURVEY", "MANAGE_ACCOUNTS", "OWN_ACCOUNT",
-           "READ_AUDIT", "READ_SURVEY", "ROLES", "SURVEY_ACTIONS", "VIEWER", "can", "has_access", "key_may_read",
+           "READ_AUDIT", "READ_CONTACT", "READ_SURVEY", "ROLES", "SURVEY_ACTIONS", "VIEWER", "can", "has_access", "key_may_read",
            "require", "visible"]
 
 

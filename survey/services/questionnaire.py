@@ -131,6 +131,9 @@ TEMPLATE = [
     {"code": "comment", "construct": None, "kind": "text", "section": "comment",
      "text_en": "Is there anything else you would like to tell us?", "text_zh": "您还有什么想告诉我们的吗？",
      "required": False, "allow_dont_know": False},
+    # Contact details asked for here are stored apart from the answers (services.cases), never exported.
+    _choice("contact_consent", "yesno", "May we contact you about your answers? If yes, leave an e-mail address or phone number below.",
+            "我们可以就您的回答与您联系吗？如果可以，请在下方留下电子邮箱或电话号码。", YES_NO, "comment"),
 ]
 
 AGREE = (("Strongly disagree", "完全不同意"), ("Strongly agree", "完全同意"))

@@ -20,6 +20,7 @@ from survey.exceptions import (
 )
 from survey.services.surveys import get_survey
 from survey.storage.tables import ACCESS_INVITATION, OPEN, SUBMIT, Answer, ApiKey, InvitationToken, Response, Survey, utcnow
+from survey.services.cases import contact_from, store_contact
 from survey.services.validation import validate
 
 RESPONSE_TABLE, ANSWER_TABLE, SURVEY_TABLE = Response.__table__, Answer.__table__, Survey.__table__
@@ -46,6 +47,25 @@ def _packed(answers) -> bytes:
         if code is not None:
             pairs.append((item.id, code))
     return packing.pack(pairs)
+
+
+def _validated(snap, data):
+    """The answers and the contact details of a submission; every problem of both is reported at once.
+
+    :raise InvalidResponse: question code -> error code.
+    """
+    codes, answers, contact = {}, None, None
+    try:
+        answers = validate(snap, data)
+    except InvalidResponse as err:
+        codes.update(err.codes)
+    try:
+        contact = contact_from(data)
+    except InvalidResponse as err:
+        codes.update(err.codes)
+    if codes:
+        raise InvalidResponse(codes)
+    return answers, contact
 
 
 def find_token(session: Session, survey: Survey, token: str) -> InvitationToken:
@@ -165,7 +185,7 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
     if token_row is not None and token_row.used_at is not None:
         raise TokenUsed(token)
     snap = snapshot.take(survey)
-    answers = validate(snap, data)
+    answers, contact = _validated(snap, data)
     wave_id = snap.wave_id(wave)
     try:
         with write_transaction(session):  # the writers' turn comes before the token's UPDATE
@@ -181,6 +201,8 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
                       "complete": True, "source": source,
                       "token_id": token_row.id if token_row is not None else None, "packed": _packed(answers)}
             response_id = _insert_response(session, values, answers)
+            if contact:
+                store_contact(session, response_id, contact)
     except IntegrityError:
         if token_row is not None:
             raise TokenUsed(token) from None
@@ -212,7 +234,7 @@ def submit(session: Session, slug: str, data, *, locale: str = "en", token: str 
     snap = snapshot.by_slug(session, slug)
     if snap is not None and snap.is_open and not token and (snap.access != ACCESS_INVITATION or source != "web"):
         try:
-            answers = validate(snap, data)
+            answers, contact = _validated(snap, data)
             wave_id = snap.wave_id(wave)
         except InvalidResponse:
             if snapshot.by_slug(session, slug, fresh=True) is snap:
@@ -224,6 +246,8 @@ def submit(session: Session, slug: str, data, *, locale: str = "en", token: str 
             with write_transaction(session):
                 response_id = _insert_response(session, values, answers,
                                                guard={"revision": snap.revision, "key_hash": key_hash})
+                if response_id is not None and contact:
+                    store_contact(session, response_id, contact)
             if response_id is not None:
                 return _receipt(response_id, values)
     survey = get_survey(session, slug)

@@ -1,6 +1,6 @@
 """ORM tables (called tables, not models: "model" means the SEM in this project)."""
 import secrets
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -392,3 +392,66 @@ class AuditEvent(db.Model):
 @sa.event.listens_for(AuditEvent, "before_delete")
 def _append_only(mapper, connection, target):
     raise ValueError("audit events are append-only")
+
+
+CASE_NEW, CASE_CONTACTED, CASE_RESOLVED = "new", "contacted", "resolved"
+CASE_STATUSES = (CASE_NEW, CASE_CONTACTED, CASE_RESOLVED)
+
+
+class RespondentContact(db.Model):
+    """Contact details a respondent chose to leave; kept apart from the answers (never in exports or reports)."""
+
+    __tablename__ = "respondent_contact"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    response_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("response.id"), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    email: so.Mapped[str] = so.mapped_column(sa.String(254), default="")
+    phone: so.Mapped[str] = so.mapped_column(sa.String(40), default="")
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class FollowUpCase(db.Model):
+    """A respondent the team should follow up: complained, rated satisfaction or complaint handling low, or
+    asked to be contacted. One per response; reasons is a comma-separated list of survey.services.cases.REASONS."""
+
+    __tablename__ = "follow_up_case"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"))
+    response_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("response.id"), unique=True)
+    reasons: so.Mapped[str] = so.mapped_column(sa.String(100))
+    status: so.Mapped[str] = so.mapped_column(sa.String(10), default=CASE_NEW, server_default=CASE_NEW)
+    owner_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
+    due_on: so.Mapped[date | None] = so.mapped_column(sa.Date)
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    contacted_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    resolved_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    recovered: so.Mapped[bool | None] = so.mapped_column()  # on resolving: was the customer won back?
+
+    owner: so.Mapped["Manager | None"] = so.relationship()
+    notes: so.Mapped[list["CaseNote"]] = so.relationship(order_by="CaseNote.id", cascade="all, delete-orphan")
+
+    __table_args__ = (
+        sa.CheckConstraint("status in ('new', 'contacted', 'resolved')", name="status"),
+        sa.Index("ix_follow_up_case_survey_status", "survey_id", "status"),
+    )
+
+
+class CaseNote(db.Model):
+    """A note on a follow-up case (what was said or done), with its author."""
+
+    __tablename__ = "case_note"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("follow_up_case.id"), index=True)
+    author_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
+    at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    text: so.Mapped[str] = so.mapped_column(sa.Text)
+
+    author: so.Mapped["Manager | None"] = so.relationship()
+
+
+class CaseSweep(db.Model):
+    """How far cases were made for a survey: the last response id looked at (so a sweep reads only new rows)."""
+
+    __tablename__ = "case_sweep"
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"), primary_key=True)
+    last_response_id: so.Mapped[int] = so.mapped_column(default=0)

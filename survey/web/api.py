@@ -303,6 +303,7 @@ def submit(slug):
     except services.TokenUnknown:
         raise ApiError(422, "token_unknown", "This invitation token does not belong to this survey.",
                        {"token": "Unknown token."}) from None
+    services.cases.schedule_sweep(response.survey_id)
     number = services.wave_number(services.db_session, args["snapshot"], response.wave_id)
     body = {"id": response.id, "survey": slug, "wave": number, "created_at": as_utc(response.created_at).isoformat()}
     location = url_for("api.get_response", slug=slug, response_id=response.id)

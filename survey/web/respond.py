@@ -104,7 +104,7 @@ def submit(slug):
         if refusal is not None:
             return refusal
     try:
-        services.submit(services.db_session, slug, request.form, locale=current_locale(), token=token)
+        receipt = services.submit(services.db_session, slug, request.form, locale=current_locale(), token=token)
     except services.DATABASE_FAULTS:
         return answers_kept(slug)
     except services.TokenRequired:
@@ -120,6 +120,7 @@ def submit(slug):
         return render_template("respond/token.html", survey=services.get_survey_or_404(slug), used=False), 404
     except services.TokenUsed:
         return render_template("respond/token.html", survey=services.get_survey_or_404(slug), used=True), 409
+    services.cases.schedule_sweep(receipt.survey_id)
     limited = limited_survey(slug)  # as the INSERT saw it (a stale snapshot was refreshed by the submission)
     if limited is not None:
         count_limited(slug, limited)

@@ -13,7 +13,7 @@ from survey import services
 EXPORTS = ("export.csv", "export.xlsx", "export.sav", "codebook.csv", "tokens.csv")
 ITEMS = ["CE1", "CE2", "CE3", "PQ1", "PQ2", "PQ3", "PV1", "PV2", "CS1", "CS2", "CS3", "CC1", "CL1", "CL2"]
 OTHERS = ["complained", "complaint_handling", "complaint_cause", "customer_type", "key_account",
-          "customer_status", "region", "channel", "tenure", "comment"]
+          "customer_status", "region", "channel", "tenure", "comment", "contact_consent"]
 
 
 @pytest.mark.parametrize("name", EXPORTS)

@@ -19,7 +19,7 @@ def test_login_required_on_every_manager_route(app, client, demo_survey):
     assert {r.endpoint for r in rules} >= {f"manage.surveys.{name}" for name in (
         "index", "new", "detail", "status", "waves", "tokens", "question", "drop", "add")}
     assert {r.endpoint.split(".")[1] for r in rules} == {"surveys", "keys", "exports", "report", "upload", "account",
-                                                                   "audit", "team"}
+                                                                   "audit", "team", "cases"}
     assert all(r.endpoint.startswith("manage.") for r in rules)  # every /manage page sits under the one guard
     checked = 0
     for rule in rules:
@@ -84,7 +84,7 @@ def test_create_survey_from_template(client, db_session, manager):
     response = client.post("/manage/surveys/new", data={"slug": "shop-2025", "title_en": "Shop", "title_zh": "商店"})
     assert response.status_code == 302 and response.location.endswith("/manage/surveys/shop-2025")
     survey = db_session.scalar(sa.select(Survey).where(Survey.slug == "shop-2025"))
-    assert survey.title_zh == "商店" and len(survey.questions) == 24 and survey.created_by_id == manager.id
+    assert survey.title_zh == "商店" and len(survey.questions) == 25 and survey.created_by_id == manager.id
     page = client.get("/manage/surveys/shop-2025")
     assert page.status_code == 200 and "CE1" in page.get_data(as_text=True)
     duplicate = client.post("/manage/surveys/new", data={"slug": "shop-2025"})

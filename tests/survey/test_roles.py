@@ -39,7 +39,7 @@ DECISIONS = {
 DEFAULTED = {f"manage.surveys.{name}" for name in ("detail", "status", "access", "waves", "tokens", "question", "drop",
                                                      "add")} | {
     "manage.keys.index", "manage.keys.revoke", "manage.exports.export_csv", "manage.exports.export_xlsx",
-    "manage.exports.export_sav", "manage.exports.codebook_csv",
+    "manage.exports.export_sav", "manage.exports.codebook_csv", "manage.cases.index", "manage.cases.detail",
     "manage.exports.tokens_csv", "manage.report.show", "manage.report.printable", "manage.report.result_json",
     "manage.report.estimates_csv", "manage.report.scores_csv"}
 API_DECISIONS = {"api.submit": "submit", "api.list_responses": "read", "api.get_response": "read",

@@ -1,6 +1,8 @@
 """The submission path on both databases: one guarded INSERT, and what happens when this process's snapshot of
 the survey is stale because another worker changed the survey (simulated by changing it through db_session,
 which does not refresh the snapshot the app holds)."""
+import threading
+
 import pytest
 import sqlalchemy as sa
 
@@ -25,11 +27,14 @@ def warm(client, db_session, demo_survey, valid_answers):
 
 
 def statements_of(app, action) -> list[str]:
-    """Run action() and return the SQL statements the app sent to the database meanwhile."""
+    """Run action() and return the SQL statements the request sent to the database meanwhile (those of this
+    thread: background jobs, such as the case sweep after a submission, run on their own threads)."""
     seen = []
     with app.app_context():
         engine = db.engine
-    listener = lambda conn, cursor, statement, *rest: seen.append(statement)  # noqa: E731
+    me = threading.get_ident()
+    listener = lambda conn, cursor, statement, *rest: (  # noqa: E731
+        seen.append(statement) if threading.get_ident() == me else None)
     sa.event.listen(engine, "before_cursor_execute", listener)
     try:
         action()

@@ -43,9 +43,9 @@ bp.after_request(record_manager_request)  # every accepted change and export of 
 
 
 def _register_children():
-    from survey.web.manage import account, audit, exports, keys, report, surveys, team, upload
+    from survey.web.manage import account, audit, cases, exports, keys, report, surveys, team, upload
 
-    for child in (surveys, keys, exports, report, upload, account, audit, team):
+    for child in (surveys, keys, exports, report, upload, account, audit, team, cases):
         bp.register_blueprint(child.bp)
 
 

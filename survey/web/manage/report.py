@@ -56,6 +56,7 @@ def _render(survey, state, wave, segment, notice, printable):
                            printable=printable, args=args, wave=wave, segment=segment, fmt=fmt, pct=pct,
                            band=band if band in BANDS else None, min_segment_n=reports.MIN_SEGMENT_N,
                            segment_options=reports.segment_questions(info), stale=state.stale,
+                           cases=services.cases.recovery(services.db_session, survey),
                            **context(state.entry, info))
 
 
