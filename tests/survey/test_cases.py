@@ -174,3 +174,26 @@ def test_coalesced_sweep_queues_one_waiting_job(app, db_session, demo_survey):
     with app.test_request_context():
         assert jobs.enqueue_coalesced("test-key", "survey.services.cases:sweep_job", demo_survey.id) is True
     assert jobs.drain(60)
+
+
+def test_contact_details_only_for_roles_that_follow_cases_up(app, client, db_session, demo_survey, swept):
+    from survey.services.accounts import create_manager, set_grants
+
+    made = swept()
+    contact_case = made[-1]
+    for role in ("viewer", "editor"):
+        person = create_manager(db_session, f"{role}@example.com", "correct horse battery",
+                                method="pbkdf2:sha256:1000", role=role)
+        set_grants(db_session, person, [demo_survey.id])
+        with app.test_client() as browser:
+            assert browser.post("/auth/login", data={"email": f"{role}@example.com",
+                                                     "password": "correct horse battery"}).status_code == 302
+            page = browser.get(f"/manage/surveys/csi/cases/{contact_case.id}?lang=en")
+            assert page.status_code == 200
+            html = page.get_data(as_text=True)
+            assert ("wang@example.com" in html) == (role == "editor"), role
+            if role == "viewer":
+                assert "Your role may not see contact details." in html
+                assert browser.post(f"/manage/surveys/csi/cases/{contact_case.id}",
+                                    data={"status": "contacted"}).status_code == 403
+                assert all_cases(db_session)[-1].status == "new"

@@ -11,7 +11,7 @@ from flask import url_for
 
 from survey import services
 from survey.services import apikeys, uploads
-from survey.storage.tables import AuditEvent, InvitationToken, Question, Wave
+from survey.storage.tables import AuditEvent, FollowUpCase, InvitationToken, Question, Wave
 
 PASSWORD = "correct horse battery"
 # who may use an endpoint: a logged-in manager of any role ("any"), editors and admins without a survey
@@ -93,7 +93,9 @@ def sample_urls(app, db_session, people, me):
     own_key = db_session.scalar(sa.select(apikeys.ApiKey.id).where(apikeys.ApiKey.manager_id == mine,
                                                                   apikeys.ApiKey.survey_id.is_(None)))
     upload = db_session.scalar(sa.select(uploads.Upload.token).where(uploads.Upload.manager_id == mine))
-    values = {"slug": "csi", "code": "CE1", "construct": "CE", "token": upload, "manager_id": people["target"].id}
+    case = db_session.scalar(sa.select(FollowUpCase.id))
+    values = {"slug": "csi", "code": "CE1", "construct": "CE", "token": upload, "manager_id": people["target"].id,
+              "case_id": case}
     found = []
     with app.test_request_context():
         for rule in manager_rules(app):
@@ -105,8 +107,12 @@ def sample_urls(app, db_session, people, me):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_every_manager_route_answers_each_role_as_decided(app, client, db_session, people, demo_survey, role):
+def test_every_manager_route_answers_each_role_as_decided(app, client, db_session, people, demo_survey, role,
+                                                         valid_answers):
     me = people.get(role)
+    services.record_response(db_session, demo_survey, valid_answers(complained="yes", complaint_handling="3",
+                                                                    complaint_cause="quality"))
+    assert services.cases.sweep(db_session, demo_survey)  # a follow-up case for the cases pages
     apikeys.issue_key(db_session, apikeys.SUBMIT, survey=demo_survey, manager=people["editor"])
     for name in ("admin", "editor", "viewer", "outsider"):
         apikeys.issue_key(db_session, apikeys.READ, manager=people[name])

@@ -1,7 +1,7 @@
 """follow-up cases, notes, respondent contact details, case sweep
 
 Revision ID: 0015_cases
-Revises: 0014_survey_model
+Revises: 0011_roles
 Create Date: 2026-12-01 22:28:55.866959
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0015_cases'
-down_revision = '0014_survey_model'
+down_revision = '0011_roles'
 branch_labels = None
 depends_on = None
 
