@@ -154,7 +154,7 @@ def drop_item(session: Session, question: Question) -> Question:
     return question
 
 
-def _token() -> str:
+def new_token() -> str:
     """Return a random URL-safe token that starts with a letter or digit (a spreadsheet reads '-' as a formula)."""
     while True:
         token = secrets.token_urlsafe(12)
@@ -169,7 +169,7 @@ def generate_tokens(session: Session, survey: Survey, count: int, *, limit: int 
     """
     if not 1 <= int(count) <= limit:
         raise InvalidInput(f"Choose between 1 and {limit} invitations.")
-    tokens = [_token() for _ in range(int(count))]
+    tokens = [new_token() for _ in range(int(count))]
     now = utcnow()
     with write_transaction(session):
         session.execute(sa.insert(InvitationToken), [
