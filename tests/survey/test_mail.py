@@ -1,13 +1,9 @@
 """E-mail invitations against a real SMTP server (aiosmtpd, started here on a free port): lists, personal links
 in the recipient's language, answered / bounced / unsubscribed states, reminders, the job in-process and on RQ."""
 import csv
-import email
 import io
 import re
 import secrets
-import socket
-import threading
-from email import policy
 
 import pytest
 import sqlalchemy as sa
@@ -24,53 +20,6 @@ bob@example.com,,
 refuse@example.com,Rex,
 ANN@Example.com,Ann again,
 """
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every accepted message and refuses some recipients the way real servers
-    do: refuse*@ for good (550), later*@ for now (451)."""
-
-    def __init__(self):
-        self.messages = []
-        self.lock = threading.Lock()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.startswith("refuse"):
-            return "550 5.1.1 No such user here"
-        if address.startswith("later"):
-            return "451 4.3.0 Mailbox busy, try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
-        with self.lock:
-            self.messages.append((list(envelope.rcpt_tos), message))
-        return "250 Message accepted"
-
-    def take(self):
-        """The messages received since the last take, by recipient address."""
-        with self.lock:
-            taken, self.messages = self.messages, []
-        return {rcpt[0]: message for rcpt, message in taken}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def inbox():
-    from aiosmtpd.controller import Controller
-
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    handler.port = controller.port
-    yield handler
-    controller.stop()
 
 
 @pytest.fixture
@@ -216,10 +165,11 @@ def test_a_temporary_refusal_stays_pending_and_the_next_round_retries(mail_app, 
 
 
 def test_a_mail_server_that_cannot_be_reached_fails_the_round_and_keeps_the_states(mail_app, client, manager,
-                                                                                   demo_survey, db_session):
+                                                                                   demo_survey, db_session,
+                                                                                   unused_port):
     from survey.extensions import mail
 
-    mail_app.config.update(MAIL_PORT=_free_port())  # nothing listens there
+    mail_app.config.update(MAIL_PORT=unused_port)  # nothing listens there
     mail.init_app(mail_app)
     _add(client, "ann@example.com")
     client.post("/manage/surveys/csi/mail/send")
@@ -351,3 +301,14 @@ def test_the_mail_pages_need_a_login(mail_app, client, demo_survey):
     for path in ("/manage/surveys/csi/mail/send", "/manage/surveys/csi/mail/remind",
                  "/manage/surveys/csi/mail/recipients"):
         assert client.post(path).status_code in (302, 401)
+
+
+def test_the_csv_of_links_leaves_out_the_personal_links_sent_by_mail(mail_app, client, manager, demo_survey,
+                                                                    db_session):
+    _add(client, "ann@example.com")
+    client.post("/manage/surveys/csi/tokens", data={"count": "2"})
+    mailed = _recipients(db_session)["ann@example.com"][1].token
+    rows = list(csv.DictReader(io.StringIO(client.get("/manage/surveys/csi/tokens.csv").get_data(as_text=True)
+                                           .lstrip("\ufeff"))))
+    assert len(rows) == 2 and mailed not in {row["token"] for row in rows}
+    assert mailed not in client.get("/manage/surveys/csi/tokens").get_data(as_text=True)
