@@ -4,19 +4,11 @@ import re
 
 import pytest
 
-from .conftest import MANAGER
+from .conftest import login
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 900}
-
-
-def _login(page, base):
-    page.goto(f"{base}/auth/login?lang=en")
-    page.fill("#email", MANAGER[0])
-    page.fill("#password", MANAGER[1])
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def _fits(page, width):
@@ -37,7 +29,7 @@ def test_invite_by_mail_and_follow_the_links(browser, live_server, inbox, shot, 
     browser.clear_cookies()
     page = browser.new_page()
     page.set_viewport_size(viewport)
-    _login(page, base)
+    login(page, base)
     page.goto(f"{base}/manage/surveys/demo/mail?lang={lang}")
     assert heading in page.locator("h1").inner_text()
     refused = f"refuse-{lang[:2]}@example.com"
