@@ -1,5 +1,6 @@
 """Shared fixtures: the app on SQLite and on PostgreSQL (migrated once per backend), client, runner, auth,
 a plain db_session, a logged-in manager and a demo survey from the CSI template."""
+import asyncio
 import email
 import os
 import secrets
@@ -180,6 +181,7 @@ class Inbox:
     def __init__(self):
         self.messages = []
         self.lock = threading.Lock()
+        self.hang_up = False  # True: close the connection after every message (as servers do after N)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.startswith("refuse"):
@@ -193,6 +195,8 @@ class Inbox:
         message = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         with self.lock:
             self.messages.append((list(envelope.rcpt_tos), message))
+        if self.hang_up:
+            asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 Message accepted"
 
     def take(self):

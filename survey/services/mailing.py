@@ -16,7 +16,7 @@ import io
 import re
 import smtplib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
@@ -40,6 +40,7 @@ from survey.storage.tables import (
 )
 
 SEND_JOB = "survey.services.mailing:send_job"
+utc = timezone.utc
 PAGE_SIZE = 100
 ANSWERED, UNSUBSCRIBED = "answered", "unsubscribed"
 STATES = (PENDING, SENT, BOUNCED, ANSWERED, UNSUBSCRIBED)
@@ -304,6 +305,16 @@ def csv_export(session: Session, survey: Survey, batch: int = 1000):
 
 # ---------------------------------------------------------------------------------------------- jobs
 
+def _stale() -> datetime:
+    """Jobs created before this and still queued or running were lost with their worker."""
+    return utcnow() - timedelta(seconds=float(current_app.config.get("MAIL_JOB_STALE_SECONDS", 3600)))
+
+
+def is_under_way(job: MailJob | None) -> bool:
+    """Whether the job is queued or sending now (not lost with a worker that died)."""
+    return job is not None and job.active and job.created_at.replace(tzinfo=job.created_at.tzinfo or utc) > _stale()
+
+
 def latest_job(session: Session, survey: Survey) -> MailJob | None:
     """The survey's newest mail job, or None."""
     return session.scalar(sa.select(MailJob).where(MailJob.survey_id == survey.id).order_by(MailJob.id.desc())
@@ -321,10 +332,11 @@ def start_job(session: Session, survey: Survey, kind: str, *, manager, base_url:
     if survey.status == CLOSED:
         raise MailRefused("closed")
     wave = survey.current_wave
-    stale = utcnow() - timedelta(seconds=float(current_app.config.get("MAIL_JOB_STALE_SECONDS", 3600)))
     with write_transaction(session):
+        # one starter at a time per survey: the row lock on PostgreSQL, the writers' turn on SQLite
+        session.execute(sa.select(Survey.id).where(Survey.id == survey.id).with_for_update())
         busy = session.scalar(sa.select(MailJob.id).where(
-            MailJob.survey_id == survey.id, MailJob.status.in_(("queued", "running")), MailJob.created_at > stale))
+            MailJob.survey_id == survey.id, MailJob.status.in_(("queued", "running")), MailJob.created_at > _stale()))
         if busy is not None:
             raise MailRefused("busy")
         if not _recipient_ids(session, wave.id, kind):
@@ -381,17 +393,22 @@ def send_job(job_id: int) -> None:
 def _send_one(session: Session, connection, job: MailJob, survey: Survey, recipient_id: int) -> None:
     """Send one mail of the round and commit what came of it (a refusal of the address is that recipient's
     outcome; a fault of the connection propagates and ends the round)."""
-    recipient, state = session.execute(_with_state(MailRecipient, _state())
-                                       .where(MailRecipient.id == recipient_id)).one()
+    recipient, state, token = session.execute(_with_state(MailRecipient, _state(), InvitationToken.token)
+                                              .where(MailRecipient.id == recipient_id)).one()
     if state != (PENDING if job.kind == INVITE else SENT):  # answered or unsubscribed since the round began
         with write_transaction(session):
             job.skipped += 1
         return
-    message = build_message(survey, recipient, recipient.token.token, reminder=job.kind == REMIND,
+    message = build_message(survey, recipient, token, reminder=job.kind == REMIND,
                             base_url=job.base_url)
     code, reply = 250, ""
     try:
-        connection.send_messages([message])
+        try:
+            connection.send_messages([message])
+        except smtplib.SMTPServerDisconnected:  # servers close after so many mails a connection: once more
+            connection.close()
+            connection.open()
+            connection.send_messages([message])
     except smtplib.SMTPRecipientsRefused as err:
         code, reply = next(iter(err.recipients.values()))
     except smtplib.SMTPDataError as err:

@@ -422,8 +422,6 @@ class MailRecipient(db.Model):
     reminders: so.Mapped[int] = so.mapped_column(default=0)
     reminded_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
 
-    token: so.Mapped[InvitationToken] = so.relationship()
-
     __table_args__ = (
         sa.UniqueConstraint("wave_id", "email", name="uq_mail_recipient_wave_email"),
         sa.CheckConstraint("status in ('pending', 'sent', 'bounced')", name="status"),

@@ -164,6 +164,39 @@ def test_a_temporary_refusal_stays_pending_and_the_next_round_retries(mail_app, 
     assert "1 refused for now" in client.get("/manage/surveys/csi/mail").get_data(as_text=True)
 
 
+def test_a_server_that_hangs_up_after_each_mail_is_called_again(mail_app, client, manager, demo_survey,
+                                                                db_session, inbox):
+    inbox.hang_up = True
+    _add(client, "a@example.com\nb@example.com\nc@example.com")
+    client.post("/manage/surveys/csi/mail/send")
+    _drain()
+    assert sorted(inbox.take()) == ["a@example.com", "b@example.com", "c@example.com"]
+    assert _states(db_session)["sent"] == 3
+
+
+def test_a_round_lost_with_its_worker_no_longer_blocks_the_next(mail_app, client, manager, demo_survey, db_session,
+                                                                inbox):
+    from datetime import timedelta
+
+    from survey.storage.tables import MailJob
+
+    _add(client, "ann@example.com")
+    survey = demo_survey
+    db_session.add(MailJob(survey_id=survey.id, wave_id=survey.current_wave.id, kind="invite", status="running",
+                           base_url="http://survey.test", total=5, sent=2,
+                           created_at=mailing.utcnow() - timedelta(hours=2)))
+    db_session.commit()
+    page = client.get("/manage/surveys/csi/mail").get_data(as_text=True)
+    assert "stopped after 2 of 5" in page and 'http-equiv="refresh"' not in page
+    mail_app.config["MAIL_JOB_STALE_SECONDS"] = 3 * 3600  # the same job, still young enough: sending waits
+    assert "still being sent" in client.post("/manage/surveys/csi/mail/send", follow_redirects=True) \
+        .get_data(as_text=True)
+    mail_app.config["MAIL_JOB_STALE_SECONDS"] = 3600
+    client.post("/manage/surveys/csi/mail/send")
+    _drain()
+    assert sorted(inbox.take()) == ["ann@example.com"]
+
+
 def test_a_mail_server_that_cannot_be_reached_fails_the_round_and_keeps_the_states(mail_app, client, manager,
                                                                                    demo_survey, db_session,
                                                                                    unused_port):

@@ -48,7 +48,7 @@ def _page(survey, *, text="", language=None, problems=(), more=0, status=200):
     job = mailing.latest_job(services.db_session, survey)
     return render_template(
         "manage/mail/index.html", survey=survey, wave=wave, current=wave.id == survey.current_wave.id,
-        counts=mailing.state_counts(services.db_session, wave), job=job, rows=rows, page=page, has_next=has_next,
+        counts=mailing.state_counts(services.db_session, wave), job=job, busy=mailing.is_under_way(job), rows=rows, page=page, has_next=has_next,
         state=state, text=text, language=language or current_locale(), problems=problems, more=more,
         limit=current_app.config["MAIL_LIST_MAX"], languages=LANGUAGE_NAMES,
     ), status
