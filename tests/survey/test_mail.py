@@ -345,3 +345,13 @@ def test_the_csv_of_links_leaves_out_the_personal_links_sent_by_mail(mail_app, c
                                            .lstrip("\ufeff"))))
     assert len(rows) == 2 and mailed not in {row["token"] for row in rows}
     assert mailed not in client.get("/manage/surveys/csi/tokens").get_data(as_text=True)
+
+
+def test_a_name_with_markup_is_escaped_in_the_html_mail(mail_app, client, manager, demo_survey, inbox):
+    _add(client, 'x@example.com,"<img src=x onerror=alert(1)>"')
+    client.post("/manage/surveys/csi/mail/send")
+    _drain()
+    message = inbox.take()["x@example.com"]
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<img src=x onerror=alert(1)>" in _body(message)  # the plain text part is text
