@@ -372,10 +372,12 @@ def send_job(job_id: int) -> None:
         connection.open()
         for recipient_id in ids:
             _send_one(session, connection, job, survey, recipient_id)
-    except (smtplib.SMTPException, OSError) as err:
+    except Exception as err:
         session.rollback()
         with write_transaction(session):
             job.status, job.error, job.finished_at = "failed", f"{type(err).__name__}: {err}"[:2000], utcnow()
+        if not isinstance(err, (smtplib.SMTPException, OSError)):
+            raise  # a fault of ours or of the database: on the page, and in the worker's log
     else:
         with write_transaction(session):
             job.status, job.finished_at = "done", utcnow()
