@@ -6,10 +6,11 @@ from flask_login import current_user
 
 from survey import services
 from survey.i18n import current_locale
-from survey.services import mailing
+from survey.services import mailing, permissions
 from survey.web.downloads import attachment
+from survey.web.manage.guard import requires
 
-bp = Blueprint("mail", __name__)
+bp = Blueprint("mail", __name__)  # every page needs the survey's editors (addresses are personal data)
 LANGUAGE_NAMES = {code: Locale.parse(code).language_name for code in ("en", "zh_CN")}  # each in its own language
 REFUSALS = {
     "closed": lambda: _("The survey is closed: open it before sending invitations or reminders."),
@@ -55,6 +56,7 @@ def _page(survey, *, text="", language=None, problems=(), more=0, status=200):
 
 
 @bp.get("/surveys/<slug>/mail")
+@requires(permissions.EDIT_SURVEY)  # the addresses are personal data: those who may send, not every reader
 def index(slug):
     """Show the e-mail invitations of a wave (the page refreshes itself while a round is being sent)."""
     return _page(services.get_survey_or_404(slug))
@@ -105,6 +107,7 @@ def remind(slug):
 
 
 @bp.get("/surveys/<slug>/mail/recipients.csv")
+@requires(permissions.EDIT_SURVEY)
 def export(slug):
     """Download every recipient of the survey with its state (formula-looking cells neutralized)."""
     survey = services.get_survey_or_404(slug)
