@@ -11,7 +11,7 @@ def create_app(test_config=None):
     """Build the Flask app: Config defaults, environment, instance config.py, then test_config (a mapping) wins."""
     from survey import commands as cli, config, i18n
     from survey.storage import db
-    from survey.extensions import csrf, limiter, login_manager
+    from survey.extensions import csrf, limiter, login_manager, mail
 
     app = Flask(
         __name__,
@@ -32,6 +32,7 @@ def create_app(test_config=None):
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
+    mail.init_app(app)
     i18n.init_app(app)
     cli.init_app(app)
 

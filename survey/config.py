@@ -6,11 +6,14 @@ from pathlib import Path
 
 
 ENVIRONMENT = {"SECRET_KEY": "SECRET_KEY", "DATABASE_URL": "SQLALCHEMY_DATABASE_URI", "REDIS_URL": "REDIS_URL",
-               "CSI_JOB_QUEUE": "JOB_QUEUE"}
+               "CSI_JOB_QUEUE": "JOB_QUEUE", "CSI_PUBLIC_URL": "PUBLIC_URL", "MAIL_SERVER": "MAIL_SERVER",
+               "MAIL_USERNAME": "MAIL_USERNAME", "MAIL_PASSWORD": "MAIL_PASSWORD",
+               "MAIL_DEFAULT_SENDER": "MAIL_DEFAULT_SENDER"}
 # limits and switches that may also come from the environment as CSI_<NAME> (e.g. CSI_LOGIN_LIMIT_PER_ACCOUNT)
 TUNABLE = ("LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ACCOUNT", "SUBMIT_LIMIT_PER_ADDRESS", "API_LIMIT_PER_KEY",
            "API_LIMIT_FAILED_PER_ADDRESS", "SURVEY_LIMITED_PER_ADDRESS")
-FLAGS = ("RATELIMIT_ENABLED",)
+FLAGS = ("RATELIMIT_ENABLED", "CASE_ALERTS")
+MAIL_FLAGS = ("MAIL_USE_TLS", "MAIL_USE_SSL")  # read as MAIL_<NAME>, the names Flask-Mailman uses
 
 
 class Config:
@@ -52,6 +55,22 @@ class Config:
     UPLOAD_WAIT_SECONDS = 2.0  # after "Import", wait this long for the import job before showing its progress page
     PASSWORD_HASH_METHOD = "scrypt"
 
+    # E-mail invitations (Flask-Mailman over SMTP; every MAIL_* may come from the environment)
+    MAIL_BACKEND = "smtp"  # also under TESTING (Flask-Mailman would keep mail in memory there)
+    MAIL_SERVER = "localhost"
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False  # STARTTLS on MAIL_PORT (587 usually)
+    MAIL_USE_SSL = False  # TLS from the start (465 usually)
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_DEFAULT_SENDER = "CSI survey <noreply@localhost>"
+    MAIL_TIMEOUT = 20  # seconds for the SMTP server to answer
+    MAIL_LIST_MAX = 5_000  # addresses in one uploaded list
+    MAIL_JOB_STALE_SECONDS = 3600  # a mail job not finished by then (its worker died) no longer blocks a new one
+    CASE_ALERTS = True  # e-mail a follow-up case's owner when a case becomes theirs (CSI_CASE_ALERTS=0: never)
+    PUBLIC_URL = None  # the address the links in mails point to (e.g. https://survey.example.com); None: the
+    # address the manager's browser used when pressing "Send"
+
     # The JSON API reads a body only after the key and its scope are checked, and never more than this
     API_MAX_BODY = 64 * 1024  # bytes (a full CSI response is about 1 KB)
     API_MAX_ANSWERS = 200  # answers in one submission
@@ -84,7 +103,7 @@ class Config:
 
 def from_environment(app) -> None:
     """Apply the environment variables that are set (DATABASE_URL, SECRET_KEY, REDIS_URL, CSI_JOB_QUEUE,
-    CSI_<tunable>)."""
+    CSI_PUBLIC_URL, MAIL_*, CSI_<tunable>)."""
     for variable, key in ENVIRONMENT.items():
         if os.environ.get(variable):
             app.config[key] = os.environ[variable]
@@ -94,6 +113,11 @@ def from_environment(app) -> None:
     for key in FLAGS:
         if os.environ.get("CSI_" + key):
             app.config[key] = env_flag(os.environ["CSI_" + key])
+    for key in MAIL_FLAGS:
+        if os.environ.get(key):
+            app.config[key] = env_flag(os.environ[key])
+    if os.environ.get("MAIL_PORT"):
+        app.config["MAIL_PORT"] = int(os.environ["MAIL_PORT"])
     if os.environ.get("SESSION_COOKIE_SECURE", "").strip().lower() not in ("", "auto"):
         app.config["SESSION_COOKIE_SECURE"] = env_flag(os.environ["SESSION_COOKIE_SECURE"])
     for key in ("PERMANENT_SESSION_LIFETIME", "SESSION_IDLE_TIMEOUT"):  # seconds

@@ -108,3 +108,49 @@ class ImportRejected(ServiceError, ValueError):
     def __init__(self, problems: list[Problem], total: int):
         self.problems, self.total = problems, total
         super().__init__(f"{total} problem(s) in the upload")
+
+
+@dataclass(frozen=True)
+class ListProblem:
+    """One line of an uploaded address list that cannot be used: its number, what is wrong (a key of
+    LIST_PROBLEMS) and the value at fault."""
+
+    line: int
+    code: str
+    value: str = ""
+
+
+LIST_PROBLEMS = {
+    "bad_address": _l("Line %(line)s: “%(value)s” is not an e-mail address."),
+    "no_address": _l("Line %(line)s: no e-mail address."),
+    "bad_language": _l("Line %(line)s: language “%(value)s” is not offered (write en or zh)."),
+    "no_email_column": _l("The first line names the columns, but none of them is the e-mail address (email)."),
+    "too_many": _l("The list has more than %(value)s addresses; send it in parts."),
+    "empty": _l("The list has no addresses."),
+}
+
+
+class MailListRejected(ServiceError, ValueError):
+    """An address list had unusable lines; nothing of it was added (problems: at most MAX_PROBLEMS of them,
+    total counts all)."""
+
+    MAX_PROBLEMS = 50
+
+    def __init__(self, problems: list[ListProblem]):
+        self.total = len(problems)
+        self.problems = problems[:self.MAX_PROBLEMS]
+        super().__init__(f"{self.total} problem(s) in the address list")
+
+    @property
+    def messages(self) -> list[str]:
+        """The problems in the current locale."""
+        return [str(LIST_PROBLEMS[p.code] % {"line": p.line, "value": p.value}) for p in self.problems]
+
+
+class MailRefused(ServiceError):
+    """Sending cannot start: reason is "closed" (the survey), "busy" (a round is under way) or "nobody" (no one
+    to write to)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)

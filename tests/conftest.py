@@ -1,7 +1,12 @@
 """Shared fixtures: the app on SQLite and on PostgreSQL (migrated once per backend), client, runner, auth,
 a plain db_session, a logged-in manager and a demo survey from the CSI template."""
+import asyncio
+import email
 import os
 import secrets
+import socket
+import threading
+from email import policy
 
 import pytest
 import sqlalchemy as sa
@@ -170,3 +175,60 @@ def _valid_answers(**overrides) -> dict:
 def valid_answers():
     """Factory: valid_answers(**overrides) -> dict of form values for the CSI template."""
     return _valid_answers
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every accepted message and refuses some recipients the way real servers
+    do: refuse*@ for good (550), later*@ for now (451)."""
+
+    def __init__(self):
+        self.messages = []
+        self.lock = threading.Lock()
+        self.hang_up = False  # True: close the connection after every message (as servers do after N)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("refuse"):
+            return "550 5.1.1 No such user here"
+        if address.startswith("later"):
+            return "451 4.3.0 Mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), message))
+        if self.hang_up:
+            asyncio.get_running_loop().call_soon(server.transport.close)
+        return "250 Message accepted"
+
+    def take(self):
+        """The messages received since the last take, by recipient address."""
+        with self.lock:
+            taken, self.messages = self.messages, []
+        return {rcpt[0]: message for rcpt, message in taken}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def inbox():
+    """A real SMTP server (aiosmtpd) on a free port of 127.0.0.1 for the test; .take() reads what arrived."""
+    from aiosmtpd.controller import Controller
+
+    handler = Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()
+
+
+@pytest.fixture
+def unused_port():
+    """A TCP port of 127.0.0.1 that nothing listens on (a server that is down)."""
+    return _free_port()

@@ -12,6 +12,7 @@ CONTENT = {
     "survey/services/questionnaire.py": "the standard questionnaire's wording, copied into every new survey",
     "survey/services/demo.py": "the demo survey's title and simulated comments",
     "survey/services/importing.py": "Chinese column headers an uploaded file may use (意见, 调查期)",
+    "survey/services/mailing.py": "column headers and language names an uploaded address list may use (邮箱, 中文)",
     "survey/report/figures.py": "yes/no answers as an uploaded file may hold them (是, 否)",
     "survey/web/openapi.py": "an example answer in the API description",
 }

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from flask import abort
 
 from survey.exceptions import (
-    InvalidInput, InvalidResponse, InvalidRows, KeyRefused, PermissionDenied, ServiceError, SurveyClosed,
-    SurveyNotFound, TokenRequired, TokenUnknown, TokenUsed,
+    InvalidInput, InvalidResponse, InvalidRows, KeyRefused, MailListRejected, MailRefused, PermissionDenied,
+    ServiceError, SurveyClosed, SurveyNotFound, TokenRequired, TokenUnknown, TokenUsed,
 )
 from survey.services import audit, cases, permissions, snapshot
 from survey.services.accounts import (
@@ -33,7 +33,7 @@ from survey.storage.tables import (
 db_session = db.session  # Flask-SQLAlchemy's scoped session: the current request's (or CLI command's) session
 
 __all__ = [
-    "DATABASE_FAULTS", "database_ready", "redis_ready", "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "PermissionDenied", "ServiceError", "SurveyClosed", "SurveyNotFound",
+    "DATABASE_FAULTS", "database_ready", "redis_ready", "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "MailListRejected", "MailRefused", "PermissionDenied", "ServiceError", "SurveyClosed", "SurveyNotFound",
     "TokenRequired", "TokenUnknown", "TokenUsed", "ACCESS_INVITATION", "ACCESS_LIMITED", "ACCESS_MODES", "ACCESS_OPEN",
     "CONSTRUCTS", "MODELS", "SECTIONS", "MAX_ID", "SCALE", "constructs_for",
     "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "db_session", "drop_item",

@@ -178,15 +178,15 @@ def sweep_job(survey_id: int) -> int:
     return len(made)
 
 
-def notify_owner(session: Session, case: FollowUpCase) -> None:
-    """Tell the case's owner by e-mail that a case is theirs (nothing to do where mail is not set up)."""
+def notify_owner(session: Session, case: FollowUpCase) -> bool:
+    """Tell the case's owner by e-mail that the case is theirs (CASE_ALERTS; a mail fault only logs)."""
     from flask import current_app
 
-    if case.owner is None or not current_app.config.get("MAIL_SERVER"):
-        return
     from survey.services import mailing
 
-    mailing.send_case_alert(case.owner.email, case)
+    if case.owner is None or not current_app.config.get("CASE_ALERTS", True):
+        return False
+    return mailing.send_case_alert(case.owner.email, case, session.get(Survey, case.survey_id))
 
 
 # --- reading and working cases ------------------------------------------------------------------------------

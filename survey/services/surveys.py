@@ -9,7 +9,10 @@ from model.spec import VARIANTS, check_model, parse_item_code
 from survey.services import permissions, questionnaire
 from survey.exceptions import InvalidInput
 from survey.storage.db import write_transaction
-from survey.storage.tables import ACCESS_MODES, CLOSED, OPEN, InvitationToken, Manager, Question, Response, Survey, SurveyGrant, Wave, new_revision, utcnow
+from survey.storage.tables import (
+    ACCESS_MODES, CLOSED, OPEN, InvitationToken, MailRecipient, Manager, Question, Response, Survey, SurveyGrant, Wave,
+    new_revision, utcnow,
+)
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 EDITABLE = ("text_en", "text_zh", "low_en", "low_zh", "high_en", "high_zh")
@@ -154,7 +157,7 @@ def drop_item(session: Session, question: Question) -> Question:
     return question
 
 
-def _token() -> str:
+def new_token() -> str:
     """Return a random URL-safe token that starts with a letter or digit (a spreadsheet reads '-' as a formula)."""
     while True:
         token = secrets.token_urlsafe(12)
@@ -169,7 +172,7 @@ def generate_tokens(session: Session, survey: Survey, count: int, *, limit: int 
     """
     if not 1 <= int(count) <= limit:
         raise InvalidInput(f"Choose between 1 and {limit} invitations.")
-    tokens = [_token() for _ in range(int(count))]
+    tokens = [new_token() for _ in range(int(count))]
     now = utcnow()
     with write_transaction(session):
         session.execute(sa.insert(InvitationToken), [
@@ -188,9 +191,11 @@ def token_counts(session: Session, survey: Survey) -> tuple[int, int]:
 
 
 def list_tokens(session: Session, survey: Survey) -> list[InvitationToken]:
-    """Return the survey's invitation tokens, oldest first."""
+    """Return the survey's invitation tokens, oldest first, without those made for e-mail recipients (their
+    links are personal: handing them out again would let someone else answer in a recipient's place)."""
+    mailed = sa.select(MailRecipient.id).where(MailRecipient.token_id == InvitationToken.id).exists()
     return list(session.scalars(
-        sa.select(InvitationToken).where(InvitationToken.survey_id == survey.id).order_by(InvitationToken.id)
+        sa.select(InvitationToken).where(InvitationToken.survey_id == survey.id, ~mailed).order_by(InvitationToken.id)
     ))
 
 

@@ -455,3 +455,96 @@ class CaseSweep(db.Model):
     __tablename__ = "case_sweep"
     survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"), primary_key=True)
     last_response_id: so.Mapped[int] = so.mapped_column(default=0)
+
+
+PENDING, SENT, BOUNCED = "pending", "sent", "bounced"  # what sending did to a mail recipient
+MAIL_STATUSES = (PENDING, SENT, BOUNCED)
+INVITE, REMIND = "invite", "remind"  # the kinds of mail job
+
+
+class MailRecipient(db.Model):
+    """One address invited by e-mail to a survey wave, with its own invitation token.
+
+    Kept apart from the answers: a response knows only its token, and nothing here is in any export of the
+    responses. ``status`` is what sending did (pending, sent, or bounced: the SMTP server refused it);
+    answered (the token was used) and unsubscribed are read from the token and from ``mail_unsubscribe``.
+    """
+
+    __tablename__ = "mail_recipient"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"), index=True)
+    wave_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("wave.id"))
+    token_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("invitation_token.id"), unique=True)
+    email: so.Mapped[str] = so.mapped_column(sa.String(254))
+    name: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    language: so.Mapped[str] = so.mapped_column(sa.String(10), default="en")  # en / zh_CN
+    status: so.Mapped[str] = so.mapped_column(sa.String(10), default=PENDING)
+    error: so.Mapped[str | None] = so.mapped_column(sa.String(500))  # the SMTP server's refusal or deferral
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    sent_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    reminders: so.Mapped[int] = so.mapped_column(default=0)
+    reminded_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.UniqueConstraint("wave_id", "email", name="uq_mail_recipient_wave_email"),
+        sa.CheckConstraint("status in ('pending', 'sent', 'bounced')", name="status"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<MailRecipient {self.id} survey={self.survey_id} {self.status}>"
+
+
+class MailUnsubscribe(db.Model):
+    """An address that asked for no more mail about one survey (through the link in every mail)."""
+
+    __tablename__ = "mail_unsubscribe"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"))
+    email: so.Mapped[str] = so.mapped_column(sa.String(254))
+    at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("survey_id", "email", name="uq_mail_unsubscribe_survey_email"),)
+
+    def __repr__(self) -> str:
+        return f"<MailUnsubscribe survey={self.survey_id}>"
+
+
+class MailJob(db.Model):
+    """One round of invitations or reminders to a wave's recipients, sent by a background job.
+
+    status: queued, running, done, failed (``error``: the SMTP server could not be reached or dropped the
+    connection; recipients not reached keep their state, so sending again goes on where it stopped).
+    """
+
+    __tablename__ = "mail_job"
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"), index=True)
+    wave_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("wave.id"))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(10))
+    status: so.Mapped[str] = so.mapped_column(sa.String(10), default="queued")
+    manager_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("manager.id"))
+    base_url: so.Mapped[str] = so.mapped_column(sa.String(300))  # where the links in the mails point
+    total: so.Mapped[int | None]
+    sent: so.Mapped[int] = so.mapped_column(default=0)
+    bounced: so.Mapped[int] = so.mapped_column(default=0)
+    deferred: so.Mapped[int] = so.mapped_column(default=0)  # temporary refusals (4xx): still pending
+    skipped: so.Mapped[int] = so.mapped_column(default=0)  # answered or unsubscribed since the job began
+    error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    created_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    finished_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+
+    __table_args__ = (
+        sa.CheckConstraint("kind in ('invite', 'remind')", name="kind"),
+        sa.CheckConstraint("status in ('queued', 'running', 'done', 'failed')", name="status"),
+    )
+
+    @property
+    def done(self) -> int:
+        return self.sent + self.bounced + self.deferred + self.skipped
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("queued", "running")
+
+    def __repr__(self) -> str:
+        return f"<MailJob {self.id} {self.kind} {self.status}>"

@@ -7,7 +7,7 @@ i18n helpers, never storage; tests/test_layers.py checks it.
 
 def register_blueprints(app) -> None:
     """Register every blueprint of the app (imported here, inside the factory, as flaskr does)."""
-    from survey.web import api, auth, errors, health, manage, respond
+    from survey.web import api, auth, errors, health, manage, respond, unsubscribe
 
-    for module in (errors, auth, respond, manage, api, health):
+    for module in (errors, auth, respond, unsubscribe, manage, api, health):
         app.register_blueprint(module.bp)

@@ -14,6 +14,15 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+def login(page, base):
+    """Log the test manager in through the real form (in English)."""
+    page.goto(f"{base}/auth/login?lang=en")
+    page.fill("#email", MANAGER[0])
+    page.fill("#password", MANAGER[1])
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
 @pytest.fixture(scope="session")
 def live_server():
     """Serve the app with werkzeug in a thread against a migrated temp SQLite database holding the demo."""

@@ -4,7 +4,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from .conftest import MANAGER
+from .conftest import login
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
@@ -64,14 +64,6 @@ def test_respondent_fills_the_demo_survey_on_a_phone(browser, live_server, shot,
     assert stored_responses(live_server["app"]) == before + 1
     assert newest_locale(live_server["app"]) == lang
     page.close()
-
-
-def login(page, base):
-    page.goto(f"{base}/auth/login?lang=en")
-    page.fill("#email", MANAGER[0])
-    page.fill("#password", MANAGER[1])
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 @pytest.mark.parametrize("lang, viewport, title", [("en", LAPTOP, "Customer satisfaction index"),

@@ -197,3 +197,36 @@ def test_contact_details_only_for_roles_that_follow_cases_up(app, client, db_ses
                 assert browser.post(f"/manage/surveys/csi/cases/{contact_case.id}",
                                     data={"status": "contacted"}).status_code == 403
                 assert all_cases(db_session)[-1].status == "new"
+
+
+def test_the_case_owner_gets_an_alert_by_email(app, client, manager, db_session, demo_survey, valid_answers,
+                                               inbox):
+    from survey.extensions import mail
+    from survey.services.accounts import create_manager, set_grants
+
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=inbox.port, MAIL_DEFAULT_SENDER="CSI <csi@example.org>",
+                      PUBLIC_URL="https://csi.example.org", MAIL_TIMEOUT=5)
+    mail.init_app(app)  # Flask-Mailman reads the server settings when it is set up
+    demo_survey.created_by_id = manager.id  # new cases go to the survey's creator
+    db_session.commit()
+    assert post(client, valid_answers, complained="yes", complaint_handling="2",
+                complaint_cause="systems").status_code == 302
+    assert jobs.drain(60)
+    case = all_cases(db_session)[0]
+    mails = inbox.take()
+    assert list(mails) == [manager.email]
+    body = mails[manager.email].get_body(preferencelist=("plain",)).get_content()
+    assert f"https://csi.example.org/manage/surveys/csi/cases/{case.id}" in body
+    assert "Complained" in body and "投诉处理不佳" in body and case.due_on.isoformat() in body
+    # handing the case to a colleague tells the colleague
+    colleague = create_manager(db_session, "colleague@example.com", "correct horse battery",
+                               method="pbkdf2:sha256:1000", role="editor")
+    set_grants(db_session, colleague, [demo_survey.id])
+    r = client.post(f"/manage/surveys/csi/cases/{case.id}", data={"owner": str(colleague.id)})
+    assert r.status_code == 302
+    assert list(inbox.take()) == ["colleague@example.com"]
+    # a mail server that is down never breaks the case
+    app.config["MAIL_PORT"] = 9  # discard port: nothing listens
+    mail.init_app(app)
+    r = client.post(f"/manage/surveys/csi/cases/{case.id}", data={"owner": str(manager.id)})
+    assert r.status_code == 302 and all_cases(db_session)[0].owner_id == manager.id

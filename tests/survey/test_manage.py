@@ -19,7 +19,7 @@ def test_login_required_on_every_manager_route(app, client, demo_survey):
     assert {r.endpoint for r in rules} >= {f"manage.surveys.{name}" for name in (
         "index", "new", "detail", "status", "waves", "tokens", "question", "drop", "add")}
     assert {r.endpoint.split(".")[1] for r in rules} == {"surveys", "keys", "exports", "report", "upload", "account",
-                                                                   "audit", "team", "cases"}
+                                                                   "audit", "team", "cases", "mail"}
     assert all(r.endpoint.startswith("manage.") for r in rules)  # every /manage page sits under the one guard
     checked = 0
     for rule in rules:

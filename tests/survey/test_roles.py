@@ -34,6 +34,9 @@ DECISIONS = {
     "manage.audit.export": {"GET": ADMIN_ONLY},
     **{f"manage.team.{name}": {"GET": ADMIN_ONLY, "POST": ADMIN_ONLY}
        for name in ("index", "invite", "member", "role", "surveys", "deactivate", "reactivate", "link")},
+    # e-mail invitations: the addresses are personal data, so reading them too needs the survey's editors
+    "manage.mail.index": {"GET": EDITOR},
+    "manage.mail.export": {"GET": EDITOR},
 }
 # endpoints checked to be right with their method's default (GET reads the survey, POST edits it)
 DEFAULTED = {f"manage.surveys.{name}" for name in ("detail", "status", "access", "waves", "tokens", "question", "drop",
@@ -41,7 +44,8 @@ DEFAULTED = {f"manage.surveys.{name}" for name in ("detail", "status", "access",
     "manage.keys.index", "manage.keys.revoke", "manage.exports.export_csv", "manage.exports.export_xlsx",
     "manage.exports.export_sav", "manage.exports.codebook_csv", "manage.cases.index", "manage.cases.detail",
     "manage.exports.tokens_csv", "manage.report.show", "manage.report.printable", "manage.report.result_json",
-    "manage.report.estimates_csv", "manage.report.scores_csv"}
+    "manage.report.estimates_csv", "manage.report.scores_csv", "manage.mail.recipients", "manage.mail.send",
+    "manage.mail.remind"}
 API_DECISIONS = {"api.submit": "submit", "api.list_responses": "read", "api.get_response": "read",
                  "api.openapi": "public"}
 ROLES = ("admin", "editor", "viewer", "outsider", "anonymous")  # outsider: an editor not granted the survey
