@@ -29,6 +29,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from model.io import neutralize
+from survey.i18n import pick as pick_content
 
 from survey.services.reading import iter_responses
 from survey.services.validation import MULTI_SEPARATOR
@@ -208,7 +209,7 @@ META_TEXTS = {
     "wave": ("integer", _l("Survey wave")),
     "locale": ("text", _l("Language the questionnaire was answered in")),
 }
-LANGUAGE_NAMES = {"en": ("English", "英文"), "zh_CN": ("Chinese", "中文")}
+LANGUAGE_NAMES = {"en": _l("English"), "zh_CN": _l("Chinese")}
 MULTI_NOTE = _l("The values of the options chosen, separated by “;”.")
 SCALE_NOTE = _l("A number from %(low)s to %(high)s; the two ends are labelled.")
 
@@ -227,8 +228,8 @@ def codebook_rows(survey, variables: Sequence[Variable]) -> list[dict]:
                 label = wave.label or str(wave.number)
                 add(code, value=wave.number, label=(label, label))
         elif code == "locale":
-            for value, names in LANGUAGE_NAMES.items():
-                add(code, value=value, label=names)
+            for value, name in LANGUAGE_NAMES.items():
+                add(code, value=value, label=bilingual(name))
     low, high = survey.scale_min, survey.scale_max
     for v in variables:
         note = {SCALE: bilingual(SCALE_NOTE, low=low, high=high), MULTI: bilingual(MULTI_NOTE)}.get(v.kind, ("", ""))
@@ -301,9 +302,10 @@ def write_sav(survey, variables: Sequence[Variable], rows: Iterable[Mapping], pa
     Choice and yes/no answers are numbered 1, 2, … in option order, a multiple choice becomes one 0/1 variable
     per option; the missing codes -1 / -2 / -3 are labelled and declared user-missing on every coded variable.
     """
-    zh = str(locale).startswith("zh")
-    pick = (lambda pair: pair[1] or pair[0]) if zh else (lambda pair: pair[0])
-    with force_locale("zh_CN" if zh else "en"):
+    def pick(pair):  # bilingual content (en, zh) in the file's language
+        return pick_content(pair[0], pair[1], locale)
+
+    with force_locale(locale):
         missing = {code: _clip(str(text), SAV_VALUE_LABEL_BYTES) for code, text in MISSING.items()}
         chosen, not_chosen = (str(text) for text in CHOSEN)
         meta_labels = {code: str(lazy) for code, (_, lazy) in META_TEXTS.items()}
@@ -369,7 +371,7 @@ def write_sav(survey, variables: Sequence[Variable], rows: Iterable[Mapping], pa
     import pyreadstat  # imported here: only this download needs it
 
     pyreadstat.write_sav(
-        frame, os.fspath(path), file_label=_clip(survey.title("zh" if zh else "en"), 64),
+        frame, os.fspath(path), file_label=_clip(survey.title(locale), 64),
         column_labels={c.name: _clip(c.label, SAV_LABEL_BYTES) for c in columns},
         variable_value_labels={c.name: c.value_labels for c in columns if c.value_labels},
         missing_ranges={c.name: [float(code) for code in MISSING] for c in columns if c.missing},

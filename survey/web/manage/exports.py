@@ -7,7 +7,7 @@ from flask import (Blueprint, Response, abort, current_app, flash, redirect, req
 from flask_babel import gettext as _
 
 from survey import services
-from survey.i18n import current_locale
+from survey.i18n import current_locale, normalize
 from survey.services import exporting
 from survey.services.exporting import csv_chunks, write_xlsx
 from survey.web.downloads import attachment
@@ -90,8 +90,7 @@ def export_sav(slug):
         flash(_("SPSS files hold at most %(limit)s responses here; this export has %(total)s. Download one wave "
                 "at a time, or the CSV file.", limit=f"{limit:,}", total=f"{total:,}"), "error")
         return redirect(url_for("manage.surveys.detail", slug=survey.slug))
-    labels = request.args.get("labels") or current_locale()
-    locale = "zh_CN" if labels.startswith("zh") else "en"
+    locale = normalize(request.args.get("labels")) or current_locale()
     variables = exporting.export_variables(survey)
     handle = exporting.sav_file(survey, variables,
                                 exporting.export_rows(services.db_session, survey, variables, wave=wave),
