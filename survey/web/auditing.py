@@ -12,8 +12,10 @@ EXPORT_SUFFIXES = (".csv", ".xlsx", ".sav", ".json")
 ACTIONS = {"keys.index": "key_create", "keys.revoke": "key_revoke", "surveys.new": "survey_create",
            "surveys.status": "survey_status", "surveys.access": "survey_access", "surveys.waves": "wave_start",
            "surveys.tokens": "invitations_create", "surveys.question": "question_update",
-           "surveys.drop": "question_drop", "surveys.add": "question_add", "upload.start": "upload",
-           "upload.mapping": "upload_mapping"}
+           "surveys.retire": "question_retire", "surveys.restore": "question_restore", "surveys.add": "question_add",
+           "surveys.archive": "survey_archive", "surveys.unarchive": "survey_unarchive",
+           "surveys.settings": "survey_settings", "surveys.wave_label": "wave_label",
+           "responses.erase": "response_erase", "upload.start": "upload", "upload.mapping": "upload_mapping"}
 
 
 def record(action: str, *, target: str = "", detail: str = "", email: str | None = None, manager=None) -> None:

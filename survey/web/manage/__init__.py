@@ -1,6 +1,6 @@
 """Everything under /manage: one parent blueprint whose single login guard covers every nested manager page.
 
-The nested blueprints (surveys, keys, exports, report, upload) declare no guard of their own, so a new manager
+The nested blueprints (surveys, responses, keys, exports, report, upload) declare no guard of their own, so a new manager
 page is protected by being registered here; tests/survey/test_manage.py sweeps every /manage route.
 """
 from flask import Blueprint
@@ -24,9 +24,9 @@ bp.after_request(record_manager_request)  # every accepted change and export of 
 
 
 def _register_children():
-    from survey.web.manage import account, audit, exports, keys, report, surveys, upload
+    from survey.web.manage import account, audit, exports, keys, report, responses, surveys, upload
 
-    for child in (surveys, keys, exports, report, upload, account, audit):
+    for child in (surveys, responses, keys, exports, report, upload, account, audit):
         bp.register_blueprint(child.bp)
 
 

@@ -14,6 +14,7 @@ from survey.web.downloads import attachment
 
 bp = Blueprint("report", __name__)
 EXPORT_WAIT_SECONDS = 600
+REPORT_COMMENTS = 10  # comments per band on the report page; the rest are on the paged comments list
 
 
 def _filters(survey):
@@ -56,6 +57,7 @@ def _render(survey, state, wave, segment, notice, printable):
                            printable=printable, args=args, wave=wave, segment=segment, fmt=fmt, pct=pct,
                            band=band if band in BANDS else None, min_segment_n=reports.MIN_SEGMENT_N,
                            segment_options=reports.segment_questions(info), stale=state.stale,
+                           report_comments=REPORT_COMMENTS,
                            **context(state.entry, info))
 
 

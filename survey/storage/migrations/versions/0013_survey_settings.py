@@ -1,0 +1,34 @@
+"""survey settings: archive, imported data sets, erasure counter; default wave labels left empty
+
+Revision ID: 0013_survey_settings
+Revises: 0014_survey_model
+Create Date: 2026-12-01 22:10:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0013_survey_settings'
+down_revision = '0014_survey_model'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('survey', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('imported', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('erasures', sa.Integer(), server_default='0', nullable=False))
+    # surveys made from an upload hold only imported responses
+    op.execute("UPDATE survey SET imported = true WHERE id IN (SELECT survey_id FROM response WHERE source = 'import')")
+    # the label "Wave <n>" repeated the number ("Wave 3 – Wave 3"); an empty label now means just the number
+    op.execute("UPDATE wave SET label = '' WHERE label = 'Wave ' || CAST(number AS VARCHAR(12))")
+
+
+def downgrade():
+    op.execute("UPDATE wave SET label = 'Wave ' || CAST(number AS VARCHAR(12)) WHERE label = ''")
+    with op.batch_alter_table('survey', schema=None) as batch_op:
+        batch_op.drop_column('erasures')
+        batch_op.drop_column('imported')
+        batch_op.drop_column('archived_at')
