@@ -41,14 +41,21 @@ def find_response(session: Session, survey: Survey, *, token: str = "", response
     raise InvalidInput(_("Give the invitation link or token, or the response id."))
 
 
-def erase_response(session: Session, survey: Survey, response_id: int) -> None:
+def erase_response(session: Session, survey: Survey, response_id: int, seen_erasures) -> None:
     """Delete one response and its answers, and every stored report of the survey (they are recomputed).
 
-    The invitation the response used stays spent, so the link cannot answer again.
+    ``seen_erasures`` is the survey's erasure count when the confirmation page was shown: ids are only reused
+    (SQLite hands the highest id out again once its row is gone) after an erasure, so an unchanged count proves
+    the id still names the response the manager saw. The invitation the response used stays spent, so the link
+    cannot answer again.
 
-    :raise InvalidInput: the survey has no such response (already erased).
+    :raise InvalidInput: another erasure happened since the page was shown, or no such response.
     """
     with write_transaction(session):
+        current = session.scalar(sa.select(Survey.erasures).where(Survey.id == survey.id))
+        if str(seen_erasures) != str(current):
+            raise InvalidInput(_("A response of this survey was erased since this page was shown; find the "
+                                 "response again."))
         found = session.scalar(sa.select(Response.id).where(Response.id == response_id,
                                                             Response.survey_id == survey.id))
         if found is None:

@@ -58,7 +58,7 @@ def erase(slug, response_id):
     """Erase one response and its answers for good; every report of the survey is computed again."""
     survey = services.get_survey_or_404(slug)
     try:
-        services.erase_response(services.db_session, survey, response_id)
+        services.erase_response(services.db_session, survey, response_id, request.form.get("erasures", ""))
     except services.InvalidInput as err:
         flash(str(err), "error")
         return render_template("manage/responses/erase.html", survey=survey, found=None, form={}), 404
