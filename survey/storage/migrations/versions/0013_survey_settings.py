@@ -16,10 +16,11 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('survey', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('imported', sa.Boolean(), server_default=sa.false(), nullable=False))
-        batch_op.add_column(sa.Column('erasures', sa.Integer(), server_default='0', nullable=False))
+    # plain ADD COLUMNs (no batch): on SQLite a batch would copy and drop the survey table, which the rows
+    # that refer to it forbid
+    op.add_column('survey', sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('survey', sa.Column('imported', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column('survey', sa.Column('erasures', sa.Integer(), server_default='0', nullable=False))
     # surveys made from an upload hold only imported responses
     op.execute("UPDATE survey SET imported = true WHERE id IN (SELECT survey_id FROM response WHERE source = 'import')")
     # the label "Wave <n>" repeated the number ("Wave 3 – Wave 3"); an empty label now means just the number
@@ -28,7 +29,5 @@ def upgrade():
 
 def downgrade():
     op.execute("UPDATE wave SET label = 'Wave ' || CAST(number AS VARCHAR(12)) WHERE label = ''")
-    with op.batch_alter_table('survey', schema=None) as batch_op:
-        batch_op.drop_column('erasures')
-        batch_op.drop_column('imported')
-        batch_op.drop_column('archived_at')
+    for column in ('erasures', 'imported', 'archived_at'):
+        op.drop_column('survey', column)
