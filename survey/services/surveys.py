@@ -219,7 +219,7 @@ def retire_item(session: Session, question: Question) -> Question:
     :raise InvalidInput: not a model item, or the last item of its construct.
     """
     if question.construct is None:
-        raise InvalidInput(_("Only items of the six constructs can be retired."))
+        raise InvalidInput(_("Only items of the model's constructs can be retired."))
     if len(_construct_items(question.survey, question.construct)) <= 1:
         raise InvalidInput(_("Each construct needs at least one item."))
     with write_transaction(session):

@@ -22,8 +22,9 @@ def test_upgrade_command_is_idempotent(runner):
 
 
 def test_0013_marks_imported_data_sets_and_drops_labels_that_repeat_the_number(tmp_path):
-    """Upgrading a database from before 0013: surveys holding imported responses become imported data sets, and
-    a wave label "Wave <its number>" becomes empty (the page shows "Wave 3", not "Wave 3 – Wave 3")."""
+    """Upgrading a SQLite database holding surveys, waves and responses from 0008 to the newest migration (batch
+    migrations that copy the survey table included): surveys holding imported responses become imported data
+    sets, and a wave label "Wave <its number>" becomes empty (the page shows "Wave 3", not "Wave 3 – Wave 3")."""
     from flask_migrate import upgrade
 
     from survey import create_app

@@ -16,8 +16,7 @@ depends_on = None
 
 
 def upgrade():
-    # plain ADD COLUMNs (no batch): on SQLite a batch would copy and drop the survey table, which the rows
-    # that refer to it forbid
+    # plain ADD COLUMNs (no batch): SQLite adds them in place instead of copying the survey table
     op.add_column('survey', sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True))
     op.add_column('survey', sa.Column('imported', sa.Boolean(), server_default=sa.false(), nullable=False))
     op.add_column('survey', sa.Column('erasures', sa.Integer(), server_default='0', nullable=False))
