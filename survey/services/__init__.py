@@ -12,6 +12,9 @@ from survey.exceptions import (
     ServiceError, SurveyClosed, SurveyNotFound, TokenRequired, TokenUnknown, TokenUsed,
 )
 from survey.services import audit, cases, permissions, snapshot
+from survey.services.browsing import get_response, page_comments, page_responses, wave_numbers
+from survey.services.erasure import erase_response, find_response
+from survey.services.paging import page_number
 from survey.services.accounts import (
     authenticate, change_password, create_manager, end_sessions, find_manager, get_manager, granted_survey_ids,
     invite_manager, issue_setup_link, list_managers, load_session_manager, password_check_slot, set_active,
@@ -21,8 +24,9 @@ from survey.services.questionnaire import CONSTRUCTS, MODELS, SECTIONS, construc
 from survey.services.reading import count_responses, iter_responses, responses_frame
 from survey.services.responses import find_token, record_response, record_responses_bulk, submit
 from survey.services.surveys import (
-    add_item, create_survey, drop_item, generate_tokens, get_question, get_survey, list_surveys, list_tokens,
-    new_wave, set_access, set_status, token_counts, update_question,
+    add_item, count_archived, create_survey, generate_tokens, get_question, get_retired, get_survey, list_surveys,
+    list_tokens, new_wave, page_tokens, rename_wave, restore_item, retire_item, retired_items, set_access,
+    set_archived, set_status, token_counts, update_question, update_settings,
 )
 from survey.services.validation import validate
 from survey.storage.db import DATABASE_FAULTS, db, ping
@@ -36,7 +40,7 @@ __all__ = [
     "DATABASE_FAULTS", "database_ready", "redis_ready", "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "MailListRejected", "MailRefused", "PermissionDenied", "ServiceError", "SurveyClosed", "SurveyNotFound",
     "TokenRequired", "TokenUnknown", "TokenUsed", "ACCESS_INVITATION", "ACCESS_LIMITED", "ACCESS_MODES", "ACCESS_OPEN",
     "CONSTRUCTS", "MODELS", "SECTIONS", "MAX_ID", "SCALE", "constructs_for",
-    "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "db_session", "drop_item",
+    "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "db_session",
     "end_sessions", "load_session_manager", "password_check_slot", "permissions", "audit", "change_password",
     "granted_survey_ids", "invite_manager", "issue_setup_link", "list_managers", "set_active", "set_grants",
     "set_password_with_link", "set_role", "setup_link_manager",
@@ -44,6 +48,9 @@ __all__ = [
     "get_survey_or_404", "iter_responses", "list_surveys", "list_tokens", "new_wave", "record_response",
     "record_responses_bulk", "responses_frame", "set_access", "set_password", "set_status", "submit", "survey_snapshot",
     "token_counts", "update_question", "utcnow", "validate", "wave_number",
+    "count_archived", "erase_response", "find_response", "get_response", "get_retired", "page_comments",
+    "page_number", "page_responses", "page_tokens", "rename_wave", "restore_item", "retire_item", "retired_items",
+    "set_archived", "update_settings", "wave_numbers",
 ]
 
 

@@ -126,7 +126,7 @@ def import_survey(session: Session, frame: pd.DataFrame, mapping: dict[str, str]
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40] or "upload"
     slug = f"{slug}-{secrets.token_hex(3)}"
     survey = Survey(slug=slug, title_en=title, title_zh=title, intro_en="", intro_zh="", status=CLOSED,
-                    scale_min=scale[0], scale_max=scale[1], created_by_id=getattr(created_by, "id", None))
+                    imported=True, scale_min=scale[0], scale_max=scale[1], created_by_id=getattr(created_by, "id", None))
     if survey.created_by_id is not None:  # the manager who imported it may read and change it
         survey.grants = [SurveyGrant(manager_id=survey.created_by_id)]
     questions, counters, taken = [], dict.fromkeys(CONSTRUCTS, 0), set()
@@ -152,7 +152,7 @@ def import_survey(session: Session, frame: pd.DataFrame, mapping: dict[str, str]
     wave_numbers = (pd.to_numeric(frame[wave_col]).astype(int).to_numpy() if wave_col is not None
                     else np.ones(len(frame), dtype=int))
     survey.questions = [q for _, _, q in questions]
-    survey.waves = [Wave(number=int(n), label=f"Wave {int(n)}") for n in sorted(set(wave_numbers.tolist()))]
+    survey.waves = [Wave(number=int(n), label="") for n in sorted(set(wave_numbers.tolist()))]
     with write_transaction(session):  # submissions wait their turn instead of retrying against the lock
         session.add(survey)
         session.flush()

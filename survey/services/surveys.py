@@ -3,10 +3,12 @@ import re
 import secrets
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from model.spec import VARIANTS, check_model, parse_item_code
 from survey.services import permissions, questionnaire
+from survey.services.paging import Pagination, paginate
 from survey.exceptions import InvalidInput
 from survey.storage.db import write_transaction
 from survey.storage.tables import (
@@ -16,6 +18,8 @@ from survey.storage.tables import (
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 EDITABLE = ("text_en", "text_zh", "low_en", "low_zh", "high_en", "high_zh")
+SETTINGS = ("title_en", "title_zh", "intro_en", "intro_zh")
+TOKENS_PER_PAGE = 100
 
 
 def get_survey(session: Session, slug: str) -> Survey | None:
@@ -45,7 +49,7 @@ def create_survey(session: Session, *, slug: str, title_en: str = "", title_zh: 
     )
     survey.questions = [Question(position=i, **dict(item))
                         for i, item in enumerate(questionnaire.template(model), 1)]
-    survey.waves = [Wave(number=1, label="Wave 1")]
+    survey.waves = [Wave(number=1, label="")]
     survey.grants = [SurveyGrant(manager_id=created_by.id)] if created_by else []  # the creator may use it
     with write_transaction(session):
         session.add(survey)
@@ -53,11 +57,47 @@ def create_survey(session: Session, *, slug: str, title_en: str = "", title_zh: 
 
 
 def set_status(session: Session, survey: Survey, status: str) -> Survey:
-    """Open or close a survey."""
+    """Open or close a survey.
+
+    :raise InvalidInput: unknown status, or opening an imported data set or an archived survey.
+    """
     if status not in (OPEN, CLOSED):
         raise InvalidInput(f"Unknown status '{status}'.")
+    if status == OPEN and survey.imported:
+        raise InvalidInput(_("An imported data set is analysed only; it cannot be opened for answers."))
+    if status == OPEN and survey.is_archived:
+        raise InvalidInput(_("Restore the survey from the archive before opening it."))
     with write_transaction(session):
         survey.status = status
+        survey.revision = new_revision()
+    return survey
+
+
+def update_settings(session: Session, survey: Survey, fields) -> Survey:
+    """Change a survey's title and introduction in both languages.
+
+    :raise InvalidInput: a title left empty or too long.
+    """
+    values = {name: (fields.get(name) or "").strip() for name in SETTINGS}
+    if not values["title_en"] or not values["title_zh"]:
+        raise InvalidInput(_("The survey needs a title in both languages."))
+    if max(len(values["title_en"]), len(values["title_zh"])) > 200:
+        raise InvalidInput(_("A title can have at most 200 characters."))
+    with write_transaction(session):
+        for name, value in values.items():
+            setattr(survey, name, value)
+        survey.revision = new_revision()
+    return survey
+
+
+def set_archived(session: Session, survey: Survey, archived: bool) -> Survey:
+    """Archive a survey (closed and hidden from the default list, still readable) or restore it (stays closed)."""
+    with write_transaction(session):
+        if archived:
+            survey.archived_at = survey.archived_at or utcnow()
+            survey.status = CLOSED
+        else:
+            survey.archived_at = None
         survey.revision = new_revision()
     return survey
 
@@ -72,14 +112,49 @@ def set_access(session: Session, survey: Survey, access: str) -> Survey:
     return survey
 
 
+def check_wave_label(survey: Survey, label: str, number: int) -> str:
+    """Return the label wave `number` may have: "" when it only repeats "Wave <number>".
+
+    :raise InvalidInput: another wave has this label or is called by it ("Wave 2"), or it is too long.
+    """
+    label = " ".join((label or "").split())
+    if len(label) > 100:
+        raise InvalidInput(_("A wave label can have at most 100 characters."))
+    if label.casefold() == f"wave {number}":
+        return ""
+    taken = {w.label.casefold() for w in survey.waves if w.number != number and w.label}
+    taken |= {f"wave {w.number}" for w in survey.waves if w.number != number}
+    if label and label.casefold() in taken:
+        raise InvalidInput(_("Another wave is already called “%(label)s”.", label=label))
+    return label
+
+
 def new_wave(session: Session, survey: Survey, label: str = "") -> Wave:
-    """Start the next wave; new responses go to it."""
+    """Start the next wave; new responses go to it.
+
+    :raise InvalidInput: the label is taken by another wave (check_wave_label).
+    """
     number = (survey.current_wave.number if survey.current_wave else 0) + 1
-    wave = Wave(survey_id=survey.id, number=number, label=(label or "").strip()[:100] or f"Wave {number}")
+    wave = Wave(survey_id=survey.id, number=number, label=check_wave_label(survey, label, number))
     with write_transaction(session):
         session.add(wave)
         survey.revision = new_revision()
     session.refresh(survey)
+    return wave
+
+
+def rename_wave(session: Session, survey: Survey, number: int, label: str) -> Wave:
+    """Change one wave's label ("" leaves just its number).
+
+    :raise InvalidInput: no such wave, or the label is taken (check_wave_label).
+    """
+    wave = next((w for w in survey.waves if w.number == number), None)
+    if wave is None:
+        raise InvalidInput(_("There is no wave %(number)s.", number=number))
+    label = check_wave_label(survey, label, number)
+    with write_transaction(session):
+        wave.label = label
+        survey.revision = new_revision()
     return wave
 
 
@@ -142,17 +217,35 @@ def add_item(session: Session, survey: Survey, construct: str, fields) -> Questi
     return question
 
 
-def drop_item(session: Session, question: Question) -> Question:
-    """Drop a model item from the questionnaire; its stored answers are kept.
+def retire_item(session: Session, question: Question) -> Question:
+    """Take a model item out of the questionnaire and the model; its stored answers stay (restore_item undoes it).
 
     :raise InvalidInput: not a model item, or the last item of its construct.
     """
     if question.construct is None:
-        raise InvalidInput("Only items of the six constructs can be dropped.")
+        raise InvalidInput(_("Only items of the model's constructs can be retired."))
     if len(_construct_items(question.survey, question.construct)) <= 1:
-        raise InvalidInput("Each construct needs at least one item.")
+        raise InvalidInput(_("Each construct needs at least one item."))
     with write_transaction(session):
         question.active = False
+        question.survey.revision = new_revision()
+    return question
+
+
+def retired_items(survey: Survey) -> list[Question]:
+    """Return the survey's retired model items in questionnaire order."""
+    return [q for q in survey.questions if not q.active and q.construct is not None]
+
+
+def get_retired(survey: Survey, code: str) -> Question | None:
+    """Return the survey's retired item with this code, or None."""
+    return next((q for q in retired_items(survey) if q.code == code), None)
+
+
+def restore_item(session: Session, question: Question) -> Question:
+    """Bring a retired item back into the questionnaire and the model, with the answers it had."""
+    with write_transaction(session):
+        question.active = True
         question.survey.revision = new_revision()
     return question
 
@@ -190,19 +283,30 @@ def token_counts(session: Session, survey: Survey) -> tuple[int, int]:
     return total, used
 
 
-def list_tokens(session: Session, survey: Survey) -> list[InvitationToken]:
-    """Return the survey's invitation tokens, oldest first, without those made for e-mail recipients (their
-    links are personal: handing them out again would let someone else answer in a recipient's place)."""
+def _tokens_of(survey: Survey):
+    """The survey's invitation tokens that are not personal e-mail links, oldest first."""
     mailed = sa.select(MailRecipient.id).where(MailRecipient.token_id == InvitationToken.id).exists()
-    return list(session.scalars(
-        sa.select(InvitationToken).where(InvitationToken.survey_id == survey.id, ~mailed).order_by(InvitationToken.id)
-    ))
+    return (sa.select(InvitationToken).where(InvitationToken.survey_id == survey.id, ~mailed)
+            .order_by(InvitationToken.id))
 
 
-def list_surveys(session: Session, manager: Manager | None = None) -> list[tuple[Survey, dict[int, int]]]:
-    """Return every survey (or those `manager` may read), newest first, with its wave number -> complete
-    response count."""
-    query = sa.select(Survey).order_by(Survey.created_at.desc(), Survey.id.desc())
+def list_tokens(session: Session, survey: Survey) -> list[InvitationToken]:
+    """Return the survey's invitation tokens, oldest first (the CSV download), without those made for e-mail
+    recipients (their links are personal: handing them out again would let someone else answer in their place)."""
+    return list(session.scalars(_tokens_of(survey)))
+
+
+def page_tokens(session: Session, survey: Survey, page: int = 1, per_page: int = TOKENS_PER_PAGE) -> Pagination:
+    """Return one page of the survey's invitation tokens, oldest first (e-mailed ones are on the mail page)."""
+    return paginate(session, _tokens_of(survey), page, per_page)
+
+
+def list_surveys(session: Session, manager: Manager | None = None, *, archived: bool = False
+                 ) -> list[tuple[Survey, dict[int, int]]]:
+    """Return the surveys in use (or the archived ones) that `manager` may read (every one without a manager),
+    newest first, with wave number -> complete responses."""
+    shelf = Survey.archived_at.is_not(None) if archived else Survey.archived_at.is_(None)
+    query = sa.select(Survey).where(shelf).order_by(Survey.created_at.desc(), Survey.id.desc())
     if manager is not None:
         query = query.where(permissions.visible(manager))
     surveys = list(session.scalars(query))
@@ -215,3 +319,8 @@ def list_surveys(session: Session, manager: Manager | None = None) -> list[tuple
     ):
         counts[survey_id][number] = n
     return [(s, counts[s.id]) for s in surveys]
+
+
+def count_archived(session: Session) -> int:
+    """Return how many surveys are archived."""
+    return session.scalar(sa.select(sa.func.count(Survey.id)).where(Survey.archived_at.is_not(None))) or 0

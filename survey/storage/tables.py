@@ -94,6 +94,12 @@ class Survey(db.Model):
     access: so.Mapped[str] = so.mapped_column(sa.String(12), default=ACCESS_OPEN, server_default=ACCESS_OPEN)
     # the model variant its report fits (model.spec.VARIANTS): acsi, or ecsi / ccsi with image items
     model: so.Mapped[str] = so.mapped_column(sa.String(8), default="acsi", server_default="acsi")
+    # hidden from the default survey list (still readable; "restore" clears it)
+    archived_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    # an imported data set (survey/services/importing.py): analysed only, never answered, no public address
+    imported: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    # raised by every erasure of a response: part of the report key, so no report computed before is shown again
+    erasures: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
 
     questions: so.Mapped[list["Question"]] = so.relationship(
         back_populates="survey", order_by="Question.position", cascade="all, delete-orphan"
@@ -112,6 +118,10 @@ class Survey(db.Model):
     @property
     def is_open(self) -> bool:
         return self.status == OPEN
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
 
     @property
     def active_questions(self) -> list["Question"]:
@@ -168,7 +178,7 @@ class Question(db.Model):
     required: so.Mapped[bool] = so.mapped_column(default=True)
     allow_dont_know: so.Mapped[bool] = so.mapped_column(default=False)
     only_if: so.Mapped[str | None] = so.mapped_column(sa.String(80))  # "complained=yes"
-    active: so.Mapped[bool] = so.mapped_column(default=True)  # dropped items stay for old answers
+    active: so.Mapped[bool] = so.mapped_column(default=True)  # retired items stay, with their answers, and can return
 
     survey: so.Mapped[Survey] = so.relationship(back_populates="questions")
 
@@ -212,7 +222,7 @@ class Wave(db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"), index=True)
     number: so.Mapped[int]
-    label: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
+    label: so.Mapped[str] = so.mapped_column(sa.String(100), default="")  # "" = just "Wave <number>"
     opened_at: so.Mapped[datetime] = so.mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
     survey: so.Mapped[Survey] = so.relationship(back_populates="waves")
@@ -238,7 +248,8 @@ class InvitationToken(db.Model):
 
 
 class Response(db.Model):
-    """One submitted questionnaire; never edited or deleted once written."""
+    """One submitted questionnaire; never edited once written, deleted only by an erasure on the respondent's
+    request (services.erasure)."""
 
     __tablename__ = "response"
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

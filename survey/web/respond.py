@@ -66,9 +66,11 @@ def render_form(survey, *, values=None, errors=None, token=None, status=200):
 def form(slug):
     """Show a survey (or why it cannot be answered).
 
-    :raise 404: no such survey.
+    :raise 404: no such survey, or an imported data set.
     """
     survey = services.get_survey_or_404(slug)
+    if survey.imported:  # an imported data set has no public address
+        abort(404)
     token = request.args.get("t") or None
     if not survey.is_open:
         return render_template("respond/closed.html", survey=survey)
@@ -115,7 +117,8 @@ def submit(slug):
         return render_form(services.get_survey_or_404(slug), values=request.form, errors=err.errors, token=token,
                            status=422)
     except services.SurveyClosed:
-        return render_template("respond/closed.html", survey=services.get_survey_or_404(slug))
+        survey = services.get_survey_or_404(slug)
+        return abort(404) if survey.imported else render_template("respond/closed.html", survey=survey)
     except services.TokenUnknown:
         return render_template("respond/token.html", survey=services.get_survey_or_404(slug), used=False), 404
     except services.TokenUsed:

@@ -17,9 +17,10 @@ def manager_rules(app):
 def test_login_required_on_every_manager_route(app, client, demo_survey):
     rules = manager_rules(app)
     assert {r.endpoint for r in rules} >= {f"manage.surveys.{name}" for name in (
-        "index", "new", "detail", "status", "waves", "tokens", "question", "drop", "add")}
-    assert {r.endpoint.split(".")[1] for r in rules} == {"surveys", "keys", "exports", "report", "upload", "account",
-                                                                   "audit", "team", "cases", "mail"}
+        "index", "new", "detail", "status", "waves", "tokens", "question", "retire", "restore", "add", "settings",
+        "archive", "unarchive", "wave_label")}
+    assert {r.endpoint.split(".")[1] for r in rules} == {"surveys", "responses", "keys", "exports", "report", "upload",
+                                                         "account", "audit", "team", "cases", "mail"}
     assert all(r.endpoint.startswith("manage.") for r in rules)  # every /manage page sits under the one guard
     checked = 0
     for rule in rules:
@@ -104,7 +105,7 @@ def test_open_close_and_new_wave(client, db_session, manager, demo_survey):
     assert db_session.get(Survey, demo_survey.id).status == "open"
     assert client.post("/manage/surveys/csi/waves", data={"label": "Autumn"}).status_code == 302
     waves = db_session.scalars(sa.select(Wave).where(Wave.survey_id == demo_survey.id).order_by(Wave.number)).all()
-    assert [(w.number, w.label) for w in waves] == [(1, "Wave 1"), (2, "Autumn")]
+    assert [(w.number, w.label) for w in waves] == [(1, ""), (2, "Autumn")]
 
 
 def test_generate_invitation_tokens(client, db_session, manager, demo_survey):
@@ -133,7 +134,7 @@ def test_edit_wording(client, db_session, manager, demo_survey):
     assert client.get("/manage/surveys/csi/questions/NOPE").status_code == 404
 
 
-def test_add_and_drop_items_keep_codes_and_one_item_per_construct(client, db_session, manager, demo_survey):
+def test_add_and_retire_items_keep_codes_and_one_item_per_construct(client, db_session, manager, demo_survey):
     assert client.get("/manage/surveys/csi/constructs/PV/add").status_code == 200
     response = client.post("/manage/surveys/csi/constructs/PV/add", data={
         "text_en": "Compared with competitors, how is our price?", "text_zh": "与竞争对手相比，我们的价格如何？",
@@ -147,9 +148,9 @@ def test_add_and_drop_items_keep_codes_and_one_item_per_construct(client, db_ses
     assert unknown.status_code == 404
     assert client.post("/manage/surveys/csi/constructs/PV/add", data={"text_en": "a"}).status_code == 422
     for code in ("CC1",):
-        client.post(f"/manage/surveys/csi/questions/{code}/drop")  # the only CC item: refused
-    client.post("/manage/surveys/csi/questions/CE2/drop")
-    client.post("/manage/surveys/csi/questions/complained/drop")  # not a model item: refused
+        client.post(f"/manage/surveys/csi/questions/{code}/retire")  # the only CC item: refused
+    client.post("/manage/surveys/csi/questions/CE2/retire")
+    client.post("/manage/surveys/csi/questions/complained/retire")  # not a model item: refused
     db_session.expire_all()
     assert "CC1" in codes() and "CE2" not in codes() and "complained" in codes()
     client.post("/manage/surveys/csi/constructs/CE/add", data={"text_en": "New", "text_zh": "新"})

@@ -131,7 +131,7 @@ def test_unknown_survey_is_404(client):
 
 
 def test_dropped_item_disappears_from_form(client, db_session, demo_survey, valid_answers):
-    services.drop_item(db_session, services.get_question(demo_survey, "CE3"))
+    services.retire_item(db_session, services.get_question(demo_survey, "CE3"))
     html = client.get("/s/csi").get_data(as_text=True)
     assert 'name="CE3"' not in html
     assert client.post("/s/csi", data=valid_answers(CE3=None)).status_code == 302

@@ -163,7 +163,7 @@ def test_frame_is_the_same_from_packed_rows_and_from_the_answer_table(db_session
 
 def test_questionnaire_changes_reach_the_next_submission(db_session, demo_survey, valid_answers):
     services.record_response(db_session, demo_survey, valid_answers())
-    services.drop_item(db_session, services.get_question(demo_survey, "PV2"))
+    services.retire_item(db_session, services.get_question(demo_survey, "PV2"))
     services.add_item(db_session, demo_survey, "PV", {"text_en": "Price fair?", "text_zh": "价格公道吗？"})
     with pytest.raises(services.InvalidResponse) as info:
         services.record_response(db_session, demo_survey, valid_answers())

@@ -87,7 +87,7 @@ def test_item_added_elsewhere_is_required_at_once(client, db_session, demo_surve
 
 
 def test_item_dropped_elsewhere_is_no_longer_required(client, db_session, demo_survey, warm, valid_answers):
-    services.drop_item(db_session, services.get_question(demo_survey, "CE3"))
+    services.retire_item(db_session, services.get_question(demo_survey, "CE3"))
     assert client.post("/s/csi", data=valid_answers(CE3=None)).status_code == 302
     assert len(stored(db_session)) == 2
 

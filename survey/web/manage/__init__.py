@@ -1,9 +1,9 @@
 """Everything under /manage: one parent blueprint whose single guard (login, then the permission decision of
 guard.py) covers every nested manager page.
 
-The nested blueprints (surveys, keys, exports, report, upload, account, audit, team, mail) declare no guard of their
-own, so a new manager page is protected by being registered here: it needs what its view declares with
-``@guard.requires(action)``, else its HTTP method's default (GET reads, POST changes the survey it names).
+The nested blueprints (surveys, responses, keys, exports, report, upload, account, audit, team, cases, mail) declare
+no guard of their own, so a new manager page is protected by being registered here: it needs what its view declares
+with ``@guard.requires(action)``, else its HTTP method's default (GET reads, POST changes the survey it names).
 tests/survey/test_manage.py and tests/survey/test_roles.py sweep every /manage route.
 """
 from flask import Blueprint
@@ -43,9 +43,9 @@ bp.after_request(record_manager_request)  # every accepted change and export of 
 
 
 def _register_children():
-    from survey.web.manage import account, audit, cases, exports, keys, mail, report, surveys, team, upload
+    from survey.web.manage import account, audit, cases, exports, keys, mail, report, responses, surveys, team, upload
 
-    for child in (surveys, keys, exports, report, upload, account, audit, team, cases, mail):
+    for child in (surveys, responses, keys, exports, report, upload, account, audit, team, cases, mail):
         bp.register_blueprint(child.bp)
 
 

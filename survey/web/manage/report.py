@@ -14,6 +14,7 @@ from survey.web.downloads import attachment
 
 bp = Blueprint("report", __name__)
 EXPORT_WAIT_SECONDS = 600
+REPORT_COMMENTS = 10  # comments per band on the report page; the rest are on the paged comments list
 
 
 def _filters(survey):
@@ -57,6 +58,7 @@ def _render(survey, state, wave, segment, notice, printable):
                            band=band if band in BANDS else None, min_segment_n=reports.MIN_SEGMENT_N,
                            segment_options=reports.segment_questions(info), stale=state.stale,
                            cases=services.cases.recovery(services.db_session, survey),
+                           report_comments=REPORT_COMMENTS,
                            **context(state.entry, info))
 
 
