@@ -210,6 +210,7 @@ META_TEXTS = {
     "locale": ("text", _l("Language the questionnaire was answered in")),
 }
 LANGUAGE_NAMES = {"en": _l("English"), "zh_CN": _l("Chinese")}
+WAVE_NAME = _l("Wave %(num)s")  # a wave without a label of its own
 MULTI_NOTE = _l("The values of the options chosen, separated by “;”.")
 SCALE_NOTE = _l("A number from %(low)s to %(high)s; the two ends are labelled.")
 
@@ -225,8 +226,8 @@ def codebook_rows(survey, variables: Sequence[Variable]) -> list[dict]:
         add(code, kind, bilingual(lazy))
         if code == "wave":
             for wave in survey.waves:
-                label = wave.label or str(wave.number)
-                add(code, value=wave.number, label=(label, label))
+                label = (wave.label, wave.label) if wave.label else bilingual(WAVE_NAME, num=wave.number)
+                add(code, value=wave.number, label=label)
         elif code == "locale":
             for value, name in LANGUAGE_NAMES.items():
                 add(code, value=value, label=bilingual(name))
@@ -309,6 +310,7 @@ def write_sav(survey, variables: Sequence[Variable], rows: Iterable[Mapping], pa
         missing = {code: _clip(str(text), SAV_VALUE_LABEL_BYTES) for code, text in MISSING.items()}
         chosen, not_chosen = (str(text) for text in CHOSEN)
         meta_labels = {code: str(lazy) for code, (_, lazy) in META_TEXTS.items()}
+        wave_names = {w.number: str(WAVE_NAME) % {"num": w.number} for w in survey.waves}
 
     def labels(pairs):
         return {float(k): _clip(v, SAV_VALUE_LABEL_BYTES) for k, v in pairs} | {float(k): v for k, v in missing.items()}
@@ -320,7 +322,7 @@ def write_sav(survey, variables: Sequence[Variable], rows: Iterable[Mapping], pa
         "created_at": _SavColumn(sav_name("created_at", taken), meta_labels["created_at"], kind="datetime",
                                  missing=False, measure="scale"),
         "wave": _SavColumn(sav_name("wave", taken), meta_labels["wave"], missing=False, measure="ordinal",
-                           value_labels={float(w.number): _clip(w.label or str(w.number), SAV_VALUE_LABEL_BYTES)
+                           value_labels={float(w.number): _clip(w.label or wave_names[w.number], SAV_VALUE_LABEL_BYTES)
                                          for w in survey.waves}),
         "locale": _SavColumn(sav_name("locale", taken), meta_labels["locale"], kind="text", missing=False),
     }

@@ -33,7 +33,7 @@ def test_phone_scale_conditional_questions_and_compact_errors(browser, live_serv
     for code in ("CE1", "CS1", "CL2"):
         assert len(page.query_selector_all(f"#q-{code} .scale label.pt")) == 10
         assert len(scale_rows(page, code)) == 1, code
-    assert counts(page) == (0, 22)
+    assert counts(page) == (0, 23)
     for code in ("complaint_handling", "complaint_cause"):
         assert page.locator(f"#q-{code}").is_hidden()
     shot(page, f"respondent-phone-fresh-{lang}")
@@ -41,18 +41,18 @@ def test_phone_scale_conditional_questions_and_compact_errors(browser, live_serv
     page.click("label[for='complained-yes']")
     assert page.locator("#q-complaint_handling").is_visible() and page.locator("#q-complaint_cause").is_visible()
     assert len(scale_rows(page, "complaint_handling")) == 1
-    assert counts(page) == (1, 24)
+    assert counts(page) == (1, 25)
     page.click("label[for='complaint_handling-3']")
-    assert counts(page) == (2, 24)
+    assert counts(page) == (2, 25)
     shot(page, f"respondent-phone-yes-{lang}")
     complaints = page.locator("section[aria-labelledby='part-complaints']")
     complaints.screenshot(path=str(ARTIFACTS / f"respondent-phone-complaints-yes-{lang}.png"))
     page.click("label[for='complained-no']")  # hidden again, and disabled: the chosen 3 is not sent
     assert page.locator("#q-complaint_handling").is_hidden()
-    assert counts(page) == (1, 22)
+    assert counts(page) == (1, 23)
 
     page.click("label[for='CL2-8']")  # 13 of the 14 model items left out
-    assert counts(page) == (2, 22)
+    assert counts(page) == (2, 23)
     with page.expect_navigation():
         page.click("button[type=submit]")
     summary = page.locator("#errors")
@@ -64,7 +64,7 @@ def test_phone_scale_conditional_questions_and_compact_errors(browser, live_serv
     assert no_sideways_scroll(page)
     assert page.locator("#q-complaint_handling").is_hidden()  # no contradiction was sent
     assert page.is_checked("#CL2-8") and page.is_checked("#complained-no")
-    assert counts(page) == (2, 22)
+    assert counts(page) == (2, 23)
     shot(page, f"respondent-phone-errors-{lang}")
     page.screenshot(path=str(ARTIFACTS / f"respondent-phone-errors-top-{lang}.png"))  # the first screen only
     page.click("#errors li a >> nth=0")

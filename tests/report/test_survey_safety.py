@@ -131,7 +131,7 @@ def test_erasure_drops_n_by_one_and_recomputes_every_report(app, client, manager
     # the same confirmation sent again: refused (on SQLite the new response may even have taken the erased id),
     # and no second audit entry
     stale = client.post(f"/manage/surveys/demo/responses/{victim}/erase", data={"erasures": seen})
-    assert stale.status_code == 404 and "was erased since this page was shown" in stale.text
+    assert stale.status_code == 422 and "was erased since this page was shown" in stale.text
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Response)) == 401
     assert db_session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)
                              .where(AuditEvent.action == "response_erase")) == 1

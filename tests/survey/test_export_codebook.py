@@ -58,7 +58,7 @@ def test_codebook_lists_every_column_with_both_languages_and_its_codes(client, d
     header = next(csv.reader(io.StringIO(client.get("/manage/surveys/csi/export.csv").data.decode("utf-8-sig"))))
     assert list(book) == header  # one entry per export column, in the same order
     label = responses.waves[0].label
-    assert label and book["wave"][1] == {"1": (label, label)}
+    assert book["wave"][1] == {"1": (label, label) if label else ("Wave 1", "第 1 期")}
     assert book["locale"][1]["zh_CN"] == ("Chinese", "中文")
     for q in responses.active_questions:
         head, values = book[q.code]
@@ -160,7 +160,7 @@ def test_sav_in_chinese_and_by_wave(client, db_session, responses, valid_answers
     services.record_response(db_session, responses, valid_answers(CS1="9"))
     frame, meta = read_sav(client, "/manage/surveys/csi/export.sav?wave=2&labels=en")
     assert frame["wave"].tolist() == [2] and frame["CS1"].tolist() == [9]
-    assert meta.variable_value_labels["wave"] == {1: responses.waves[0].label, 2: "spring"}
+    assert meta.variable_value_labels["wave"] == {1: responses.waves[0].label or "Wave 1", 2: "spring"}
 
 
 def test_sav_over_the_cap_goes_back_with_a_message(app, client, responses):

@@ -8,7 +8,7 @@ from survey import services
 from survey.services import apikeys
 from survey.storage.tables import Response
 
-QUESTION_COUNT = 24  # the CSI template: 14 model items, complained + 2 follow-ups, 6 about you, the comment
+QUESTION_COUNT = 25  # the CSI template: 14 model items, complained + 2 follow-ups, 6 about you, the comment, contact consent
 
 
 def stored(db_session):
@@ -28,7 +28,7 @@ def legend_number(html, code):
 def test_conditional_questions_are_marked_as_conditional_not_required(client, demo_survey):
     html = client.get("/s/csi?lang=en").get_data(as_text=True)
     complained = legend_number(html, "complained")
-    assert [legend_number(html, c) for c in ("CE1", "complained", "comment")] == [1, complained, QUESTION_COUNT]
+    assert [legend_number(html, c) for c in ("CE1", "complained", "comment")] == [1, complained, QUESTION_COUNT - 1]  # the contact consent comes last
     assert 'class="req"' in fieldset(html, "complained")
     for code in ("complaint_handling", "complaint_cause"):
         block = fieldset(html, code)
@@ -115,7 +115,7 @@ def test_the_answered_count_works_without_javascript(client, demo_survey, valid_
     assert f"0 of {asked} questions answered" in fresh
     assert f'<progress id="answered-bar" max="{asked}" value="0">' in fresh
     assert 'data-template="{done} of {total} questions answered"' in fresh
-    # 14 model items + complained + 6 about you, minus CE2 (left out), the comment blank: 20 of 22
+    # 14 model items + complained + 6 about you, minus CE2 (left out), the comment and contact consent blank: 20 of 23
     html = client.post("/s/csi?lang=en", data=valid_answers(CE2=None)).get_data(as_text=True)
     assert f"20 of {asked} questions answered" in html
     # "yes" brings the two follow-ups in: 21 answered of 24

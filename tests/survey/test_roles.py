@@ -11,7 +11,7 @@ from flask import url_for
 
 from survey import services
 from survey.services import apikeys, uploads
-from survey.storage.tables import AuditEvent, FollowUpCase, InvitationToken, Question, Wave
+from survey.storage.tables import AuditEvent, FollowUpCase, InvitationToken, Question, Response, Wave
 
 PASSWORD = "correct horse battery"
 # who may use an endpoint: a logged-in manager of any role ("any"), editors and admins without a survey
@@ -39,8 +39,10 @@ DECISIONS = {
     "manage.mail.export": {"GET": EDITOR},
 }
 # endpoints checked to be right with their method's default (GET reads the survey, POST edits it)
-DEFAULTED = {f"manage.surveys.{name}" for name in ("detail", "status", "access", "waves", "tokens", "question", "drop",
-                                                     "add")} | {
+DEFAULTED = {f"manage.surveys.{name}" for name in ("detail", "status", "access", "waves", "tokens", "question", "retire",
+                                                     "restore", "add", "settings", "archive", "unarchive",
+                                                     "wave_label")} | {
+    *(f"manage.responses.{name}" for name in ("index", "show", "comments", "find", "erase")),
     "manage.keys.index", "manage.keys.revoke", "manage.exports.export_csv", "manage.exports.export_xlsx",
     "manage.exports.export_sav", "manage.exports.codebook_csv", "manage.cases.index", "manage.cases.detail",
     "manage.exports.tokens_csv", "manage.report.show", "manage.report.printable", "manage.report.result_json",
@@ -50,7 +52,7 @@ API_DECISIONS = {"api.submit": "submit", "api.list_responses": "read", "api.get_
                  "api.openapi": "public"}
 ROLES = ("admin", "editor", "viewer", "outsider", "anonymous")  # outsider: an editor not granted the survey
 ALLOWED = {200, 201, 202, 302, 400, 409, 422}  # done, or refused for its input (empty forms) - never for who asked
-LAST = ("manage.surveys.drop",)  # POSTs that remove what other routes' sample arguments name
+LAST = ("manage.surveys.retire", "manage.surveys.restore", "manage.responses.erase")  # in this order  # POSTs that remove what other routes' sample arguments name
 
 
 def expected(role: str, who: str, names_survey: bool) -> str:
@@ -98,8 +100,9 @@ def sample_urls(app, db_session, people, me):
                                                                   apikeys.ApiKey.survey_id.is_(None)))
     upload = db_session.scalar(sa.select(uploads.Upload.token).where(uploads.Upload.manager_id == mine))
     case = db_session.scalar(sa.select(FollowUpCase.id))
+    response = db_session.scalar(sa.select(Response.id))
     values = {"slug": "csi", "code": "CE1", "construct": "CE", "token": upload, "manager_id": people["target"].id,
-              "case_id": case}
+              "case_id": case, "response_id": response, "number": 1}
     found = []
     with app.test_request_context():
         for rule in manager_rules(app):
@@ -107,7 +110,7 @@ def sample_urls(app, db_session, people, me):
             url = url_for(rule.endpoint, **{name: args[name] for name in rule.arguments})
             found += [(rule.endpoint, method, url, "slug" in rule.arguments)
                       for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
-    return sorted(found, key=lambda f: (f[1] != "GET", f[0] in LAST, f[0]))
+    return sorted(found, key=lambda f: (f[1] != "GET", LAST.index(f[0]) + 1 if f[0] in LAST else 0, f[0]))
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -150,8 +153,9 @@ def test_every_manager_route_answers_each_role_as_decided(app, client, db_sessio
     if role in ("viewer", "outsider", "anonymous"):  # every POST on the survey was refused: nothing changed
         assert (waves, dropped) == (1, 0)
         assert db_session.scalar(sa.select(sa.func.count()).select_from(InvitationToken)) == 0
-    else:  # the editors' POSTs went through: a new wave and the dropped item
-        assert (waves, dropped) == (2, 1)
+    else:  # the editors' POSTs went through: a new wave; the item was retired, then restored
+        assert (waves, dropped) == (2, 0)
+        assert any(e == "question_restore" for e in db_session.scalars(sa.select(AuditEvent.action)))
     denied = db_session.scalars(sa.select(AuditEvent.detail).where(AuditEvent.action == "denied")).all()
     refused = sorted(str(expected(role, decision(e, m), s)) for e, m, _u, s in routes
                      if expected(role, decision(e, m), s) in (403, 404))

@@ -65,9 +65,15 @@ def test_invalid_submission_stores_nothing(db_session, demo_survey, valid_answer
     assert count(db_session) == 0 and count(db_session, Answer) == 0
 
 
-def test_complaint_follow_ups_ignored_without_complaint(db_session, demo_survey, valid_answers):
-    response = services.record_response(
-        db_session, demo_survey, valid_answers(complained="no", complaint_handling="2", complaint_cause="quality"))
+def test_complaint_follow_ups_without_complaint(db_session, demo_survey, valid_answers):
+    # a handling score beside "no, I did not complain" is a contradiction: refused, nothing stored
+    with pytest.raises(services.InvalidResponse) as err:
+        services.record_response(
+            db_session, demo_survey, valid_answers(complained="no", complaint_handling="2", complaint_cause="quality"))
+    assert err.value.codes == {"complaint_handling": "not_applicable", "complaint_cause": "not_applicable"}
+    assert count(db_session) == 0
+    # "don't know" there says nothing: accepted, and the follow-up is not stored
+    response = services.record_response(db_session, demo_survey, valid_answers(complained="no", complaint_handling="dk"))
     codes = {a.question.code for a in db_session.scalars(sa.select(Answer).where(Answer.response_id == response.id))}
     assert "complaint_handling" not in codes and "complaint_cause" not in codes
 
@@ -145,8 +151,8 @@ def test_empty_frame_has_columns(db_session, demo_survey, valid_answers):
 
 def test_frame_is_the_same_from_packed_rows_and_from_the_answer_table(db_session, demo_survey, valid_answers):
     rows = [valid_answers(CE1=str(1 + i % 10), CS2="dk" if i % 3 == 0 else "4", complained="yes" if i % 2 else "no",
-                          complaint_handling="dk" if i % 4 == 1 else "6",
-                          complaint_cause=["quality", "systems"][:1 + i % 2],
+                          complaint_handling=("dk" if i % 4 == 1 else "6") if i % 2 else None,
+                          complaint_cause=["quality", "systems"][:1 + i % 2] if i % 2 else None,
                           customer_type=["consumer", "business", "public"][i % 3], comment=f"c{i}" if i % 5 else "")
             for i in range(12)]
     services.record_responses_bulk(db_session, demo_survey, rows)

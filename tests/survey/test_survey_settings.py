@@ -249,8 +249,8 @@ def test_finding_a_response_to_erase(client, db_session, manager, demo_survey, v
     services.create_survey(db_session, slug="other")
     elsewhere = client.get("/manage/surveys/other/erase", query_string={"response": str(receipt.id)})
     assert elsewhere.status_code == 404
-    assert client.post(f"/manage/surveys/other/responses/{receipt.id}/erase", data={"erasures": "0"}).status_code == 404
-    assert client.post(f"/manage/surveys/csi/responses/{receipt.id}/erase").status_code == 404  # no page seen
+    assert client.post(f"/manage/surveys/other/responses/{receipt.id}/erase", data={"erasures": "0"}).status_code == 422
+    assert client.post(f"/manage/surveys/csi/responses/{receipt.id}/erase").status_code == 422  # no page seen
     assert db_session.get(Response, receipt.id) is not None
 
 

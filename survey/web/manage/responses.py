@@ -61,7 +61,7 @@ def erase(slug, response_id):
         services.erase_response(services.db_session, survey, response_id, request.form.get("erasures", ""))
     except services.InvalidInput as err:
         flash(str(err), "error")
-        return render_template("manage/responses/erase.html", survey=survey, found=None, form={}), 404
+        return render_template("manage/responses/erase.html", survey=survey, found=None, form={}), 422  # stale page or no such response: nothing erased
     flash(_("Response %(id)s was erased with its answers. The reports are computed again without it.",
             id=response_id), "info")
     return redirect(url_for(".index", slug=slug))
