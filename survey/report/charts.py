@@ -221,8 +221,8 @@ def bar_chart(bars: list[dict], *, title="Scores", max_value=100.0) -> str:
     for i, bar in enumerate(bars):
         y = top + i * row_h
         if bar.get("sub"):
-            body.append(_text(label_w - 8, y + row_h / 2 - 1, bar["label"], size=label_size, anchor="end")
-                        + _text(label_w - 8, y + row_h / 2 + 12, bar["sub"], size=11, anchor="end", fill=MUTED,
+            body.append(_text(label_w - 8, y + row_h / 2 - 3, bar["label"], size=label_size, anchor="end")
+                        + _text(label_w - 8, y + row_h / 2 + 13, bar["sub"], size=11, anchor="end", fill=MUTED,
                                 cls="sub"))
         else:
             body.append(_text(label_w - 8, y + row_h / 2 + 5, bar["label"], size=label_size, anchor="end"))
