@@ -310,3 +310,28 @@ def test_cached_entry_is_frozen_and_unchanged_by_rendering(client, manager, demo
     assert next(iter(cache.CACHE.entries.values())) is entry  # no refit, same entry
     assert compute.thaw(dict(entry)) == before
     assert "svg" not in entry
+
+
+def test_complaints_to_loyalty_path_is_explained_by_its_sign(result, say):
+    from survey.report.present import complaint_path
+
+    path = next(p for p in result["paths"] if (p["from"], p["to"]) == ("CC", "CL"))
+    for coef, p_value, word in ((0.21, 0.001, "cc_cl_positive"), (-0.18, 0.002, "cc_cl_negative"),
+                                (-0.04, 0.41, "cc_cl_negative")):
+        path.update(std_estimate=coef, p_value=p_value)
+        for locale in ("en", "zh_CN"):
+            text = say(complaint_path, {"result": result}, locale=locale)
+            expected = say(word, coef=f"{coef:.2f}", locale=locale)
+            if p_value >= 0.05:
+                expected += " " + say("cc_cl_ns", p=f"{p_value:.3f}", locale=locale)
+            assert text == expected
+    assert say(complaint_path, {"result": None}) is None
+
+
+def test_segment_and_wave_are_named_by_their_labels(client, manager, demo):
+    html = client.get(URL + "?lang=en&segment=channel:online&wave=1").get_data(as_text=True)
+    question = next(q for q in demo.active_questions if q.code == "channel")
+    label = next(o["en"] for o in question.options if o["value"] == "online")
+    assert f'id="shown-segment">{question.text_en}: {label}<' in html
+    meta = html.split('<p class="meta">')[1].split("</p>")[0]
+    assert 'id="shown-wave">Wave 1 – Spring<' in meta and "channel" not in meta and "online" not in meta
