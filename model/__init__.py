@@ -10,12 +10,12 @@ from .exceptions import (ConvergenceWarning, DataError, FitIndexWarning, Heywood
 from .fit import fit
 from .io import read_table
 from .results import CSIResult
-from .scores import descriptive_scores, respondent_scores
+from .scores import descriptive_scores, respondent_scores, subset_indices
 from .spec import CONSTRUCTS, DEFAULT_MODEL, PATHS, VARIANTS, CSISpec
 
 __all__ = [
     "CSISpec", "CONSTRUCTS", "DEFAULT_MODEL", "PATHS", "VARIANTS", "fit", "CSIResult", "read_table", "min_responses",
-    "respondent_scores", "descriptive_scores",
+    "respondent_scores", "descriptive_scores", "subset_indices",
     "ModelError", "DataError", "SpecificationError",
     "ModelWarning", "ConvergenceWarning", "HeywoodCaseWarning", "FitIndexWarning", "InvarianceWarning",
     "silenced",

@@ -13,6 +13,7 @@ from .assemble import build_result
 from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError, SpecificationError
 from .spec import CSISpec, check_model
 from .fiml import FimlFit, Patterns
+from .scores import em_item_means
 from .stats import ItemMeans, Moments, Solution
 
 MAXITER = 10_000
@@ -306,8 +307,7 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         dropped_reasons = {"missing_answer": n_total - n_complete}
     checks.check_variance(moments.cov, spec)
     if patterns is not None:  # FIML: the EM means, which use what the answered items say about the rest
-        item_means = ItemMeans(patterns.available()[0].astype(int), moments.mean,
-                               patterns.mean_covariance(moments.mean, moments.cov))
+        item_means = em_item_means(patterns, moments.mean, moments.cov)
     elif n_complete == n_total:
         item_means = ItemMeans.from_moments(moments)
     else:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .checks import check_columns, check_numeric, check_range, check_scale
+from .fiml import Patterns
 from .spec import CSISpec
 from .stats import Z975, ItemMeans, Solution
 
@@ -86,6 +87,43 @@ def construct_indices(means: ItemMeans, spec: CSISpec, weights: dict, scale) -> 
             "item_n": {item: int(means.n[j]) for item, j in zip(spec.items[code], idx)},
         }
     return out
+
+
+def em_item_means(patterns: Patterns, mu: np.ndarray, sigma: np.ndarray) -> ItemMeans:
+    """FIML item means: the saturated model's EM means ``mu`` with their sampling covariance."""
+    return ItemMeans(patterns.available()[0].astype(int), mu, patterns.mean_covariance(mu, sigma))
+
+
+def subset_indices(data: pd.DataFrame, result) -> dict:
+    """Construct indices of any set of respondents with a fitted result's weights.
+
+    The item means are estimated as ``fit`` estimates its own (EM means under FIML, available
+    answers under listwise deletion), so on the rows the result was fitted to this returns the
+    result's own indices and CIs; on other rows (another wave) it puts them on the same yardstick.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Respondents with the item columns of ``result.spec``.
+    result : CSIResult
+        A fitted result; its weights, scale and missing-data method are used.
+
+    Returns
+    -------
+    dict
+        ``{CODE: {index, index_se, index_ci, item_scores, item_n}}`` as ``CSIResult.constructs``.
+        Raises ``DataError`` on bad answers, as ``respondent_scores``.
+    """
+    values = _item_matrix(data, result.spec, result.scale)
+    spec = result.spec
+    if result.missing_method == "fiml" and np.isnan(values).any():
+        patterns = Patterns.from_values(values)
+        means = em_item_means(patterns, *patterns.saturated())
+    else:
+        means = ItemMeans.from_values(values)
+    weights = {code: np.array([result.weights[code][item] for item in spec.items[code]])
+               for code in spec.constructs}
+    return construct_indices(means, spec, weights, result.scale)
 
 
 def score_units(solution: Solution, spec: CSISpec, weights: dict, scale) -> np.ndarray:

@@ -6,11 +6,11 @@ Views use this facade: open a report, read its downloads, and turn an entry into
 from survey.report.cache import CACHE, ReportState, open_report
 from survey.report.charts import fmt
 from survey.report.compute import (
-    MIN_SEGMENT_N, ReportEntry, estimate_rows, parse_filters, respondent_rows, segment_questions, survey_info, thaw,
+    ALL_WAVES, MIN_SEGMENT_N, ReportEntry, estimate_rows, parse_filters, respondent_rows, segment_questions, survey_info, thaw,
 )
 from survey.report.figures import BANDS
 from survey.report.present import context
 from survey.report.wording import t
 
-__all__ = ["BANDS", "CACHE", "MIN_SEGMENT_N", "ReportEntry", "ReportState", "context", "estimate_rows", "fmt",
+__all__ = ["ALL_WAVES", "BANDS", "CACHE", "MIN_SEGMENT_N", "ReportEntry", "ReportState", "context", "estimate_rows", "fmt",
            "open_report", "parse_filters", "respondent_rows", "segment_questions", "survey_info", "t", "thaw"]

@@ -68,8 +68,10 @@ def is_significant(path) -> bool:
 
 
 def path_diagram(result: dict, *, names: dict | None = None, title="Path model",
-                 legend=("p < .05", "not significant (p ≥ .05)")) -> str:
+                 legend=("p < .05", "not significant (p ≥ .05)"), notes: dict | None = None) -> str:
     """Draw the constructs with standardized path coefficients and R² on endogenous constructs.
+
+    ``notes`` = {code: short text} is shown small after a construct's index (e.g. "lower is better").
 
     Significant paths are solid and blue, non-significant ones dashed and grey (colour is not the only
     cue, so the diagram survives black-and-white printing).
@@ -113,7 +115,12 @@ def path_diagram(result: dict, *, names: dict | None = None, title="Path model",
                     f'rx="10" fill="#f4f7fb" stroke="{INK}" stroke-width="1.5"/>')
         name = names.get(code, code)
         body.append(_text(cx, cy - 10, name, size=_fit_size(name, NODE_W - 12), weight="bold"))
-        body.append(_text(cx, cy + 10, fmt(c.get("index"), 1), size=15, cls="index"))
+        note = (notes or {}).get(code)
+        index = _text(cx, cy + 10, fmt(c.get("index"), 1), size=15, cls="index")
+        if note:
+            index = index.replace("</text>", f'<tspan font-size="11" fill="{MUTED}" class="note"> · '
+                                             f'{esc(note)}</tspan></text>')
+        body.append(index)
         if c.get("r2") is not None:
             body.append(_text(cx, cy + 27, f"R² = {fmt(c['r2'])}", size=13, fill=MUTED, cls="r2"))
         body.append("</g>")
@@ -196,7 +203,8 @@ def ipma_chart(rows: list[dict], *, names: dict | None = None, title="Importance
 
 
 def bar_chart(bars: list[dict], *, title="Scores", max_value=100.0) -> str:
-    """Horizontal 0–100 bars with 95% CI whiskers; bars are ``{label, value, ci: [lo, hi], note}``."""
+    """Horizontal 0–100 bars with 95% CI whiskers; bars are ``{label, value, ci: [lo, hi], note, sub}``
+    (``note`` stands in for a missing value, ``sub`` is a small second line under the label)."""
     label_w, width, row_h, top = 170, 500, 34, 10
     plot_w = width - label_w - 56
     height = top + row_h * max(len(bars), 1) + 28
@@ -212,7 +220,12 @@ def bar_chart(bars: list[dict], *, title="Scores", max_value=100.0) -> str:
                     + _text(x, height - 8, fmt(max_value * k / 100, 0), size=12, fill=MUTED))
     for i, bar in enumerate(bars):
         y = top + i * row_h
-        body.append(_text(label_w - 8, y + row_h / 2 + 5, bar["label"], size=label_size, anchor="end"))
+        if bar.get("sub"):
+            body.append(_text(label_w - 8, y + row_h / 2 - 3, bar["label"], size=label_size, anchor="end")
+                        + _text(label_w - 8, y + row_h / 2 + 13, bar["sub"], size=11, anchor="end", fill=MUTED,
+                                cls="sub"))
+        else:
+            body.append(_text(label_w - 8, y + row_h / 2 + 5, bar["label"], size=label_size, anchor="end"))
         value = bar.get("value")
         if value is None:
             body.append(_text(label_w + 6, y + row_h / 2 + 5, bar.get("note") or "–", size=13,
@@ -238,7 +251,8 @@ PALETTE = ("#1f6feb", "#b42318", "#067647", "#b54708", "#6941c6", "#3e4c59", "#0
 
 def trend_chart(waves: list[str], series: list[dict], *, title="Trend across waves",
                 y_label="Score (0–100)") -> str:
-    """Lines across waves, one per series ``{name, values: [float|None per wave]}``; gaps stay gaps."""
+    """Lines across waves, one per series ``{name, values: [float|None per wave], note}``; gaps stay gaps.
+    A series' ``note`` is a small second line under its end label."""
     width, height, left, right, top, bottom = 720, 340, 56, 230, 20, 46
     plot_w, plot_h = width - left - right, height - top - bottom
     values = [v for s in series for v in s["values"] if v is not None]
@@ -285,14 +299,17 @@ def trend_chart(waves: list[str], series: list[dict], *, title="Trend across wav
                              f'<title>{esc(s["name"])}: {fmt(v, 1)}</title></circle>')
         last = next((i for i in range(len(s["values"]) - 1, -1, -1) if s["values"][i] is not None), None)
         if last is not None:
-            end_labels.append([sy(s["values"][last]) + 4, f'{s["name"]} {fmt(s["values"][last], 1)}', colour])
+            end_labels.append([sy(s["values"][last]) + 4, f'{s["name"]} {fmt(s["values"][last], 1)}', colour,
+                               s.get("note")])
         parts.append("</g>")
         body.extend(parts)
     end_labels.sort()
-    for k in range(1, len(end_labels)):  # keep end labels at least one line apart
-        end_labels[k][0] = max(end_labels[k][0], end_labels[k - 1][0] + 15)
-    for y, text, colour in end_labels:
+    for k in range(1, len(end_labels)):  # keep end labels (and a label's note line) at least one line apart
+        end_labels[k][0] = max(end_labels[k][0], end_labels[k - 1][0] + (28 if end_labels[k - 1][3] else 15))
+    for y, text, colour, note in end_labels:
         body.append(_text(left + plot_w + 10, y, text, size=13, anchor="start", fill=colour, cls="end-label"))
+        if note:
+            body.append(_text(left + plot_w + 10, y + 13, note, size=11, anchor="start", fill=MUTED, cls="sub"))
     body.append(f'<text x="14" y="{top + plot_h / 2:.1f}" font-size="12" text-anchor="middle" fill="{MUTED}" '
                 f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">{esc(y_label)}</text>')
     return _svg(width, height, body, title, "trend-chart")

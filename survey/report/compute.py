@@ -115,7 +115,8 @@ def survey_info(survey: Survey) -> dict:
                  for q in survey.active_questions]
     return {"id": survey.id, "slug": survey.slug, "scale": (survey.scale_min, survey.scale_max),
             "model": survey.model,
-            "questions": questions, "waves": [w.number for w in survey.waves]}
+            "questions": questions, "waves": [w.number for w in survey.waves],
+            "wave_labels": {w.number: w.label for w in survey.waves if w.label}}
 
 
 def spec_for(info: dict) -> CSISpec | None:
@@ -134,18 +135,25 @@ def segment_questions(info: dict) -> list[dict]:
             if q["kind"] in ("choice", "yesno") and q["section"] == SEGMENT_SECTION and q["options"]]
 
 
+ALL_WAVES = "all"
+
+
 def parse_filters(survey: Survey, wave: str | None, segment: str | None) -> tuple[int | None, tuple | None]:
     """Turn ?wave=<number> and ?segment=<code>:<value> into checked filter values.
 
+    No wave means the latest one, so "now" is one number on the page; ?wave=all (``ALL_WAVES``) pools
+    every wave (returned as None).
+
     :raise BadFilter: the wave or the segment does not exist in this survey.
     """
-    wave_number = None
-    if wave not in (None, "", "all"):
+    numbers = [w.number for w in survey.waves]
+    wave_number = max(numbers) if numbers and wave in (None, "") else None
+    if wave not in (None, "", ALL_WAVES):
         try:
             wave_number = int(wave)
         except ValueError:
             raise BadFilter("bad_wave", wave) from None
-        if wave_number not in [w.number for w in survey.waves]:
+        if wave_number not in numbers:
             raise BadFilter("bad_wave", wave)
     seg = None
     if segment:
@@ -179,6 +187,21 @@ def wave_scores(scores: pd.DataFrame, waves: pd.Series) -> list[dict]:
     for number, part in scores.groupby(waves.to_numpy(), sort=True):
         out.append({"wave": int(number), "n": int(len(part)),
                     "scores": {code: dict(zip(("n", "mean", "ci"), mean_ci(part[code]))) for code in scores.columns}})
+    return out
+
+
+def fitted_wave_scores(frame: pd.DataFrame, result) -> list[dict]:
+    """Construct indices with 95% CIs per wave number on the fit's yardstick (its weights, its way of
+    estimating item means), in wave order: the fitted wave's row is the fit's own index."""
+    out = []
+    for number, part in frame.groupby(frame["wave"].to_numpy(), sort=True):
+        indices = model.subset_indices(part, result)
+        answered = {code: int(part[list(result.spec.items[code])].notna().any(axis=1).sum())
+                    for code in result.spec.constructs}
+        out.append({"wave": int(number), "n": int(len(part)),
+                    "scores": {code: {"n": answered[code], "mean": float(c["index"]),
+                                      "ci": [float(v) for v in c["index_ci"]]}
+                               for code, c in indices.items()}})
     return out
 
 
@@ -217,11 +240,12 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
     if result is not None:
         entry.update(state="fitted", result=result.to_dict(), result_obj=result)
         scores_all = model.respondent_scores(frame, result)
+        entry["waves"] = fitted_wave_scores(frame, result)
     else:
         entry["descriptive"] = model.descriptive_scores(view, spec, scale)
         scores_all = equal_weight_scores(frame, spec, scale)
+        entry["waves"] = wave_scores(scores_all, frame["wave"])
     scores_view = scores_all.loc[view.index]
-    entry["waves"] = wave_scores(scores_all, frame["wave"])
     entry["change"] = _change(entry["waves"], wave)
     levels = rs.satisfaction_level_per_row(view, spec.items["CE"], spec.items["PQ"])
     entry["levels"] = rs.satisfaction_levels(levels)
@@ -306,5 +330,5 @@ def estimate_rows(entry: dict):
         yield {"section": "ipma_item", "name": row["item"], "statistic": "priority", "value": row["priority"]}
 
 
-__all__ = ["ReportEntry", "compute_report", "freeze", "thaw", "estimate_rows", "parse_filters", "respondent_rows", "segment_questions", "spec_for",
+__all__ = ["ALL_WAVES", "ReportEntry", "compute_report", "freeze", "thaw", "estimate_rows", "parse_filters", "respondent_rows", "segment_questions", "spec_for",
            "survey_info"]

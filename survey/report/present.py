@@ -19,6 +19,7 @@ from survey.report.wording import MESSAGES, item_name, t, verdict_text, warning_
 from survey.report.compute import MIN_SEGMENT_N
 
 ITEMS_SHOWN = 8
+LOWER_IS_BETTER = ("CC",)  # constructs where a lower score is the better one (complaints)
 
 
 def question_text(info: dict, code: str) -> str:
@@ -108,22 +109,24 @@ def _draw_charts(entry, names: dict, lang: str) -> dict:
     loc = lang
     svg = {}
     result = entry.get("result")
+    lower = {code: t("lower_better", loc) for code in LOWER_IS_BETTER}
     if result:
         svg["path"] = charts.path_diagram(result, names=names, title=t("path_model", loc),
-                                          legend=(t("legend_sig", loc), t("legend_ns", loc)))
+                                          legend=(t("legend_sig", loc), t("legend_ns", loc)), notes=lower)
         svg["ipma"] = charts.ipma_chart(result.get("ipma", []), names=names, title=t("ipma", loc),
                                         x_label=t("ipma_x", loc), y_label=t("ipma_y", loc),
                                         quadrants=(t("q_improve", loc), t("q_keep", loc), t("q_low", loc),
                                                    t("q_overkill", loc)))
-        bars = [{"label": names[c], "value": result["constructs"][c]["index"],
+        bars = [{"label": names[c], "value": result["constructs"][c]["index"], "sub": lower.get(c),
                  "ci": result["constructs"][c].get("index_ci")} for c in names if c in result["constructs"]]
     else:
         desc = (entry.get("descriptive") or {}).get("constructs", {})
-        bars = [{"label": names[c], "value": desc[c]["score"], "ci": desc[c]["ci"]} for c in names if c in desc]
+        bars = [{"label": names[c], "value": desc[c]["score"], "ci": desc[c]["ci"], "sub": lower.get(c)}
+                for c in names if c in desc]
     svg["scores"] = charts.bar_chart(bars, title=t("scores", loc))
     if len(entry.get("waves", [])) > 1:
         waves = [t("wave_n", loc, n=w["wave"]) for w in entry["waves"]]
-        series = [{"name": names[c], "values": [w["scores"][c]["mean"] for w in entry["waves"]]}
+        series = [{"name": names[c], "values": [w["scores"][c]["mean"] for w in entry["waves"]], "note": lower.get(c)}
                   for c in names if c in entry["waves"][0]["scores"]]
         svg["trend"] = charts.trend_chart(waves, series, title=t("trend", loc), y_label=t("trend_y", loc))
     return svg
@@ -160,6 +163,40 @@ def improve_first(entry: dict, info: dict) -> list[str]:
                        score=charts.fmt(r["performance"], 0), impact=charts.fmt(impact, 1),
                        level=t(priority_level(r["priority"], len(rows)))))
     return lines
+
+
+def complaint_path(entry: dict) -> str | None:
+    """The complaints → loyalty path in words, as ACSI reads its sign (None without a fitted path)."""
+    path = next((p for p in (entry.get("result") or {}).get("paths", []) if (p["from"], p["to"]) == ("CC", "CL")),
+                None)
+    coef = None if path is None else path.get("std_estimate")
+    if coef is None or coef != coef:
+        return None
+    text = t("cc_cl_positive" if coef > 0 else "cc_cl_negative", coef=charts.fmt(coef))
+    if not charts.is_significant(path) and path.get("p_value") is not None:
+        text += " " + t("cc_cl_ns", p=charts.fmt(path["p_value"], 3))
+    return text
+
+
+def segment_label(info: dict, segment) -> str | None:
+    """The segment filter as words: 'question: option label' in the active language."""
+    if not segment:
+        return None
+    code, value = segment
+    return f"{question_text(info, code)}: {option_label(info, code, value)}"
+
+
+def wave_label(info: dict, wave) -> str:
+    """The shown wave in words: 'Wave 2 – Autumn (latest)', or all waves pooled."""
+    if wave is None:
+        return t("all_waves_pooled")
+    waves = info.get("wave_labels") or {}
+    text = t("wave_n", n=wave)
+    if waves.get(wave):
+        text += f" – {waves[wave]}"
+    if info.get("waves") and wave == max(info["waves"]):
+        text += f" ({t('latest')})"
+    return text
 
 
 def warnings_for(entry: dict) -> list[dict]:
@@ -212,7 +249,9 @@ def context(entry: dict, info: dict) -> dict:
            "svg": render_charts(entry, names, lang), "segment_charts": segment_charts(entry, info, lang),
            "improve": improve_first(entry, info), "warnings": warnings_for(entry),
            "fit_rows": fit_rows(entry), "rel_ok": reliability_flags(entry),
-           "dropped": dropped_text(entry), "codes": codes_for(entry),
+           "dropped": dropped_text(entry), "codes": codes_for(entry), "lower_better": LOWER_IS_BETTER,
+           "complaint_path": complaint_path(entry), "segment_label": segment_label(info, entry.get("segment")),
+           "wave_label": wave_label(info, entry.get("wave")),
            "item_label": lambda code: short_item(info, code),
            "cause_label": lambda cause: t(f"cause_{cause}") if f"cause_{cause}" in MESSAGES else cause}
     return ctx

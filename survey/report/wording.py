@@ -18,6 +18,8 @@ MESSAGES: dict[str, LazyString] = {
     # page furniture
     "report": _lp("report", "Index report"),
     "all_waves": _l("All waves"),
+    "all_waves_pooled": _l("All waves pooled"),
+    "latest": _l("latest"),
     "wave": _lp("report", "Wave"),
     "wave_n": _l("Wave {n}"),
     "segment": _l("Segment"),
@@ -44,6 +46,7 @@ MESSAGES: dict[str, LazyString] = {
     "change_sig": _l("statistically significant (p = {p})"),
     "change_not_sig": _l("not statistically significant (p = {p}); could be chance"),
     "no_previous_wave": _l("No earlier wave to compare with."),
+    "change_between": _l("{change:+.1f} points from wave {prev} to wave {wave}"),
     # constructs and scores
     "scores": _l("Construct scores (0–100)"),
     "construct": _l("Construct"),
@@ -53,6 +56,7 @@ MESSAGES: dict[str, LazyString] = {
     "n": _l("n"),
     "ci": _l("95% CI"),
     "weight": _l("Weight"),
+    "lower_better": _l("lower is better"),
     # satisfaction levels, complaints, intent
     "levels": _l("How customers experienced it"),
     "levels_note": _l("Per respondent: perceived quality minus expectations on the answer scale; more than half a "
@@ -84,6 +88,12 @@ MESSAGES: dict[str, LazyString] = {
     "legend_sig": _l("significant (p < .05)"),
     "legend_ns": _l("not significant (p ≥ .05)"),
     "path_table": _l("The arrows as a table"),
+    "cc_cl_positive": _l("Complaints → loyalty is positive ({coef}): in the ACSI reading, complaint handling wins "
+                         "complainers back, so customers who complained stay about as loyal as the rest."),
+    "cc_cl_negative": _l("Complaints → loyalty is negative ({coef}): in the ACSI reading, complaints drive customers "
+                         "away, so handling them better protects loyalty."),
+    "cc_cl_ns": _l("This path is not statistically significant (p = {p}): it may well be zero."),
+    "scroll_hint": _l("Wider than the screen: swipe sideways to see all of it."),
     "path": _l("Path"),
     "std_coef": _l("Standardized"),
     "significant": _l("Significant"),
@@ -156,7 +166,7 @@ MESSAGES: dict[str, LazyString] = {
     "refresh_now": _l("Refresh now"),
     "no_responses": _l("No responses yet."),
     "bad_segment": _l("Unknown segment “{segment}”; showing all respondents."),
-    "bad_wave": _l("Unknown wave; showing all waves."),
+    "bad_wave": _l("Unknown wave; showing the latest wave."),
     # upload
     "upload_title": _l("Bring your own data"),
     "upload_intro": _l("Upload a CSV or Excel file exported from another survey tool: one row per respondent, one "

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model import CONSTRUCTS, CSISpec, DataError, descriptive_scores, fit, respondent_scores
+from model import CONSTRUCTS, CSISpec, DataError, descriptive_scores, fit, respondent_scores, subset_indices
 from model.scores import construct_indices, rank_priority
 from model.stats import ItemMeans, Moments
 
@@ -187,3 +187,24 @@ def test_fiml_uses_every_row_and_scores_the_em_means():
     blank.iloc[:3] = np.nan
     result = fit(blank)
     assert (result.n_used, result.n_dropped, result.dropped_reasons) == (297, 3, {"no_answer": 3})
+
+
+def test_subset_indices_put_other_rows_on_the_fits_yardstick(result):
+    """Another set of rows (another wave) scored with the fit's weights: by hand on complete rows, and on the
+    fitted rows themselves (with gaps, FIML) exactly the fit's own indices and intervals."""
+    data = load_csv("csi_single_cc.csv")
+    part = data.iloc[::3]
+    out = subset_indices(part, result)
+    for code, c in result.constructs.items():
+        per_person = sum(w * part[item] for item, w in c["weights"].items())
+        index = (per_person.mean() - 1) / 9 * 100
+        se = per_person.std(ddof=1) / np.sqrt(len(part)) * 100 / 9
+        assert out[code]["index"] == pytest.approx(index)
+        assert out[code]["index_ci"] == pytest.approx([index - 1.959964 * se, index + 1.959964 * se])
+    gappy = load_csv("csi_missing.csv")
+    for missing in ("fiml", "listwise"):
+        fitted = fit(gappy, missing=missing)
+        again = subset_indices(gappy, fitted)
+        for code, c in fitted.constructs.items():
+            assert again[code]["index"] == pytest.approx(c["index"], abs=1e-9), (missing, code)
+            assert again[code]["index_ci"] == pytest.approx(c["index_ci"], abs=1e-9), (missing, code)

@@ -10,6 +10,7 @@ NAMES_ZH = {code: zh for code, (_, zh) in CONSTRUCTS.items()}
 DATA_SETS = ("csi_custom_names", "csi_missing", "csi_multi", "csi_single_cc")
 
 NS = {"s": "http://www.w3.org/2000/svg"}
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def parse(svg):
@@ -123,3 +124,20 @@ def test_single_wave_trend_and_empty_ipma_do_not_crash():
     parse(charts.trend_chart(["W1"], [{"name": "CSI", "values": [70.0]}]))
     parse(charts.ipma_chart([]))
     parse(charts.bar_chart([]))
+
+
+def test_complaints_say_lower_is_better_beside_the_other_scores(result):
+    bars = [{"label": "Satisfaction", "value": 70.0, "ci": [68.0, 72.0]},
+            {"label": "Complaints", "value": 25.0, "ci": [23.0, 27.0], "sub": "lower is better"}]
+    svg = parse(charts.bar_chart(bars))
+    texts = [t.text for t in svg.iter(f"{SVG}text")]
+    assert texts.count("lower is better") == 1 and texts.index("lower is better") == texts.index("Complaints") + 1
+    trend = parse(charts.trend_chart(["Wave 1", "Wave 2"], [
+        {"name": "CS", "values": [70.0, 71.0]}, {"name": "CC", "values": [30.0, 29.0], "note": "lower is better"}]))
+    subs = [t for t in trend.iter(f"{SVG}text") if t.get("class") == "sub"]
+    ends = {t.text: float(t.get("y")) for t in trend.iter(f"{SVG}text") if t.get("class") == "end-label"}
+    assert [t.text for t in subs] == ["lower is better"] and float(subs[0].get("y")) == ends["CC 29.0"] + 13
+    path = parse(charts.path_diagram(result, notes={"CC": "lower is better"}))
+    cc = next(g for g in path.iter(f"{SVG}g") if g.get("data-code") == "CC")
+    assert [t.text for t in cc.iter(f"{SVG}tspan")] == [" · lower is better"]
+    assert not [t for g in path.iter(f"{SVG}g") if g.get("data-code") != "CC" for t in g.iter(f"{SVG}tspan")]

@@ -2,6 +2,7 @@
 import csv
 import io
 import json
+import math
 import threading
 import xml.etree.ElementTree as ET
 
@@ -83,6 +84,44 @@ def test_wave_change_is_tested_against_the_previous_wave(client, manager, demo, 
     assert say(word).split("(")[0] in html
 
 
+def _headline(html):
+    return float(html.split('class="csi-value" data-value="')[1].split('"')[0])
+
+
+def _trend_cell(html, wave, code="CS"):
+    row = html.split(f'<tr data-wave="{wave}"')[1].split("</tr>")[0]
+    cell = row.split(f'data-code="{code}" data-value="')[1]
+    return float(cell.split('"')[0]), cell.split(">")[1].split("<")[0]
+
+
+def test_now_is_one_number_the_latest_wave(client, manager, demo, app, say):
+    """The default view is the latest wave: its headline, the ?wave=2 view and the trend table's row show one
+    number, and the change beside it is the trend table's difference with the z test on the two intervals."""
+    page = client.get(URL + "?lang=en").get_data(as_text=True)
+    wave2 = client.get(URL + "?lang=en&wave=2").get_data(as_text=True)
+    now = _headline(page)
+    assert _headline(wave2) == now
+    assert client.get(URL + ".json").get_json()["constructs"]["CS"]["index"] == pytest.approx(now, abs=5e-5)
+    assert 'id="shown-wave">Wave 2 – Autumn (latest)<' in page
+    value, text = _trend_cell(page, 2)
+    assert value == pytest.approx(now, abs=5e-5) and text == f"{now:.1f}"
+    assert f'<span class="csi-value" data-value="{now:.4f}">{now:.1f}</span>' in page
+    before, _ = _trend_cell(page, 1)
+    diff = float(page.split('id="wave-change" data-diff="')[1].split('"')[0])
+    assert diff == pytest.approx(value - before, abs=1e-3)
+    entry = next(e for e in cache.CACHE.entries.values() if e["wave"] == 2)
+    (lo1, hi1), (lo2, hi2) = (w["scores"]["CS"]["ci"] for w in entry["waves"])
+    z = (value - before) / (((hi1 - lo1) ** 2 + (hi2 - lo2) ** 2) ** 0.5 / (2 * 1.959964))
+    p = math.erfc(abs(z) / math.sqrt(2))
+    assert say("change_vs", change=diff, prev=1) in page
+    assert (say("change_sig", p=f"{p:.3f}") if p < 0.05 else say("change_not_sig", p=f"{p:.3f}")) in page
+    assert [lo2, hi2] == pytest.approx(list(entry["result"]["constructs"]["CS"]["index_ci"]), abs=1e-9)
+    pooled = client.get(URL + "?lang=en&wave=all").get_data(as_text=True)
+    assert 'id="shown-wave">All waves pooled<' in pooled and _headline(pooled) != now
+    assert say("change_between", change=float(pooled.split('data-diff="')[1].split('"')[0]), prev=1, wave=2) in pooled
+    assert '<option value="all" selected>' in pooled and '<option value="2" selected>' in page
+
+
 def test_cache_reuses_the_fit_until_a_response_arrives(client, manager, demo, db_session, monkeypatch):
     calls = []
     real = compute.compute_report
@@ -137,7 +176,7 @@ def test_too_few_responses_show_descriptive_scores_and_how_many_more(client, man
 def test_empty_survey_and_bad_filters(client, manager, demo_survey):
     assert "No responses yet" in client.get("/manage/surveys/csi/report?lang=en").get_data(as_text=True)
     html = client.get("/manage/surveys/csi/report?lang=en&segment=region:mars&wave=x").get_data(as_text=True)
-    assert "showing all" in html
+    assert "showing the latest wave" in html
     assert client.get("/manage/surveys/nope/report").status_code == 404
 
 
@@ -154,11 +193,15 @@ def test_segments_below_minimum_are_suppressed(client, manager, demo):
 
 
 def test_segment_filter_restricts_the_respondents(client, manager, demo, db_session):
-    client.get(URL + "?segment=channel:online")
+    client.get(URL + "?segment=channel:online")  # the latest wave by default
     entry = next(iter(cache.CACHE.entries.values()))
     frame = services.responses_frame(db_session, demo)
-    assert entry["n"] == int((frame["channel"] == "online").sum())
+    assert entry["wave"] == 2 and entry["n"] == int(((frame["channel"] == "online") & (frame["wave"] == 2)).sum())
     assert "channel" not in entry["segments"]
+    cache.CACHE.clear()
+    client.get(URL + "?segment=channel:online&wave=all")
+    entry = next(iter(cache.CACHE.entries.values()))
+    assert entry["wave"] is None and entry["n"] == int((frame["channel"] == "online").sum())
 
 
 def test_comments_are_escaped_and_filtered_by_band(client, manager, demo, db_session):
@@ -189,6 +232,7 @@ def test_exports_json_estimates_scores_and_print(client, manager, demo, db_sessi
     assert scores.data.startswith(b"\xef\xbb\xbf")
     table = pd.read_csv(io.StringIO(scores.data.decode("utf-8-sig")))
     frame = services.responses_frame(db_session, demo)
+    frame = frame[frame["wave"] == frame["wave"].max()]  # the default view is the latest wave
     assert len(table) == len(frame) and list(table.columns[-6:]) == ["CE", "PQ", "PV", "CS", "CC", "CL"]
     # Respondent scores use the fitted weights: weighted mean of the row's answers, rescaled 1-10 → 0-100.
     weights = result["constructs"]["CS"]["weights"]
@@ -266,3 +310,28 @@ def test_cached_entry_is_frozen_and_unchanged_by_rendering(client, manager, demo
     assert next(iter(cache.CACHE.entries.values())) is entry  # no refit, same entry
     assert compute.thaw(dict(entry)) == before
     assert "svg" not in entry
+
+
+def test_complaints_to_loyalty_path_is_explained_by_its_sign(result, say):
+    from survey.report.present import complaint_path
+
+    path = next(p for p in result["paths"] if (p["from"], p["to"]) == ("CC", "CL"))
+    for coef, p_value, word in ((0.21, 0.001, "cc_cl_positive"), (-0.18, 0.002, "cc_cl_negative"),
+                                (-0.04, 0.41, "cc_cl_negative")):
+        path.update(std_estimate=coef, p_value=p_value)
+        for locale in ("en", "zh_CN"):
+            text = say(complaint_path, {"result": result}, locale=locale)
+            expected = say(word, coef=f"{coef:.2f}", locale=locale)
+            if p_value >= 0.05:
+                expected += " " + say("cc_cl_ns", p=f"{p_value:.3f}", locale=locale)
+            assert text == expected
+    assert say(complaint_path, {"result": None}) is None
+
+
+def test_segment_and_wave_are_named_by_their_labels(client, manager, demo):
+    html = client.get(URL + "?lang=en&segment=channel:online&wave=1").get_data(as_text=True)
+    question = next(q for q in demo.active_questions if q.code == "channel")
+    label = next(o["en"] for o in question.options if o["value"] == "online")
+    assert f'id="shown-segment">{question.text_en}: {label}<' in html
+    meta = html.split('<p class="meta">')[1].split("</p>")[0]
+    assert 'id="shown-wave">Wave 1 – Spring<' in meta and "channel" not in meta and "online" not in meta

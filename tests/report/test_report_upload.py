@@ -76,6 +76,8 @@ def test_upload_map_import_and_report(client, manager, db_session):
     assert "csi-value" in report and "path-diagram" in report
     assert "&lt;b&gt;good&lt;/b&gt;" in report
     result = client.get(done.headers["Location"].replace("/report", "/report.json")).get_json()
+    assert result["n_used"] == 60  # the latest wave by default
+    result = client.get(done.headers["Location"].replace("/report", "/report.json") + "?wave=all").get_json()
     assert result["n_used"] == 120
 
 
@@ -314,7 +316,7 @@ def test_downloads_of_a_chinese_segment_are_named_per_rfc_6266(client, manager, 
     for path, suffix in ((".json", "-result.json"), ("/estimates.csv", "-estimates.csv"),
                          ("/scores.csv", "-scores.csv")):
         url = report.replace("/report", "/report" + path) if path == ".json" else report + path
-        res = client.get(url, query_string={"segment": "region:华南"})
+        res = client.get(url, query_string={"segment": "region:华南", "wave": "all"})
         assert res.status_code == 200, res.data[:200]
         header = res.headers["Content-Disposition"]
         header.encode("latin-1")  # gunicorn and Werkzeug send headers as latin-1: this raised before

@@ -18,12 +18,14 @@ REPORT_COMMENTS = 10  # comments per band on the report page; the rest are on th
 
 
 def _filters(survey):
-    """Parse ?wave and ?segment; a bad one falls back to everything with a notice."""
+    """Parse ?wave and ?segment (no wave = the latest); a bad one falls back to the latest wave of all
+    respondents with a notice."""
     try:
         wave, segment = reports.parse_filters(survey, request.args.get("wave"), request.args.get("segment"))
         return wave, segment, None
     except BadFilter as err:
-        return None, None, t(err.message_id, segment=err.value)
+        wave, segment = reports.parse_filters(survey, None, None)
+        return wave, segment, t(err.message_id, segment=err.value)
 
 
 @bp.get("/surveys/<slug>/report")
@@ -45,7 +47,8 @@ def printable(slug):
 
 
 def _render(survey, state, wave, segment, notice, printable):
-    args = {k: v for k, v in (("wave", wave), ("segment", ":".join(segment) if segment else None)) if v}
+    args = {k: v for k, v in (("wave", wave or reports.ALL_WAVES), ("segment", ":".join(segment) if segment else None))
+            if v}
     if state.status == "pending":
         return render_template("manage/report/pending.html", survey=survey, state=state, t=t,
                                refresh_url=url_for(request.endpoint, slug=survey.slug, **args)), 202
