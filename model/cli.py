@@ -99,6 +99,8 @@ def flat_rows(result) -> list[dict]:
     for e in d["effects"]:
         for key in ("direct", "indirect", "total", "impact_5pt"):
             rows.append(("effect", f"{e['from']} -> {e['to']}", key, e[key]))
+    for row in d["improve_first"]:
+        rows += [("improve_first", row["item"], key, row[key]) for key in ("priority", "tier", "gain", "p_top")]
     if d.get("invariance"):
         for level in ("configural", "metric", "scalar"):
             for key in ("chi2", "df", "cfi", "rmsea", "delta_chi2", "delta_df", "p_value", "delta_cfi",

@@ -58,7 +58,15 @@ LEVEL = 0.95
 
 
 class WhatIfError(ModelError, ValueError):
-    """A what-if change names no lever, is not a number or leaves the 0-100 range."""
+    """A what-if change names no lever, is not a number or leaves the 0-100 range.
+
+    ``reason`` is one of "syntax", "empty", "not_lever", "unknown", "not_number", "range";
+    ``name`` the lever and ``score`` its current 0-100 score where they apply (for callers
+    that word the message themselves, e.g. the report)."""
+
+    def __init__(self, message: str, reason: str, name: str | None = None, score: float | None = None):
+        super().__init__(message)
+        self.reason, self.name, self.score = reason, name, score
 
 
 def _interval(block: np.ndarray) -> np.ndarray:
@@ -219,7 +227,8 @@ def parse_change(text: str) -> tuple[str, float]:
     """
     match = _CHANGE.match(str(text))
     if not match:
-        raise WhatIfError(f"what-if {text!r} is not LEVER=CHANGE, e.g. PQ2=+5 (index points on 0-100)")
+        raise WhatIfError(f"what-if {text!r} is not LEVER=CHANGE, e.g. PQ2=+5 (index points on 0-100)",
+                          "syntax")
     return match.group(1), float(match.group(2).replace(" ", ""))
 
 
@@ -242,25 +251,26 @@ def _construct_changes(result, changes: Mapping[str, float], weights: Mapping) -
 def check_changes(result, changes: Mapping[str, float]) -> dict:
     """Validate what-if changes against a result: levers only, finite, staying within 0-100."""
     if not changes:
-        raise WhatIfError("a what-if needs at least one change, e.g. PQ2=+5")
+        raise WhatIfError("a what-if needs at least one change, e.g. PQ2=+5", "empty")
     allowed = lever_names(result.spec)
     clean = {}
     for name, amount in changes.items():
         if name not in allowed:
             context = name in result.spec.observed or name in result.spec.items
             why = ("expectations and image are context, not levers" if context else "unknown name")
-            raise WhatIfError(f"what-if {name}: {why}; levers are {', '.join(allowed)}")
+            raise WhatIfError(f"what-if {name}: {why}; levers are {', '.join(allowed)}",
+                              "not_lever" if context else "unknown", name)
         try:
             amount = float(amount)
         except (TypeError, ValueError):
-            raise WhatIfError(f"what-if {name}: {amount!r} is not a number") from None
+            raise WhatIfError(f"what-if {name}: {amount!r} is not a number", "not_number", name) from None
         if not math.isfinite(amount):
-            raise WhatIfError(f"what-if {name}: {amount!r} is not a finite number")
+            raise WhatIfError(f"what-if {name}: {amount!r} is not a finite number", "not_number", name)
         c = result.constructs[name] if name in LEVERS else None
         now = c["index"] if c else result.constructs[result.spec.construct_of(name)]["item_scores"][name]
         if not 0 <= now + amount <= 100:
             raise WhatIfError(f"what-if {name}: it scores {now:.1f}; a change of {amount:+g} "
-                              "would leave the 0-100 range")
+                              "would leave the 0-100 range", "range", name, now)
         clean[name] = clean.get(name, 0.0) + amount
     return clean
 
