@@ -22,8 +22,9 @@ With bootstrap draws every lever has a percentile interval of its gain (and of i
 Going down the ranked list, a lever whose gain interval overlaps the interval of the lever ranked
 just above it joins that lever's *tier* ("about equally important"); otherwise it opens the next
 tier. ``p_top`` is the share of draws in which the lever ranks first among the levers (k levers
-tied for first in a draw get 1/k each). Without draws the tiers are unknown and each lever is its
-own tier (``tiers_known`` false). Tier 1 is the zone "improve_first", tier 2 "next", the rest
+tied for first in a draw get 1/k each). Without draws only the order is known: ``tier``,
+``zone`` and ``tied`` are None and there are no zones (``tiers_known`` false), so nearly equal
+point estimates never get different labels. Tier 1 is the zone "improve_first", tier 2 "next", the rest
 "later"; ``zones`` gives the gain at each zone's lower edge (midway between the last gain of a zone
 and the first of the next), so a chart draws the zone borders as the curves
 importance = min_gain / (TARGET − performance) and every point falls in its own zone.
@@ -90,10 +91,13 @@ def _rank(rows: list[dict], gain_draws) -> list[dict]:
     the percentile interval of its gain's gap to the tier's first lever (per draw) contains zero,
     else it leads the next tier."""
     order = sorted(range(len(rows)), key=lambda i: rows[i]["gain"], reverse=True)
+    if gain_draws is None:   # no intervals: the order only, tiers and zones unknown
+        return [{**rows[i], "priority": rank, "tier": None, "zone": None, "tied": None, "gap_ci": None}
+                for rank, i in enumerate(order, start=1)]
     ranked, tier, leader = [], 0, None
     for rank, i in enumerate(order, start=1):
-        row = dict(rows[i])
-        if gain_draws is None or rank == 1:
+        row = {**rows[i], "gap_ci": None}
+        if rank == 1:
             tier, leader = tier + 1, i
         else:
             lo, hi = _interval((gain_draws[:, leader] - gain_draws[:, i])[:, None])[0]
@@ -108,8 +112,11 @@ def _rank(rows: list[dict], gain_draws) -> list[dict]:
 
 
 def _zones(ranked: list[dict]) -> list[dict]:
-    """Each zone's lowest gain edge: midway between its last gain and the next zone's first."""
+    """Each zone's lowest gain edge: midway between its last gain and the next zone's first (no
+    zones while the tiers are unknown)."""
     out = []
+    if any(r["zone"] is None for r in ranked):
+        return out
     for k, zone in enumerate(ZONES):
         inside = [r["gain"] for r in ranked if r["zone"] == zone]
         below = [r["gain"] for r in ranked if ZONES.index(r["zone"]) > k]

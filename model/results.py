@@ -226,9 +226,8 @@ def _decision_lines(d, spec, f) -> list[str]:
     dec = d["decision"]
     lines = ["", "Improve first (levers PQ, PV; gain = CS points if the lever reached "
              f"{f(dec['target'], 0)}; impact = CS points for +5 lever points):"]
-    tiers = [r["tier"] for r in d["improve_first"]]
     for row in d["improve_first"]:
-        tied = " (about equally important)" if tiers.count(row["tier"]) > 1 else ""
+        tied = " (about equally important)" if row["tied"] else ""
         ci = (f" [{f(row['gain_ci'][0], 2)}, {f(row['gain_ci'][1], 2)}]" if row["gain_ci"] else "")
         lines.append(f"  {row['priority']}. {row['item']} ({row['construct']}): gain {f(row['gain'], 2)}{ci}, "
                      f"performance {f(row['performance'], 1)}, impact {f(5 * row['importance'], 2)}"

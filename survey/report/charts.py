@@ -227,7 +227,7 @@ def ipma_chart(levers: list[dict], zones: list[dict], *, title="Importance–per
         x, y = sx(r["performance"]), sy(r["importance"])
         colour = ZONE_COLOURS.get(r.get("zone"), (ACCENT, ""))[0]
         body.append(f'<g class="point" data-key="{esc(r.get("item") or r.get("construct", ""))}" '
-                    f'data-zone="{esc(r.get("zone", ""))}" data-importance="{r["importance"]:.6f}" '
+                    f'data-zone="{esc(r.get("zone") or "")}" data-importance="{r["importance"]:.6f}" '
                     f'data-performance="{r["performance"]:.6f}">'
                     f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{colour}"/>'
                     + _text(lx, ly, text, size=13, anchor=anchor) + "</g>")

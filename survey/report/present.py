@@ -155,7 +155,7 @@ def decision_view(entry: dict, info: dict, names: dict) -> dict:
     levers = []
     for r in result.get("improve_first", ()):
         levers.append({"item": r["item"], "priority": r["priority"], "tier": r["tier"], "zone": r["zone"],
-                       "tied": known and r["tied"], "zone_label": t(f"zone_{r['zone']}"),
+                       "tied": known and r["tied"], "zone_label": t(f"zone_{r['zone']}") if r["zone"] else "",
                        "line": t("lever_line", item=short_item(info, r["item"]), code=r["item"],
                                  score=charts.fmt(r["performance"], 0), gain=charts.fmt(r["gain"], 1),
                                  impact=charts.fmt(5 * r["importance"], 1)),

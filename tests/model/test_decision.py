@@ -83,11 +83,12 @@ def test_gain_and_order_by_hand(fitted):
     assert {r["item"]: r["gain"] for r in rows} == pytest.approx(expected, rel=1e-12)
     assert [r["item"] for r in rows] == sorted(expected, key=expected.get, reverse=True)
     assert [r["priority"] for r in rows] == list(range(1, len(rows) + 1))
-    # without draws: no intervals, no p_top, each lever its own tier, and the reason is stated
+    # without draws: the order only (no intervals, p_top, tiers or zones), and the reason is stated
     assert all(r["p_top"] is None and r["importance_ci"] is None for r in rows)
-    assert [r["tier"] for r in rows] == list(range(1, len(rows) + 1))
+    assert all(r["tier"] is None and r["zone"] is None and r["tied"] is None for r in rows)
     dec = fitted.decision
     assert dec["tiers_known"] is False and dec["p_first"] is None and "bootstrap" in dec["p_top_reason"]
+    assert dec["zones"] == []
 
 
 def test_expectations_are_context_where_the_all_driver_map_ranks_them_first():
@@ -101,8 +102,11 @@ def test_expectations_are_context_where_the_all_driver_map_ranks_them_first():
     assert ce["performance"] == pytest.approx(result.constructs["CE"]["index"])
 
 
-def test_zones_follow_tiers_and_their_edges_separate_the_gains(fitted):
-    rows, zones = fitted.improve_first, fitted.decision["zones"]
+def test_zones_follow_tiers_and_their_edges_separate_the_gains(booted):
+    rows, zones = booted.improve_first, booted.decision["zones"]
+    assert zones and [z["zone"] for z in zones] == [decision.ZONES[min(r["tier"], 3) - 1] for r in rows
+                                                   if r["priority"] == 1 or r["tier"] != rows[r["priority"] - 2]["tier"]
+                                                   and r["tier"] <= 3]
     for z in zones:
         inside = [r["gain"] for r in rows if r["zone"] == z["zone"]]
         assert len(inside) == z["levers"]
@@ -152,9 +156,11 @@ def test_levers_whose_gap_straddles_zero_share_a_tier_and_the_anchor_is_the_tier
     assert [r["tier"] for r in chain] == [1, 1, 2, 2]               # ... but tiers are anchored
 
 
-def test_without_draws_every_lever_is_its_own_tier():
-    ranked = _ranked([3, 3, 1], None)
-    assert [r["tier"] for r in ranked] == [1, 2, 3] and [r["zone"] for r in ranked] == list(decision.ZONES)
+def test_without_draws_only_the_order_is_known():
+    ranked = _ranked([1, 3, 2], None)
+    assert [r["item"] for r in ranked] == ["L1", "L2", "L0"] and [r["priority"] for r in ranked] == [1, 2, 3]
+    assert all(r["tier"] is None and r["zone"] is None for r in ranked)
+    assert decision._zones(ranked) == []
 
 
 # ---------------------------------------------------------------- with bootstrap draws

@@ -20,7 +20,7 @@ def _ipma(html):
 
 def _list(html):
     block = html.split('<ol class="improve">')[1].split("</ol>")[0]
-    return re.findall(r'<li data-item="([^"]+)" data-zone="([^"]+)" data-tier="(\d+)">(.*?)</li>', block, re.S)
+    return re.findall(r'<li data-item="([^"]+)" data-zone="([^"]*)" data-tier="(\d*)">(.*?)</li>', block, re.S)
 
 
 def _by_hand(result, item, change):
@@ -39,12 +39,15 @@ def test_list_and_chart_show_the_same_levers_and_expectations_only_as_context(cl
     assert [r[0] for r in rows] == [r["item"] for r in levers]
     assert not any(item.startswith("CE") for item, *_ in rows)
     points = {g.get("data-key"): g.get("data-zone") for g in _ipma(html).iter(f"{SVG}g") if g.get("class") == "point"}
-    assert points == {item: zone for item, zone, *_ in rows}          # chart and list: same levers, same zones
-    assert [r["zone"] for r in levers] == [zone for _, zone, *_ in rows]
+    assert points == {item: zone for item, zone, *_ in rows}          # chart and list: same levers
+    assert [r["zone"] or "" for r in levers] == [zone for _, zone, *_ in rows]
     context = html.split('id="context"')[1].split("</div>")[0]
     assert say("context_title") in html and result["constructs"]["CE"]["name_en"] in context
-    # no bootstrap in this entry: the page says the intervals are coming, and claims no ties
+    # no bootstrap in this entry: the page says the intervals are coming and gives the order only
+    # (no zone labels, no ties, no chance of the first), the chart no zones
     assert 'id="intervals-pending"' in html and say("about_equal") not in html and 'id="p-first"' not in html
+    assert {zone for _, zone, *_ in rows} == {""} and say("zone_improve_first") not in html.split('<ol class="improve">')[1]
+    assert not [p for p in _ipma(html).iter(f"{SVG}polygon")]
     top = levers[0]
     assert f'gain {top["gain"]:.1f}' in rows[0][3]
 
@@ -69,9 +72,11 @@ def test_with_draws_intervals_ties_and_the_chance_of_the_first_lever(client, man
     assert p is not None and f"{p * 100:.0f}%" in html.split('id="p-first"')[1].split("</p>")[0]
     rows = _list(html)
     for (item, zone, tier, text), lever in zip(rows, levers):
-        assert int(tier) == lever["tier"]
+        assert int(tier) == lever["tier"] and zone == lever["zone"]
         assert f'{lever["gain_ci"][0]:.1f} to {lever["gain_ci"][1]:.1f}' in text
         assert (say("about_equal") in text) == lever["tied"]
+    points = {g.get("data-key"): g.get("data-zone") for g in _ipma(html).iter(f"{SVG}g") if g.get("class") == "point"}
+    assert points == {item: zone for item, zone, *_ in rows}          # chart and list: same zones
     # levers in one tier carry the same label; a new label only where the tier changes
     labels = [re.search(r'<strong class="zone-[^"]+">([^<]+)</strong>', text).group(1) for *_, text in rows]
     for k in range(1, len(rows)):
