@@ -177,7 +177,7 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
          "performance": constructs[e["from"]]["item_scores"][item], "impact_5pt": e["impact_5pt"] * w}
         for e in drivers for item, w in constructs[e["from"]]["weights"].items()])
 
-    improve_first, decided = decision.decide(spec, constructs, effects)
+    improve_first, decided = decision.decide(spec, constructs, effects, paths)
     latent_corr = std.latent_cov
     htmt = {}
     for i, a in enumerate(codes):

@@ -669,7 +669,7 @@ def attach(result, boot: BootstrapResult):
     item_pos = {item: i for i, (item, _) in enumerate(layout.items)}
     ipma_items = [{**r, "importance_ci": _interval(item_ci[item_pos[r["item"]]]),
                    "p_top": float(item_top[item_pos[r["item"]]])} for r in result.ipma_items]
-    improve_first, decision = decide(spec, constructs, effects, boot)
+    improve_first, decision = decide(spec, constructs, effects, paths, boot)
     extra = []
     if boot.failed:
         extra.append({"code": "bootstrap_failed", "message":

@@ -156,17 +156,29 @@ def _levels(rows: list[dict], boot, kind: str) -> list[dict]:
     return _rank(rows, gains)
 
 
-def _context(spec, constructs, effects, boot) -> list[dict]:
+def _not_through_levers(spec, paths) -> dict:
+    """Total effect of each construct on CS along paths that avoid the levers (the lever constructs'
+    outgoing paths cut): what of a context driver's effect does not run through quality and value."""
+    codes = spec.codes
+    b = np.zeros((len(codes), len(codes)))
+    for p in paths:
+        if p["from"] not in LEVERS:
+            b[codes.index(p["to"]), codes.index(p["from"])] = p["estimate"]
+    total = np.linalg.inv(np.eye(len(codes)) - b) - np.eye(len(codes))
+    return {code: float(total[codes.index(DECISION_TARGET), k]) for k, code in enumerate(codes)}
+
+
+def _context(spec, constructs, effects, paths, boot) -> list[dict]:
     """Drivers of CS that are not levers (CE, IM): their effect and how much runs through the levers."""
     importance = _cs_importance(effects)
-    direct = {e["from"]: e["direct"] for e in effects if e["to"] == DECISION_TARGET}
     totals = {e["from"]: e["total"] for e in effects if e["to"] == DECISION_TARGET}
+    around = _not_through_levers(spec, paths)
     out = []
     for code in spec.codes:
         if code not in importance or code in LEVERS:
             continue
         total = totals[code]
-        via = None if not total else 1 - direct[code] / total
+        via = None if not total else 1 - around[code] / total
         row = {"construct": code, "importance": importance[code], "importance_ci": None,
                "performance": constructs[code]["index"], "share_via_levers": via,
                "items": {item: constructs[code]["item_scores"][item] for item in spec.items[code]},
@@ -178,14 +190,15 @@ def _context(spec, constructs, effects, boot) -> list[dict]:
     return out
 
 
-def decide(spec, constructs: Mapping, effects, boot=None) -> tuple[tuple, dict]:
+def decide(spec, constructs: Mapping, effects, paths, boot=None) -> tuple[tuple, dict]:
     """The improve-first list of item levers and the rest of the decision layer.
 
     Parameters
     ----------
     spec : CSISpec
-    constructs, effects
-        As in ``CSIResult`` (``effects[].total_index``, ``constructs[C].weights``, ``item_scores``).
+    constructs, effects, paths
+        As in ``CSIResult`` (``effects[].total_index``, ``constructs[C].weights``, ``item_scores``,
+        ``paths[].estimate``).
     boot : model.bootstrap.BootstrapResult or None
         Bootstrap draws; without them intervals, ``p_top`` and ties are None / unknown.
 
@@ -213,7 +226,7 @@ def decide(spec, constructs: Mapping, effects, boot=None) -> tuple[tuple, dict]:
         "p_top_reason": None if has_draws else NO_BOOTSTRAP,
         "constructs": _levels(construct_rows, boot, "constructs"),
         "zones": _zones(items),
-        "context": _context(spec, constructs, effects, boot),
+        "context": _context(spec, constructs, effects, paths, boot),
     }
     return tuple(items), decision
 

@@ -102,6 +102,18 @@ def test_expectations_are_context_where_the_all_driver_map_ranks_them_first():
     assert ce["performance"] == pytest.approx(result.constructs["CE"]["index"])
 
 
+def test_image_is_context_and_its_path_through_expectations_is_not_through_levers():
+    from conftest import HERE
+    result = fit(pd.read_csv(HERE / "variants" / "ccsi_small.csv"), model="ccsi")
+    b = {(p["from"], p["to"]): p["estimate"] for p in result.paths}
+    total = {e["from"]: e["total"] for e in result.effects if e["to"] == "CS"}
+    context = {c["construct"]: c for c in result.decision["context"]}
+    assert set(context) == {"IM", "CE"} and {r["construct"] for r in result.improve_first} == LEVER_CODES
+    around = b[("IM", "CS")] + b[("IM", "CE")] * b[("CE", "CS")]    # IM -> CS and IM -> CE -> CS
+    assert context["IM"]["share_via_levers"] == pytest.approx(1 - around / total["IM"], rel=1e-9)
+    assert context["CE"]["share_via_levers"] == pytest.approx(1 - b[("CE", "CS")] / total["CE"], rel=1e-9)
+
+
 def test_zones_follow_tiers_and_their_edges_separate_the_gains(booted):
     rows, zones = booted.improve_first, booted.decision["zones"]
     assert zones and [z["zone"] for z in zones] == [decision.ZONES[min(r["tier"], 3) - 1] for r in rows
