@@ -19,9 +19,9 @@ first (priority 1 = improve first).
 Ties and zones
 --------------
 With bootstrap draws every lever has a percentile interval of its gain (and of its importance).
-Going down the ranked list, a lever whose gain interval overlaps the interval of the lever ranked
-just above it joins that lever's *tier* ("about equally important"); otherwise it opens the next
-tier. ``p_top`` is the share of draws in which the lever ranks first among the levers (k levers
+Going down the ranked list, a lever joins the *tier* of the lever ranked just above it ("about
+equally important") when the 95% percentile interval of their gain gap, taken draw by draw,
+contains zero; otherwise it opens the next tier. ``p_top`` is the share of draws in which the lever ranks first among the levers (k levers
 tied for first in a draw get 1/k each). Without draws only the order is known: ``tier``,
 ``zone`` and ``tied`` are None and there are no zones (``tiers_known`` false), so nearly equal
 point estimates never get different labels. Tier 1 is the zone "improve_first", tier 2 "next", the rest
@@ -87,22 +87,22 @@ def _cs_importance(effects) -> dict:
 def _rank(rows: list[dict], gain_draws) -> list[dict]:
     """Priority by gain, tiers by the tie rule, zones by tier (rows carry ``gain``).
 
-    ``gain_draws`` (draws, rows) or None: going down the list, a lever joins the current tier when
-    the percentile interval of its gain's gap to the tier's first lever (per draw) contains zero,
-    else it leads the next tier."""
+    ``gain_draws`` (draws, rows) or None: going down the list, a lever joins the tier of the lever
+    ranked just above it when the percentile interval of their gain gap (per draw) contains zero,
+    else it opens the next tier."""
     order = sorted(range(len(rows)), key=lambda i: rows[i]["gain"], reverse=True)
     if gain_draws is None:   # no intervals: the order only, tiers and zones unknown
         return [{**rows[i], "priority": rank, "tier": None, "zone": None, "tied": None, "gap_ci": None}
                 for rank, i in enumerate(order, start=1)]
-    ranked, tier, leader = [], 0, None
+    ranked, tier = [], 0
     for rank, i in enumerate(order, start=1):
         row = {**rows[i], "gap_ci": None}
         if rank == 1:
-            tier, leader = tier + 1, i
+            tier += 1
         else:
-            lo, hi = _interval((gain_draws[:, leader] - gain_draws[:, i])[:, None])[0]
+            lo, hi = _interval((gain_draws[:, order[rank - 2]] - gain_draws[:, i])[:, None])[0]
             if not lo <= 0 <= hi:
-                tier, leader = tier + 1, i
+                tier += 1
             row["gap_ci"] = _pair((lo, hi))
         row.update(priority=rank, tier=tier, zone=ZONES[min(tier, len(ZONES)) - 1])
         ranked.append(row)

@@ -149,23 +149,29 @@ def test_a_lever_ahead_in_every_draw_is_not_tied():
     assert ranked[1]["gap_ci"][0] > 0
 
 
-def test_levers_whose_gap_straddles_zero_share_a_tier_and_the_anchor_is_the_tiers_first():
+def test_levers_whose_gap_to_the_lever_above_straddles_zero_share_its_tier():
     rng = np.random.default_rng(6)
     n = 400
     a = 10 + rng.normal(0, 1, n)
     b = 9.6 + rng.normal(0, 1, n)      # about equal to a
-    c = 9.2 + rng.normal(0, 1, n)      # about equal to b, but not to a? (gap a-c: 0.8 +- 2.8) -> tied too
-    d = 4 + rng.normal(0, 1, n)        # clearly below a
+    c = 9.2 + rng.normal(0, 1, n)      # about equal to b
+    d = 4 + rng.normal(0, 1, n)        # clearly below c
     ranked = _ranked([10, 9.6, 9.2, 4], np.column_stack([a, b, c, d]))
     assert [r["tier"] for r in ranked] == [1, 1, 1, 2]
     assert [r["tied"] for r in ranked] == [True, True, True, False]
     assert [r["zone"] for r in ranked] == ["improve_first"] * 3 + ["next"]
-    # a chain of small steps: each lever is close to the one above, the last is far from the first
+    lo, hi = np.quantile(c - d, [.025, .975])
+    assert ranked[3]["gap_ci"] == pytest.approx([lo, hi]) and lo > 0
+    # a chain of small steps: each lever is close to the one above, so they share one tier
     steps = np.column_stack([10 - k + rng.normal(0, .5, n) for k in range(4)])
     chain = _ranked([10 - k for k in range(4)], steps)
     gaps = [np.quantile(steps[:, k] - steps[:, k + 1], [.025, .975]) for k in range(3)]
-    assert all(lo < 0 < hi for lo, hi in gaps)                      # neighbours overlap ...
-    assert [r["tier"] for r in chain] == [1, 1, 2, 2]               # ... but tiers are anchored
+    assert all(lo < 0 < hi for lo, hi in gaps)
+    assert [r["tier"] for r in chain] == [1, 1, 1, 1]
+    # a clear step in the middle opens a new tier there and only there
+    split = np.column_stack([10 + rng.normal(0, .3, n), 9.8 + rng.normal(0, .3, n),
+                             7 + rng.normal(0, .3, n), 6.9 + rng.normal(0, .3, n)])
+    assert [r["tier"] for r in _ranked([10, 9.8, 7, 6.9], split)] == [1, 1, 2, 2]
 
 
 def test_without_draws_only_the_order_is_known():
