@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import checks, exceptions, fiml, pls, robust, scores, stats, verdicts
+from . import checks, decision, exceptions, fiml, pls, robust, scores, stats, verdicts
 from .exceptions import FitIndexWarning
 from .results import CSIResult
 from .spec import CSISpec
@@ -177,6 +177,7 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
          "performance": constructs[e["from"]]["item_scores"][item], "impact_5pt": e["impact_5pt"] * w}
         for e in drivers for item, w in constructs[e["from"]]["weights"].items()])
 
+    improve_first, decided = decision.decide(spec, constructs, effects, paths)
     latent_corr = std.latent_cov
     htmt = {}
     for i, a in enumerate(codes):
@@ -204,6 +205,7 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
         converged=est.converged, warnings=tuple(result_warnings), constructs=constructs,
         paths=tuple(paths), effects=tuple(effects), fit=fit, reliability_verdicts=reliability,
         discriminant=disc, ipma=tuple(ipma), ipma_items=tuple(ipma_items),
+        improve_first=improve_first, decision=decided,
         latent_correlations={a: {b: float(latent_corr[i, j]) for j, b in enumerate(codes)}
                              for i, a in enumerate(codes)},
         variances=variances(spec, est, std),

@@ -441,7 +441,7 @@ class Layout:
         p, m = len(spec.observed), len(spec.constructs)
         sizes = {"path": len(spec.paths), "path_std": len(spec.paths), "load": p, "load_std": p,
                  "impact": len(effects), "index": m, "imp": len(drivers), "perf": len(drivers),
-                 "item_imp": len(items), "item_perf": len(items)}
+                 "item_imp": len(items), "item_perf": len(items), "item_w": len(items)}
         slices, at = {}, 0
         for name, size in sizes.items():
             slices[name] = slice(at, at + size)
@@ -484,6 +484,7 @@ def draw_statistics(fit: DrawFit, resample: Resample, layout: Layout, scale) -> 
     codes = layout.spec.codes
     w = np.array([weights[codes[k]][j] for k, j in at["item_weight"]])
     out[s["item_imp"]] = importance[at["item_driver"]] * w
+    out[s["item_w"]] = w
     out[s["item_perf"]] = scores.to_index(means[at["item_rows"]], scale)
     return out
 
@@ -632,7 +633,9 @@ def _interval(row) -> list[float]:
 
 
 def attach(result, boot: BootstrapResult):
-    """A copy of ``result`` with the bootstrap fields added (see model/README.md)."""
+    """A copy of ``result`` with the bootstrap fields added (see model/README.md), the decision
+    layer (``model.decision``) recomputed with the draws."""
+    from .decision import decide
     layout = boot.layout
     spec = layout.spec
     codes = spec.codes
@@ -666,6 +669,7 @@ def attach(result, boot: BootstrapResult):
     item_pos = {item: i for i, (item, _) in enumerate(layout.items)}
     ipma_items = [{**r, "importance_ci": _interval(item_ci[item_pos[r["item"]]]),
                    "p_top": float(item_top[item_pos[r["item"]]])} for r in result.ipma_items]
+    improve_first, decision = decide(spec, constructs, effects, paths, boot)
     extra = []
     if boot.failed:
         extra.append({"code": "bootstrap_failed", "message":
@@ -674,6 +678,7 @@ def attach(result, boot: BootstrapResult):
                       "barely identified by these data: collect more responses or review weak items"})
     return replace(result, paths=tuple(paths), constructs=constructs, effects=tuple(effects),
                    ipma=tuple(ipma), ipma_items=tuple(ipma_items),
+                   improve_first=improve_first, decision=decision,
                    warnings=tuple(result.warnings) + tuple(extra),
                    bootstrap={"draws": boot.draws, "failed": boot.failed, "seed": boot.seed},
                    bootstrap_draws=boot)

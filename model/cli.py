@@ -1,6 +1,7 @@
 """Command line: ``python -m model fit DATA.csv [--map MAP.json] [--scale-min 1 --scale-max 10]
 [--missing fiml|listwise] [--estimator ml|mlr|pls] [--model acsi|ecsi|ccsi] [--group COLUMN]
-[--bootstrap B --seed S] [--json OUT.json] [--csv OUT.csv]``.
+[--bootstrap B --seed S] [--what-if LEVER=CHANGE[,LEVER=CHANGE] ...] [--json OUT.json]
+[--csv OUT.csv]``.
 
 Bad input gives one line on stderr and exit status 2."""
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from .decision import parse_change, what_if
 from .exceptions import ModelError, silenced
 from .fit import ESTIMATORS, fit
 from .io import neutralize, read_table
@@ -50,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="bootstrap draws for percentile 95%% intervals (default 0: none)")
     cmd.add_argument("--seed", type=int, default=None, metavar="S",
                      help="bootstrap seed (same seed, same numbers; default: drawn and reported)")
+    cmd.add_argument("--what-if", action="append", default=[], metavar="LEVER=CHANGE",
+                     help="predict the CS and CL change if a lever (PQ, PV or one of their items) "
+                          "changed by CHANGE index points (0-100), e.g. PQ2=+5; several levers in one "
+                          "scenario: PQ2=+5,PV1=+3; repeat the option for more scenarios")
     cmd.add_argument("--json", help="write the full result as JSON to this file")
     cmd.add_argument("--csv", help="write a flat table of estimates and scores to this file")
     return parser
@@ -93,6 +99,8 @@ def flat_rows(result) -> list[dict]:
     for e in d["effects"]:
         for key in ("direct", "indirect", "total", "impact_5pt"):
             rows.append(("effect", f"{e['from']} -> {e['to']}", key, e[key]))
+    for row in d["improve_first"]:
+        rows += [("improve_first", row["item"], key, row[key]) for key in ("priority", "tier", "gain", "p_top")]
     if d.get("invariance"):
         for level in ("configural", "metric", "scalar"):
             for key in ("chi2", "df", "cfi", "rmsea", "delta_chi2", "delta_df", "p_value", "delta_cfi",
@@ -108,16 +116,40 @@ def flat_rows(result) -> list[dict]:
             for section, name, stat, value in rows]
 
 
+def parse_scenario(text: str) -> dict:
+    """``"PQ2=+5,PV1=+3"`` → ``{"PQ2": 5.0, "PV1": 3.0}`` (a lever named twice adds up)."""
+    changes: dict = {}
+    for part in str(text).split(","):
+        name, amount = parse_change(part)
+        changes[name] = changes.get(name, 0.0) + amount
+    return changes
+
+
+def what_if_lines(rows: list[dict]) -> list[str]:
+    """One line per scenario and target: the predicted index change with its interval."""
+    lines = ["", "What-if (predicted index change from the total effects; 95% bootstrap interval):"]
+    for row in rows:
+        change = ", ".join(f"{k} {v:+g}" for k, v in row["changes"].items())
+        ci = (f" [{row['ci'][0]:+.2f}, {row['ci'][1]:+.2f}]" if row["ci"] else " (no interval: no bootstrap)")
+        lines.append(f"  {change}: {row['target']} {row['change']:+.2f}{ci}")
+    return lines
+
+
 def _run(args) -> int:
     spec = _load_map(args.map, args.model) if args.map else None
+    scenarios = [parse_scenario(text) for text in args.what_if]  # bad syntax fails before the fit
     data = read_table(args.data)
     with silenced():  # the result lists the warnings; printed below
         result = fit(data, spec, scale=(args.scale_min, args.scale_max), missing=args.missing,
                      estimator=args.estimator, group=args.group, bootstrap=args.bootstrap,
                      seed=args.seed, model=args.model)
+    predicted = [row for changes in scenarios for row in what_if(result, changes)]
+    out = result.to_dict()
+    if scenarios:
+        out["what_if"] = predicted
     try:
         if args.json:
-            Path(args.json).write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2)
+            Path(args.json).write_text(json.dumps(out, ensure_ascii=False, indent=2)
                                        + "\n", encoding="utf-8")
         if args.csv:
             with open(args.csv, "w", newline="", encoding="utf-8-sig") as fh:
@@ -126,7 +158,7 @@ def _run(args) -> int:
                 writer.writerows(flat_rows(result))
     except OSError as err:
         raise ModelError(f"cannot write output ({err.strerror}: {err.filename})") from None
-    print(result.to_text())
+    print(result.to_text() + ("\n".join(what_if_lines(predicted)) if scenarios else ""))
     return 0
 
 

@@ -75,6 +75,11 @@ class CSIResult:
         Every successful draw's statistics (not in ``to_dict``), e.g. for histograms.
     constructs, paths, effects, fit, reliability_verdicts, discriminant, ipma, ipma_items
         As in :meth:`to_dict`.
+    improve_first, decision
+        The decision layer (``model.decision``): the PQ and PV items ranked by the CS points to gain,
+        with intervals, tiers and ``p_top`` when bootstrapped; the constructs, zones and the
+        expectations as context. ``ipma``/``ipma_items`` stay the importance-performance data of
+        every driver of CS (expectations included); what to improve is ``improve_first``.
     invariance, groups : dict or None
         Multi-group invariance tests and group indices with ``fit(..., group=)`` (``model.groups``).
     """
@@ -103,6 +108,8 @@ class CSIResult:
     bootstrap: Mapping[str, Any] | None = None  # {draws, failed, seed} when fitted with bootstrap=B
     bootstrap_draws: Any = field(default=None, repr=False)  # model.bootstrap.BootstrapResult
     variances: Mapping[str, Any] = field(default_factory=dict)  # {items, constructs}: see assemble.variances
+    improve_first: tuple[dict, ...] = ()  # item levers ranked by model.decision
+    decision: Mapping[str, Any] = field(default_factory=dict)  # the rest of model.decision.decide
 
     @property
     def csi(self) -> float:
@@ -139,6 +146,7 @@ class CSIResult:
             "effects": self.effects, "fit": self.fit,
             "reliability_verdicts": self.reliability_verdicts, "discriminant": self.discriminant,
             "ipma": self.ipma, "ipma_items": self.ipma_items,
+            "improve_first": self.improve_first, "decision": self.decision,
             "latent_correlations": self.latent_correlations, "variances": self.variances,
             "model_syntax": self.spec.to_syntax(),
             # the variant is named when it is not the default ACSI structure (as invariance, only when used)
@@ -184,13 +192,7 @@ class CSIResult:
         lines += _loading_lines(d, se_head, f)
         lines += _variance_lines(d, se_head, f)
         lines += _effect_lines(d, f)
-        lines += ["", f"Drivers of satisfaction (improve first = priority 1; impact = CS points "
-                  "for +5 driver points):"]
-        impact = {e["from"]: e["impact_5pt"] for e in d["effects"] if e["to"] == "CS"}
-        for row in d["ipma"]:
-            lines.append(f"  {row['priority']}. {row['construct']} {self.spec.constructs[row['construct']][0]}: "
-                         f"performance {f(row['performance'], 1)}, impact {f(impact[row['construct']], 2)}"
-                         + (f", first in {row['p_top']:.0%} of draws" if "p_top" in row else ""))
+        lines += _decision_lines(d, self.spec, f)
         fit = d["fit"]
         if self.estimator == "pls":
             lines += ["", "Fit: SRMR of the saturated PLS model (no likelihood: no chi2, CFI, TLI, "
@@ -217,6 +219,27 @@ class CSIResult:
             lines += ["", "Warnings:"]
             lines += [f"  [{w['code']}] {w['message']}" for w in d["warnings"]]
         return "\n".join(lines)
+
+
+def _decision_lines(d, spec, f) -> list[str]:
+    """The improve-first list (levers only, tiers when bootstrapped) and expectations as context."""
+    dec = d["decision"]
+    lines = ["", "Improve first (levers PQ, PV; gain = CS points if the lever reached "
+             f"{f(dec['target'], 0)}; impact = CS points for +5 lever points):"]
+    for row in d["improve_first"]:
+        tied = " (about equally important)" if row["tied"] else ""
+        ci = (f" [{f(row['gain_ci'][0], 2)}, {f(row['gain_ci'][1], 2)}]" if row["gain_ci"] else "")
+        lines.append(f"  {row['priority']}. {row['item']} ({row['construct']}): gain {f(row['gain'], 2)}{ci}, "
+                     f"performance {f(row['performance'], 1)}, impact {f(5 * row['importance'], 2)}"
+                     + (f", first in {row['p_top']:.0%} of draws" if row["p_top"] is not None else "")
+                     + (f", tier {row['tier']}{tied}" if dec["tiers_known"] else ""))
+    if not dec["tiers_known"]:
+        lines.append(f"  ({dec['p_top_reason']})")
+    for c in dec["context"]:
+        via = "" if c["share_via_levers"] is None else f", {c['share_via_levers']:.0%} of it through PQ and PV"
+        lines.append(f"  Context, not a lever: {c['construct']} {spec.constructs[c['construct']][0]}: "
+                     f"performance {f(c['performance'], 1)}, impact {f(5 * c['importance'], 2)}{via}")
+    return lines
 
 
 def _boot_head(rows) -> str:

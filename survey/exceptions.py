@@ -94,6 +94,14 @@ class BadFilter(ServiceError, ValueError):
         super().__init__(f"{message_id}: {value}")
 
 
+class BadWhatIf(ServiceError, ValueError):
+    """The report's what-if form asks for something the model cannot predict; message_id and fields word it."""
+
+    def __init__(self, message_id: str, **fields):
+        self.message_id, self.fields = message_id, fields
+        super().__init__(f"{message_id}: {fields}")
+
+
 @dataclass
 class Problem:
     """One thing wrong with the upload: a message id of the report wording plus its fields."""

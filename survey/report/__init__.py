@@ -9,8 +9,11 @@ from survey.report.compute import (
     ALL_WAVES, MIN_SEGMENT_N, ReportEntry, estimate_rows, parse_filters, respondent_rows, segment_questions, survey_info, thaw,
 )
 from survey.report.figures import BANDS
-from survey.report.present import context
+from survey.report.present import context, what_if_lines
+from survey.report.whatif import asked as what_if_asked
+from survey.report.whatif import what_if
 from survey.report.wording import t
 
 __all__ = ["ALL_WAVES", "BANDS", "CACHE", "MIN_SEGMENT_N", "ReportEntry", "ReportState", "context", "estimate_rows", "fmt",
-           "open_report", "parse_filters", "respondent_rows", "segment_questions", "survey_info", "t", "thaw"]
+           "open_report", "parse_filters", "respondent_rows", "segment_questions", "survey_info", "t", "thaw",
+           "what_if", "what_if_asked", "what_if_lines"]

@@ -144,18 +144,52 @@ def _nice_ceiling(value):
     return 10 * power
 
 
-def ipma_chart(rows: list[dict], *, names: dict | None = None, title="Importance–performance",
-               x_label="Performance (0–100)", y_label="Importance (total effect on satisfaction)",
-               quadrants=("Improve first", "Keep up the good work", "Low priority", "Possible overkill"),
-               label_key="construct") -> str:
-    """Importance (y) against performance (x), split into quadrants at the mean of each axis.
+ZONE_COLOURS = {"improve_first": ("#b42318", "#fdecea"), "next": ("#b54708", "#fef4e6"), "later": (ACCENT, "#ffffff")}
 
-    ``quadrants`` = (high importance & low performance, high & high, low & low, low importance & high
-    performance). Points are labelled with ``names[row[label_key]]``.
+
+def _zone_band(upper, lower, x_lo, x_hi, y_lo, y_hi, sx, sy, steps=40) -> str:
+    """Polygon points of the region between two iso-gain curves importance = g / (100 − performance)
+    (``upper`` None = the top of the plot, ``lower`` None = its bottom), clipped to the plot."""
+    xs = [x_lo + (x_hi - x_lo) * k / steps for k in range(steps + 1)]
+
+    def curve(g):
+        if g is None:
+            return None
+        return [min(y_hi, max(y_lo, g / max(100 - x, 1e-9))) for x in xs]
+
+    top = curve(upper) or [y_hi] * len(xs)
+    bottom = curve(lower) or [y_lo] * len(xs)
+    pts = [(sx(x), sy(y)) for x, y in zip(xs, top)] + [(sx(x), sy(y)) for x, y in zip(reversed(xs), reversed(bottom))]
+    return " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+
+
+def _place_labels(points, width_of, height=15):
+    """Label positions (x, y, anchor) beside each point, nudged up or down so no two labels overlap."""
+    placed, out = [], []
+    for x, y, text, right_half in points:
+        w = width_of(text)
+        anchor, x0 = ("end", x - 9 - w) if right_half else ("start", x + 9)
+        for dy in (-8, 18, -24, 34, -40, 50, -56, 66):
+            box = (x0, y + dy - 12, x0 + w, y + dy + 3)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        placed.append(box)
+        out.append((x - 9 if right_half else x + 9, y + dy, anchor))
+    return out
+
+
+def ipma_chart(levers: list[dict], zones: list[dict], *, title="Importance–performance",
+               x_label="Performance (0–100)", y_label="Importance (total effect on satisfaction)",
+               zone_labels: dict | None = None) -> str:
+    """Importance (y) against performance (x) of the levers, in the decision rule's zones.
+
+    ``levers`` are ``improve_first`` rows and ``zones`` the decision's ``zones`` (``model.decision``):
+    the zone borders are the iso-gain curves importance = min_gain / (100 − performance), so a point lies
+    in the zone the list gives it. Points are labelled with their priority and item code, as the list.
     """
-    names = names or {}
-    width, height, left, right, top, bottom = 640, 440, 70, 20, 20, 60
-    points = [r for r in rows if r.get("importance") is not None and r.get("performance") is not None]
+    zone_labels = zone_labels or {"improve_first": "Improve first", "next": "Next", "later": "Later"}
+    width, height, left, right, top, bottom = 640, 470, 70, 20, 20, 90
+    points = [r for r in levers if r.get("importance") is not None and r.get("performance") is not None]
     perf = [r["performance"] for r in points] or [50.0]
     imp = [r["importance"] for r in points] or [0.5]
     x_lo = max(0.0, math.floor((min(perf) - 5) / 10) * 10)
@@ -173,33 +207,54 @@ def ipma_chart(rows: list[dict], *, names: dict | None = None, title="Importance
         return top + (1 - (v - y_lo) / (y_hi - y_lo)) * plot_h
 
     body = [f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="{GRID}"/>']
+    edges = [z.get("min_gain") for z in zones]
+    for k, z in enumerate(zones):
+        upper = edges[k - 1] if k else None
+        body.append(f'<polygon class="zone" data-zone="{esc(z["zone"])}" data-min-gain="'
+                    f'{"" if edges[k] is None else f"{edges[k]:.6f}"}" points="'
+                    f'{_zone_band(upper, edges[k], x_lo, x_hi, y_lo, y_hi, sx, sy)}" '
+                    f'fill="{ZONE_COLOURS.get(z["zone"], (ACCENT, "#fff"))[1]}" stroke="none"/>')
+        if edges[k] is not None:
+            xs = [x_lo + (x_hi - x_lo) * i / 40 for i in range(41)]
+            pts = [(sx(x), sy(edges[k] / max(100 - x, 1e-9))) for x in xs if edges[k] / max(100 - x, 1e-9) <= y_hi]
+            if len(pts) > 1:
+                body.append(f'<polyline class="zone-edge" points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in pts)}" '
+                            f'fill="none" stroke="{MUTED}" stroke-dasharray="4 3"/>')
+    body.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="{GRID}"/>')
     for k in range(6):
         xv = x_lo + (x_hi - x_lo) * k / 5
         yv = y_lo + (y_hi - y_lo) * k / 5
         body.append(f'<line x1="{sx(xv):.1f}" y1="{top + plot_h}" x2="{sx(xv):.1f}" y2="{top + plot_h + 5}" '
                     f'stroke="{MUTED}"/>' + _text(sx(xv), top + plot_h + 20, fmt(xv, 0), size=12, fill=MUTED))
         body.append(_text(left - 8, sy(yv) + 4, fmt(yv, 2), size=12, anchor="end", fill=MUTED))
-    mean_x, mean_y = sum(perf) / len(perf), sum(imp) / len(imp)
-    body.append(f'<line class="quadrant-x" data-value="{mean_x:.4f}" x1="{sx(mean_x):.1f}" y1="{top}" '
-                f'x2="{sx(mean_x):.1f}" y2="{top + plot_h}" stroke="{MUTED}" stroke-dasharray="4 3"/>')
-    body.append(f'<line class="quadrant-y" data-value="{mean_y:.4f}" x1="{left}" y1="{sy(mean_y):.1f}" '
-                f'x2="{left + plot_w}" y2="{sy(mean_y):.1f}" stroke="{MUTED}" stroke-dasharray="4 3"/>')
-    corners = [(left + 6, top + 18, "start"), (left + plot_w - 6, top + 18, "end"),
-               (left + 6, top + plot_h - 8, "start"), (left + plot_w - 6, top + plot_h - 8, "end")]
-    for (x, y, anchor), label, colour in zip(corners, quadrants, ("#b42318", MUTED, MUTED, MUTED)):
-        body.append(_text(x, y, label, size=13, anchor=anchor, fill=colour, weight="bold", cls="quadrant"))
-    for r in points:
+    labels = [f'{r.get("priority", "")}. {r.get("item") or r.get("construct")}' for r in points]
+    spots = _place_labels([(sx(r["performance"]), sy(r["importance"]), text, sx(r["performance"]) > left + plot_w * 0.75)
+                           for r, text in zip(points, labels)], lambda text: 7.5 * len(text))
+    for r, text, (lx, ly, anchor) in zip(points, labels, spots):
         x, y = sx(r["performance"]), sy(r["importance"])
-        label = names.get(r.get(label_key), r.get(label_key, ""))
-        urgent = r["importance"] >= mean_y and r["performance"] < mean_x
-        anchor, dx = ("end", -9) if x > left + plot_w * 0.75 else ("start", 9)
-        body.append(f'<g class="point" data-key="{esc(r.get(label_key, ""))}">'
-                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{"#b42318" if urgent else ACCENT}"/>'
-                    + _text(x + dx, y - 8, label, size=13, anchor=anchor) + "</g>")
-    body.append(_text(left + plot_w / 2, height - 14, x_label, size=13))
+        colour = ZONE_COLOURS.get(r.get("zone"), (ACCENT, ""))[0]
+        body.append(f'<g class="point" data-key="{esc(r.get("item") or r.get("construct", ""))}" '
+                    f'data-zone="{esc(r.get("zone") or "")}" data-importance="{r["importance"]:.6f}" '
+                    f'data-performance="{r["performance"]:.6f}">'
+                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="6" fill="{colour}"/>'
+                    + _text(lx, ly, text, size=13, anchor=anchor) + "</g>")
+    body.append(_text(left + plot_w / 2, top + plot_h + 42, x_label, size=13))
     body.append(f'<text x="16" y="{top + plot_h / 2:.1f}" font-size="13" text-anchor="middle" fill="{INK}" '
                 f'transform="rotate(-90 16 {top + plot_h / 2:.1f})">{esc(y_label)}</text>')
+    x = left
+    for z in zones:
+        colour, tint = ZONE_COLOURS.get(z["zone"], (ACCENT, "#fff"))
+        label = zone_labels.get(z["zone"], z["zone"])
+        body.append(f'<g class="legend" data-zone="{esc(z["zone"])}"><rect x="{x}" y="{height - 26}" width="14" '
+                    f'height="14" fill="{tint}" stroke="{colour}"/><circle cx="{x + 7}" cy="{height - 19}" r="4" '
+                    f'fill="{colour}"/>' + _text(x + 20, height - 14, label, size=13, anchor="start") + "</g>")
+        x += 36 + _fit_width(label)
     return _svg(width, height, body, title, "ipma-chart")
+
+
+def _fit_width(text) -> float:
+    """Approximate width of 13 px text (CJK glyphs count about twice a Latin letter)."""
+    return sum(13.0 if ord(ch) > 0x2E80 else 7.2 for ch in str(text))
 
 
 def bar_chart(bars: list[dict], *, title="Scores", max_value=100.0) -> str:

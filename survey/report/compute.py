@@ -328,6 +328,9 @@ def estimate_rows(entry: dict):
             yield {"section": "fit", "name": stat, "statistic": "value", "value": value}
     for row in result.get("ipma_items", []):
         yield {"section": "ipma_item", "name": row["item"], "statistic": "priority", "value": row["priority"]}
+    for row in result.get("improve_first", []):
+        for stat in ("priority", "tier", "gain", "p_top"):
+            yield {"section": "improve_first", "name": row["item"], "statistic": stat, "value": row.get(stat)}
 
 
 __all__ = ["ALL_WAVES", "ReportEntry", "compute_report", "freeze", "thaw", "estimate_rows", "parse_filters", "respondent_rows", "segment_questions", "spec_for",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import weakref
 
+from model.decision import LEVERS, ZONES
 from model.spec import CONSTRUCTS, VARIANTS
 
 from survey.i18n import current_locale, pick
@@ -48,17 +49,6 @@ def option_label(info: dict, code: str, value: str) -> str:
         if opt["value"] == value:
             return pick(opt["en"], opt["zh"])
     return value
-
-
-def priority_level(rank: int, total: int) -> str:
-    """Words for an improvement rank: the first is top, then the first third high, the rest medium/low."""
-    if rank == 1:
-        return "priority_top"
-    if rank <= max(2, round(total / 3)):
-        return "priority_high"
-    if rank <= max(3, round(2 * total / 3)):
-        return "priority_medium"
-    return "priority_low"
 
 
 def _variant_constructs(entry) -> dict:
@@ -113,10 +103,10 @@ def _draw_charts(entry, names: dict, lang: str) -> dict:
     if result:
         svg["path"] = charts.path_diagram(result, names=names, title=t("path_model", loc),
                                           legend=(t("legend_sig", loc), t("legend_ns", loc)), notes=lower)
-        svg["ipma"] = charts.ipma_chart(result.get("ipma", []), names=names, title=t("ipma", loc),
-                                        x_label=t("ipma_x", loc), y_label=t("ipma_y", loc),
-                                        quadrants=(t("q_improve", loc), t("q_keep", loc), t("q_low", loc),
-                                                   t("q_overkill", loc)))
+        decision = result.get("decision") or {}
+        svg["ipma"] = charts.ipma_chart(result.get("improve_first", ()), decision.get("zones", ()),
+                                        title=t("ipma", loc), x_label=t("ipma_x", loc), y_label=t("ipma_y", loc),
+                                        zone_labels={z: t(f"zone_{z}_title", loc) for z in ZONES})
         bars = [{"label": names[c], "value": result["constructs"][c]["index"], "sub": lower.get(c),
                  "ci": result["constructs"][c].get("index_ci")} for c in names if c in result["constructs"]]
     else:
@@ -152,17 +142,54 @@ def _draw_segment_charts(entry, info: dict, lang: str) -> list[dict]:
     return out
 
 
-def improve_first(entry: dict, info: dict) -> list[str]:
-    """Plain-language lines for the items to improve first, e.g. 'Reliability …: score 68, impact 1.9: top'."""
+def _interval(ci, digits=1) -> str:
+    """' (95% interval lo–hi)' in words, or '' without an interval."""
+    if not ci or ci[0] is None or ci[1] is None:
+        return ""
+    return t("interval", lo=charts.fmt(ci[0], digits), hi=charts.fmt(ci[1], digits))
+
+
+def decision_view(entry: dict, info: dict, names: dict) -> dict:
+    """The improve-first list (levers only, in the decision rule's zones and tiers), the chance that the
+    first lever really is first, and expectations as context; ``pending`` while the result has no
+    bootstrap intervals yet."""
     result = entry.get("result") or {}
-    rows = sorted(result.get("ipma_items", []), key=lambda r: r["priority"])
-    lines = []
-    for r in rows[:ITEMS_SHOWN]:
-        impact = r.get("impact_5pt", r["importance"] * 5 if r.get("importance") is not None else None)
-        lines.append(t("priority_line", item=short_item(info, r["item"]),
-                       score=charts.fmt(r["performance"], 0), impact=charts.fmt(impact, 1),
-                       level=t(priority_level(r["priority"], len(rows)))))
-    return lines
+    decision = result.get("decision") or {}
+    known = bool(decision.get("tiers_known"))
+    levers = []
+    for r in result.get("improve_first", ()):
+        levers.append({"item": r["item"], "priority": r["priority"], "tier": r["tier"], "zone": r["zone"],
+                       "tied": known and r["tied"], "zone_label": t(f"zone_{r['zone']}") if r["zone"] else "",
+                       "line": t("lever_line", item=short_item(info, r["item"]), code=r["item"],
+                                 score=charts.fmt(r["performance"], 0), gain=charts.fmt(r["gain"], 1),
+                                 impact=charts.fmt(5 * r["importance"], 1)),
+                       "interval": _interval(r.get("gain_ci"))})
+    p_first = None
+    if levers and decision.get("p_first") is not None:
+        p_first = t("p_first", item=short_item(info, levers[0]["item"]), p=f"{decision['p_first'] * 100:.0f}%")
+    context = []
+    for c in decision.get("context", ()):
+        via = c.get("share_via_levers")
+        context.append(t("context_line", name=names.get(c["construct"], c["construct"]),
+                         score=charts.fmt(c["performance"], 0), impact=charts.fmt(5 * c["importance"], 1),
+                         via="–" if via is None else f"{via * 100:.0f}%"))
+    return {"levers": levers, "p_first": p_first, "pending": not known, "context": context,
+            "options": [{"value": code, "label": names.get(code, code)} if code in CONSTRUCTS else
+                        {"value": code, "label": f"{code} · {short_item(info, code)}"}
+                        for code in _lever_names(result)]}
+
+
+def _lever_names(result: dict) -> list[str]:
+    """The levers a what-if may change (PQ, PV and their items), in questionnaire order."""
+    constructs = result.get("constructs", {})
+    return [name for code in LEVERS if code in constructs for name in (code, *constructs[code]["items"])]
+
+
+def what_if_lines(rows: list[dict], names: dict) -> list[dict]:
+    """Predicted CS and CL changes of a what-if in words, with the interval when there is one."""
+    return [{"target": r["target"], "change": r["change"],
+             "text": t("whatif_line", target=names.get(r["target"], r["target"]), change=f"{r['change']:+.1f}"),
+             "interval": _interval(r.get("ci"))} for r in rows]
 
 
 def complaint_path(entry: dict) -> str | None:
@@ -247,7 +274,7 @@ def context(entry: dict, info: dict) -> dict:
     names = names_for(entry)
     ctx = {"entry": entry, "result": entry.get("result"), "names": names,
            "svg": render_charts(entry, names, lang), "segment_charts": segment_charts(entry, info, lang),
-           "improve": improve_first(entry, info), "warnings": warnings_for(entry),
+           "decision": decision_view(entry, info, names), "warnings": warnings_for(entry),
            "fit_rows": fit_rows(entry), "rel_ok": reliability_flags(entry),
            "dropped": dropped_text(entry), "codes": codes_for(entry), "lower_better": LOWER_IS_BETTER,
            "complaint_path": complaint_path(entry), "segment_label": segment_label(info, entry.get("segment")),

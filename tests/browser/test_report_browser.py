@@ -89,7 +89,7 @@ def test_manager_opens_the_demo_report(browser, live_server, shot, lang, viewpor
     assert page.locator("#path-diagram svg line.path").count() == 9
     shot(page, f"report-{lang}-{viewport['width']}")
     page.screenshot(path=str(_artifact(f"report-{lang}-{viewport['width']}-top.png")))
-    for section in ("levels", "quality", "segments", "trend"):
+    for section in ("levels", "ipma", "what-if", "quality", "segments", "trend"):
         page.locator(f"#{section}").screenshot(path=str(_artifact(f"report-{lang}-{section}.png")))
     too_wide = page.evaluate("""w => [...document.querySelectorAll('body *')]
         .filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest('.chart-box, .table-wrap'))

@@ -10,7 +10,8 @@ from conftest import load_csv
 
 TOP = {"n_total", "n_used", "n_dropped", "dropped_reasons", "missing_method", "estimator", "converged",
        "scale", "csi", "warnings", "constructs", "paths", "effects", "fit", "reliability_verdicts",
-       "discriminant", "ipma", "ipma_items", "latent_correlations", "model_syntax", "variances"}
+       "discriminant", "ipma", "ipma_items", "improve_first", "decision", "latent_correlations",
+       "model_syntax", "variances"}
 CONSTRUCT = {"name_en", "name_zh", "items", "weights", "index", "index_se", "index_ci", "r2", "alpha",
              "cr", "ave", "item_scores", "item_n", "loadings"}
 PATH = {"from", "to", "estimate", "std_estimate", "se", "z", "p_value", "ci"}

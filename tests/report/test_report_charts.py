@@ -73,26 +73,100 @@ def test_text_is_escaped(result):
     assert "<script>" not in svg
 
 
-def test_ipma_quadrant_lines_sit_at_the_means(result):
-    rows = result["ipma"]
-    assert len(rows) == 3 and rows == sorted(rows, key=lambda r: -r["importance"])
-    rows[0]["performance"] = min(r["performance"] for r in rows) - 5  # the most important one performs worst
-    performance, importance = [r["performance"] for r in rows], [r["importance"] for r in rows]
-    first = rows[0]["construct"]
-    root = parse(charts.ipma_chart(rows, names={first: NAMES_ZH[first]}))
-    qx = root.find(".//s:line[@class='quadrant-x']", NS)
-    qy = root.find(".//s:line[@class='quadrant-y']", NS)
-    assert float(qx.get("data-value")) == pytest.approx(sum(performance) / 3, abs=1e-4)
-    assert float(qy.get("data-value")) == pytest.approx(sum(importance) / 3, abs=1e-4)
-    points = root.findall(".//s:g[@class='point']", NS)
-    assert [p.get("data-key") for p in points] == [r["construct"] for r in rows]
-    assert NAMES_ZH[first] in texts(root)
-    # The first: importance above the mean and performance below it → flagged red (improve first).
-    assert points[0].find("s:circle", NS).get("fill") == "#b42318"
-    assert importance[2] < sum(importance) / 3 and points[2].find("s:circle", NS).get("fill") != "#b42318"
-    # Higher importance is drawn higher (smaller y).
-    ys = [float(p.find("s:circle", NS).get("cy")) for p in points]
-    assert ys[0] < ys[1] < ys[2]
+def _simulated(seed, n=250, ce_to_cs=0.15):
+    """1..10 answers from the ACSI structure (a local generator: the report tests do not import the model's)."""
+    import numpy as np
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    paths = {"PQ": {"CE": 0.5}, "PV": {"CE": 0.2, "PQ": 0.5}, "CS": {"CE": ce_to_cs, "PQ": 0.45, "PV": 0.3},
+             "CC": {"CS": -0.5}, "CL": {"CS": 0.55, "CC": -0.2}}
+    eta = {"CE": rng.standard_normal(n)}
+    for code in ("PQ", "PV", "CS", "CC", "CL"):
+        signal = sum(b * eta[src] for src, b in paths[code].items())
+        eta[code] = signal + np.sqrt(max(1 - signal.var(), 0.05)) * rng.standard_normal(n)
+    cols = {}
+    for code, k in {"CE": 3, "PQ": 4, "PV": 2, "CS": 3, "CC": 1, "CL": 2}.items():
+        for j in range(1, k + 1):
+            shift = rng.uniform(-1, 1)
+            cols[f"{code}{j}"] = np.clip(np.rint(6.8 + shift + 1.7 * (0.8 * eta[code] + 0.6 * rng.standard_normal(n))), 1, 10)
+    return pd.DataFrame(cols)
+
+
+@pytest.fixture(scope="module")
+def decided(fitted_results):
+    """Bootstrapped results (30 draws: tiers and zones known) of the engine's data sets and four generated
+    ones (one where expectations dominate), and one result without draws (no zones)."""
+    import json
+    import warnings
+    import model
+    from model.exceptions import ModelWarning
+    from tests.report.conftest import DATA
+    frames = {path.stem: (model.read_table(path), path.with_suffix(".map.json")) for path in sorted(DATA.glob("*.csv"))}
+    frames = {name: (frame, json.loads(m.read_text()) if m.exists() else None) for name, (frame, m) in frames.items()}
+    frames.update({f"sim{seed}": (_simulated(seed), None) for seed in (1, 2, 4)})
+    frames["ce_heavy"] = (_simulated(3, ce_to_cs=0.6), None)
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelWarning)
+        for name, (frame, spec) in frames.items():
+            out[name] = model.fit(frame, spec=spec, bootstrap=30, seed=1).to_dict()
+    out["no_draws"] = fitted_results["csi_multi"]
+    return out
+
+
+def _inside(x, y, polygon) -> bool:
+    """Ray casting: is (x, y) inside the polygon ("x,y x,y ...")?"""
+    pts = [tuple(map(float, p.split(","))) for p in polygon.split()]
+    inside = False
+    for (x1, y1), (x2, y2) in zip(pts, pts[1:] + pts[:1]):
+        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
+
+
+def test_chart_zones_and_the_list_agree_on_every_fixture(decided):
+    for name, result in decided.items():
+        levers, zones = result["improve_first"], result["decision"]["zones"]
+        root = parse(charts.ipma_chart(levers, zones))
+        points = root.findall(".//s:g[@class='point']", NS)
+        listed = {r["item"]: r["zone"] for r in levers}
+        assert {p.get("data-key"): p.get("data-zone") or None for p in points} == listed, name
+        assert not any(key.startswith("CE") for key in listed) and len(points) == len(levers), name
+        polygons = {z.get("data-zone"): z.get("points") for z in root.findall(".//s:polygon[@class='zone']", NS)}
+        edges = {z.get("data-zone"): z.get("data-min-gain") for z in root.findall(".//s:polygon[@class='zone']", NS)}
+        for p in points if name != "no_draws" else ():
+            circle = p.find("s:circle", NS)
+            x, y = float(circle.get("cx")), float(circle.get("cy"))
+            zone = p.get("data-zone")
+            assert _inside(x, y, polygons[zone]), (name, p.get("data-key"), zone)   # drawn in its own zone
+            assert not any(_inside(x, y, poly) for z, poly in polygons.items() if z != zone), name
+            gain = float(p.get("data-importance")) * (100 - float(p.get("data-performance")))
+            if edges[zone]:
+                assert gain > float(edges[zone]), name
+        if name == "no_draws":   # the order only: no zones drawn, no zone on any point
+            assert polygons == {} and set(listed.values()) == {None}
+        else:   # the first zone is always "improve first", with the top lever in it
+            assert list(polygons)[0] == "improve_first" == levers[0]["zone"]
+    assert decided["ce_heavy"]["ipma"][0]["construct"] == "CE"  # the all-driver map would have put CE first
+    assert any(r["tied"] for result in decided.values() for r in result["improve_first"])
+    assert any(len(result["decision"]["zones"]) > 1 for result in decided.values())
+
+
+def test_chart_labels_carry_the_list_numbers_and_do_not_overlap(decided):
+    result = decided["sim4"]
+    root = parse(charts.ipma_chart(result["improve_first"], result["decision"]["zones"],
+                                   zone_labels={"improve_first": "优先改进", "next": "其次", "later": "以后"}))
+    labels = [g.find("s:text", NS) for g in root.findall(".//s:g[@class='point']", NS)]
+    assert [t.text for t in labels] == [f'{r["priority"]}. {r["item"]}' for r in result["improve_first"]]
+    boxes = []
+    for t in labels:
+        x, y, w = float(t.get("x")), float(t.get("y")), 7.5 * len(t.text)
+        x0 = x - w if t.get("text-anchor") == "end" else x
+        boxes.append((x0, y - 12, x0 + w, y + 3))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    assert "优先改进" in texts(root)
 
 
 def test_bar_chart_widths_and_whiskers_follow_values():
@@ -122,7 +196,7 @@ def test_trend_chart_one_polyline_per_series_and_gaps_split_lines():
 
 def test_single_wave_trend_and_empty_ipma_do_not_crash():
     parse(charts.trend_chart(["W1"], [{"name": "CSI", "values": [70.0]}]))
-    parse(charts.ipma_chart([]))
+    parse(charts.ipma_chart([], []))
     parse(charts.bar_chart([]))
 
 

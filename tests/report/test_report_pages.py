@@ -49,17 +49,18 @@ def test_report_shows_the_fitted_index_charts_and_words(client, manager, demo, s
     assert len(paths) == 9
     dashed = {(p.get("data-from"), p.get("data-to")) for p in paths if p.get("stroke-dasharray")}
     assert dashed == {(p["from"], p["to"]) for p in result["paths"] if p["p_value"] >= 0.05}
-    assert len(charts["ipma-chart"][0].findall(f".//{SVG}g[@class='point']")) == len(result["ipma"])
+    assert len(charts["ipma-chart"][0].findall(f".//{SVG}g[@class='point']")) == len(result["improve_first"])
     assert "trend-chart" in charts  # two waves
     assert len(charts["bar-chart"]) >= 2  # scores + segments
     assert say("improve_first") in html and say("headline") in html
     for w in result["warnings"]:
         assert f'data-code="{w["code"]}"' in html
-    # The improve-first list speaks plain words: the priority-1 item's short name, score and 5-point impact.
-    top = min(result["ipma_items"], key=lambda r: r["priority"])
+    # The improve-first list speaks plain words: the priority-1 lever's short name, score, gain and impact.
+    top = result["improve_first"][0]
     first = html.split('<ol class="improve">')[1].split("</li>")[0]
     assert say(item_name, top["item"]) in first
-    assert f'score {top["performance"]:.0f}, impact {top["impact_5pt"]:.1f}: top priority' in first
+    assert (f'score {top["performance"]:.0f}, gain {top["gain"]:.1f}, impact {5 * top["importance"]:.1f}'
+            in first)
 
 
 def test_report_in_chinese(client, manager, demo, say):

@@ -7,8 +7,8 @@ from model import CONSTRUCTS
 
 from survey import report as reports
 from survey import services
-from survey.exceptions import BadFilter
-from survey.report import BANDS, context, fmt, t
+from survey.exceptions import BadFilter, BadWhatIf
+from survey.report import BANDS, fmt, t
 from survey.services.exporting import csv_chunks
 from survey.web.downloads import attachment
 
@@ -56,13 +56,27 @@ def _render(survey, state, wave, segment, notice, printable):
         return render_template("manage/report/pending.html", survey=survey, state=state, t=t, refresh_url=None), 500
     info = reports.survey_info(survey)
     band = request.args.get("band")
+    ctx = reports.context(state.entry, info)
     return render_template("manage/report/report.html", survey=survey, info=info, t=t, notice=notice,
                            printable=printable, args=args, wave=wave, segment=segment, fmt=fmt, pct=pct,
                            band=band if band in BANDS else None, min_segment_n=reports.MIN_SEGMENT_N,
                            segment_options=reports.segment_questions(info), stale=state.stale,
                            cases=services.cases.recovery(services.db_session, survey),
                            report_comments=REPORT_COMMENTS,
-                           **context(state.entry, info))
+                           what_if=_what_if(state.entry, ctx["names"]), **ctx)
+
+
+def _what_if(entry, names) -> dict:
+    """The what-if form's state: the chosen levers and change, and the prediction or what is wrong."""
+    form = {"levers": request.args.getlist("lever"), "change": request.args.get("change", "5"),
+            "rows": None, "error": None}
+    if entry.result_obj is None or not reports.what_if_asked(request.args):
+        return form
+    try:
+        form["rows"] = reports.what_if_lines(reports.what_if(entry, form["levers"], form["change"]), names)
+    except BadWhatIf as err:
+        form["error"] = t(err.message_id, **err.fields)
+    return form
 
 
 def pct(share) -> str:
