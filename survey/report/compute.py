@@ -22,7 +22,9 @@ from model.scores import mean_ci, to_index
 from survey.exceptions import BadFilter
 from survey.report import figures as rs
 from survey.services.reading import responses_frame
-from survey.storage.tables import SCALE, Survey
+from survey.storage.tables import ESTIMATOR_MLR, SCALE, Survey
+
+DEFAULT_ESTIMATOR = ESTIMATOR_MLR  # robust ML: the report's default for survey data (ceiling-heavy answers)
 
 def freeze(value):
     """A read-only deep copy of JSON-like data: dicts become mapping proxies, lists tuples."""
@@ -75,11 +77,16 @@ class ReportEntry(Mapping):
     comments: Mapping | None = None
     version: Any = None
     model: str = "acsi"  # the survey's model variant (model.spec.VARIANTS), known before any fit
+    # "point": the second pass (bootstrap intervals, second opinion, comparisons; survey.report.inference) is
+    # still to come; "full": it is done, or there is nothing to add (no fit)
+    phase: str = "point"
+    second_opinion: Mapping | None = None
+    comparisons: Mapping | None = None
 
     @classmethod
     def build(cls, figures: dict) -> "ReportEntry":
         """Freeze a dict of computed figures (the CSIResult itself is already frozen)."""
-        return cls(**{k: v if k in ("result_obj", "version") else freeze(v) for k, v in figures.items()})
+        return cls(**{k: v if k in ("result_obj", "version", "phase") else freeze(v) for k, v in figures.items()})
 
     def with_version(self, version) -> "ReportEntry":
         """The same figures, known to be current at ``version``."""
@@ -115,7 +122,8 @@ def survey_info(survey: Survey) -> dict:
                  for q in survey.active_questions]
     return {"id": survey.id, "slug": survey.slug, "scale": (survey.scale_min, survey.scale_max),
             "model": survey.model,
-            "questions": questions, "waves": [w.number for w in survey.waves]}
+            "questions": questions, "waves": [w.number for w in survey.waves],
+            "estimator": survey.estimator or DEFAULT_ESTIMATOR}
 
 
 def spec_for(info: dict) -> CSISpec | None:
@@ -157,11 +165,11 @@ def parse_filters(survey: Survey, wave: str | None, segment: str | None) -> tupl
     return wave_number, seg
 
 
-def _fit_quietly(frame: pd.DataFrame, spec: CSISpec, scale):
+def _fit_quietly(frame: pd.DataFrame, spec: CSISpec, scale, estimator: str = DEFAULT_ESTIMATOR):
     """Fit the model; engine warnings are already in result.warnings, so they are not issued again (in this
     thread only: the process's warnings filters are left alone while other threads fit)."""
     with silenced():
-        return model.fit(frame, spec=spec, scale=scale)
+        return model.fit(frame, spec=spec, scale=scale, estimator=estimator)
 
 
 def equal_weight_scores(frame: pd.DataFrame, spec: CSISpec, scale) -> pd.DataFrame:
@@ -199,17 +207,18 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
              "model": info.get("model", model.DEFAULT_MODEL),
              "computed_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}
     if spec is None:
-        entry.update(state="fit_failed", error="every construct needs at least one scale item")
+        entry.update(state="fit_failed", error="every construct needs at least one scale item", phase="full")
         return _finish(entry, started)
     entry["min_responses"] = need = model.min_responses(spec)
     if len(view) == 0:
+        entry["phase"] = "full"
         return _finish(entry, started)
     # The engine uses full-information ML: every row with at least one rated answer counts.
     complete = int(view[list(spec.observed)].notna().any(axis=1).sum())
     result = None
     if complete >= need:
         try:
-            result = _fit_quietly(view, spec, scale)
+            result = _fit_quietly(view, spec, scale, info.get("estimator", DEFAULT_ESTIMATOR))
         except ModelError as err:
             entry.update(state="fit_failed", error=str(err))
     else:
@@ -218,6 +227,7 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
         entry.update(state="fitted", result=result.to_dict(), result_obj=result)
         scores_all = model.respondent_scores(frame, result)
     else:
+        entry["phase"] = "full"  # nothing for a second pass to add
         entry["descriptive"] = model.descriptive_scores(view, spec, scale)
         scores_all = equal_weight_scores(frame, spec, scale)
     scores_view = scores_all.loc[view.index]

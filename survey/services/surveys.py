@@ -9,7 +9,7 @@ from model.spec import VARIANTS, check_model, parse_item_code
 from survey.services import permissions, questionnaire
 from survey.exceptions import InvalidInput
 from survey.storage.db import write_transaction
-from survey.storage.tables import ACCESS_MODES, CLOSED, OPEN, InvitationToken, Manager, Question, Response, Survey, SurveyGrant, Wave, new_revision, utcnow
+from survey.storage.tables import ACCESS_MODES, CLOSED, ESTIMATORS, OPEN, InvitationToken, Manager, Question, Response, Survey, SurveyGrant, Wave, new_revision, utcnow
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 EDITABLE = ("text_en", "text_zh", "low_en", "low_zh", "high_en", "high_zh")
@@ -66,6 +66,15 @@ def set_access(session: Session, survey: Survey, access: str) -> Survey:
     with write_transaction(session):
         survey.access = access
         survey.revision = new_revision()  # workers' snapshots (and the guarded INSERT) see the change at once
+    return survey
+
+
+def set_estimator(session: Session, survey: Survey, estimator: str) -> Survey:
+    """Choose the report's estimator: robust ML ("mlr", the default) or PLS ("pls", the ACSI method)."""
+    if estimator not in ESTIMATORS:
+        raise InvalidInput(f"Unknown estimator '{estimator}'.")
+    with write_transaction(session):
+        survey.estimator = estimator
     return survey
 
 

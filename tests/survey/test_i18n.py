@@ -75,8 +75,9 @@ def test_the_report_wording_is_in_the_catalog_and_translated():
             english = [str(lazy) for lazy in lazies]
         with force_locale("zh_CN"):
             chinese = [str(lazy) for lazy in lazies]
-    assert len(lazies) == 165 + 14 + 5 + 2 * 19  # 157 moved from the old table, 2 stale-report, 6 import progress,
-    # the trend axis label ("generated" moved to wording.PLURALS);
+    assert len(lazies) == 165 + 39 + 14 + 5 + 2 * 19  # 157 moved from the old table, 2 stale-report, 6 import progress,
+    # the trend axis label ("generated" moved to wording.PLURALS); 39 for the estimator, second opinion, bootstrap
+    # intervals and fair comparisons (issue 10);
     # 9 + 1 warnings from the old table, 9 for the estimates issue's new warning codes
     untranslated = [en for en, zh in zip(english, chinese) if en == zh and en not in same_in_both]
     assert untranslated == []
