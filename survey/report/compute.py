@@ -282,6 +282,15 @@ def respondent_rows(session, survey: Survey, entry: dict, wave=None, segment=Non
     yield from out.to_dict("records")
 
 
+def _interval_rows(section: str, name: str, stat: str, interval):
+    """The low and high rows of an interval (the delta-method index CI always; bootstrap ones when present)."""
+    if interval is None and stat != "index_ci":
+        return
+    lo, hi = interval or (None, None)
+    yield {"section": section, "name": name, "statistic": f"{stat}_low", "value": lo}
+    yield {"section": section, "name": name, "statistic": f"{stat}_high", "value": hi}
+
+
 def estimate_rows(entry: dict):
     """Yield tidy (section, name, statistic, value) rows of every estimate and score in the entry."""
     result = entry.get("result")
@@ -295,9 +304,8 @@ def estimate_rows(entry: dict):
     for code, c in result["constructs"].items():
         for stat in ("index", "r2", "alpha", "cr", "ave"):
             yield {"section": "construct", "name": code, "statistic": stat, "value": c.get(stat)}
-        lo, hi = c.get("index_ci") or (None, None)
-        yield {"section": "construct", "name": code, "statistic": "index_ci_low", "value": lo}
-        yield {"section": "construct", "name": code, "statistic": "index_ci_high", "value": hi}
+        yield from _interval_rows("construct", code, "index_ci", c.get("index_ci"))
+        yield from _interval_rows("construct", code, "index_boot_ci", c.get("index_boot_ci"))
         for item, score in (c.get("item_scores") or {}).items():
             yield {"section": "item", "name": item, "statistic": "score", "value": score}
             yield {"section": "item", "name": item, "statistic": "weight", "value": c["weights"].get(item)}
@@ -305,10 +313,12 @@ def estimate_rows(entry: dict):
         name = f"{p['from']}->{p['to']}"
         for stat in ("estimate", "std_estimate", "se", "z", "p_value"):
             yield {"section": "path", "name": name, "statistic": stat, "value": p.get(stat)}
+        yield from _interval_rows("path", name, "std_boot_ci", p.get("std_boot_ci"))
     for e in result.get("effects", []):
         name = f"{e['from']}->{e['to']}"
         for stat in ("direct", "indirect", "total", "impact_5pt"):
             yield {"section": "effect", "name": name, "statistic": stat, "value": e.get(stat)}
+        yield from _interval_rows("effect", name, "impact_5pt_ci", e.get("impact_5pt_ci"))
     for stat, value in result["fit"].items():
         if isinstance(value, (int, float)) or value is None:
             yield {"section": "fit", "name": stat, "statistic": "value", "value": value}
