@@ -231,12 +231,13 @@ def level_text(comparison: dict, info: dict) -> str:
     return t(INVARIANCE_LEVELS.get(comparison.get("level"), "inv_none"))
 
 
-def fairness(comparison: dict | None, info: dict, label=None) -> dict | None:
+def fairness(comparison: dict | None, info: dict, label=None, order=None) -> dict | None:
     """What the page says about one group comparison (waves or a segment question): the level, and either
-    each group's index with its interval (comparable) or which items differ (not comparable)."""
+    each group's index with its interval (comparable, in ``order``) or which items differ (not comparable)."""
     if comparison is None:
         return None
     label = label or (lambda value: value)
+    order = order or (lambda value: 0)
     status = comparison["status"]
     out = {"status": status, "comparable": bool(comparison.get("comparable")), "groups": [], "lines": [],
            "column": comparison.get("column")}
@@ -246,8 +247,8 @@ def fairness(comparison: dict | None, info: dict, label=None) -> dict | None:
         out["lines"].append(t("comparable_failed", error=comparison.get("error") or ""))
     elif out["comparable"]:
         out["lines"].append(t("comparable_yes", level=level_text(comparison, info)))
-        out["groups"] = [{"label": label(g["value"]), "n": g["n"], "index": g["index"], "ci": g["ci"]}
-                         for g in comparison["groups"]]
+        rows = sorted(comparison["groups"], key=lambda g: (order(g["value"]), g["value"]))
+        out["groups"] = [{"label": label(g["value"]), "n": g["n"], "index": g["index"], "ci": g["ci"]} for g in rows]
     else:
         items = [f"{i} ({short_item(info, i, 40)})" for i in comparison.get("differing_items") or []]
         key = "comparable_no" if items else "comparable_no_items"
@@ -290,8 +291,12 @@ def second_opinion_view(entry: dict, info: dict, names: dict) -> dict | None:
 def trust_context(entry: dict, info: dict, names: dict) -> dict:
     """The second pass's additions to the page: second opinion and fair comparisons (None until it ran)."""
     comparisons = entry.get("comparisons") or {}
-    segments = {code: fairness(c, info, lambda v, code=code: option_label(info, code, v))
-                for code, c in (comparisons.get("segments") or {}).items()}
+    segments = {}
+    for code, c in (comparisons.get("segments") or {}).items():
+        q = next((q for q in info["questions"] if q["code"] == code), {})
+        rank = {o["value"]: k for k, o in enumerate(q.get("options") or [])}
+        segments[code] = fairness(c, info, lambda v, code=code: option_label(info, code, v),
+                                  lambda v, rank=rank: rank.get(v, len(rank)))
     return {"second": second_opinion_view(entry, info, names),
-            "wave_fairness": fairness(comparisons.get("waves"), info, lambda v: t("wave_n", n=v)),
+            "wave_fairness": fairness(comparisons.get("waves"), info, lambda v: t("wave_n", n=v), int),
             "segment_fairness": segments, "second_pass_done": entry.get("phase") == "full"}

@@ -330,3 +330,20 @@ def test_the_page_shows_group_indices_only_where_invariance_holds(client, manage
     assert 'data-comparable="no"' in block and "Not comparable: metric invariance only" in block
     assert "PV1 (" in block and "<table" not in block  # which item differs; no index per group
     assert "<svg" not in block
+
+
+def test_comparable_groups_are_listed_in_questionnaire_and_wave_order(say):
+    from survey.report import present
+
+    info = {"questions": [{"code": "tenure", "text_en": "T", "text_zh": "T", "options": [
+        {"value": "lt1", "en": "Under a year", "zh": "不到1年"}, {"value": "1to3", "en": "1 to 3 years", "zh": "1至3年"}]}]}
+    rows = [{"value": "1to3", "n": 50, "index": 70.0, "ci": [68.0, 72.0]},
+            {"value": "lt1", "n": 40, "index": 71.0, "ci": [69.0, 73.0]}]
+    comparison = {"status": "compared", "comparable": True, "level": "scalar", "partial": False,
+                  "differing_items": [], "small": [], "min_n": 36, "groups": rows}
+    waves = {**comparison, "groups": [{**rows[0], "value": "10"}, {**rows[1], "value": "9"}]}
+    entry = {"comparisons": {"segments": {"tenure": comparison}, "waves": waves}, "phase": "full"}
+    ctx = say(present.trust_context, entry, info, {}, locale="zh_CN")
+    assert [g["label"] for g in ctx["segment_fairness"]["tenure"]["groups"]] == ["不到1年", "1至3年"]
+    assert [g["label"] for g in ctx["wave_fairness"]["groups"]] == ["第 9 期", "第 10 期"]  # 9 before 10
+    assert ctx["segment_fairness"]["tenure"]["lines"][0].startswith("可以比较")
