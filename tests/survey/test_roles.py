@@ -41,7 +41,7 @@ DEFAULTED = {f"manage.surveys.{name}" for name in ("detail", "status", "access",
     "manage.keys.index", "manage.keys.revoke", "manage.exports.export_csv", "manage.exports.export_xlsx",
     "manage.exports.export_sav", "manage.exports.codebook_csv",
     "manage.exports.tokens_csv", "manage.report.show", "manage.report.printable", "manage.report.result_json",
-    "manage.report.estimates_csv", "manage.report.scores_csv"}
+    "manage.report.estimates_csv", "manage.report.scores_csv", "manage.report.estimator"}
 API_DECISIONS = {"api.submit": "submit", "api.list_responses": "read", "api.get_response": "read",
                  "api.openapi": "public"}
 ROLES = ("admin", "editor", "viewer", "outsider", "anonymous")  # outsider: an editor not granted the survey
