@@ -42,6 +42,7 @@ STEP_TOL = 1e-9          # or any step moved none more than this
 GRAD_TOL = 1e-6          # with the gradient (per row) this close to zero
 NEWTON_MAXITER = 100
 _CHUNKS_PER_WORKER = 4   # draws are sent in blocks: few messages, still balanced
+PROGRESS_STEPS = 20      # blocks when the caller follows the progress (every 5%)
 
 
 # ----------------------------------------------------------------------------- the model
@@ -529,8 +530,8 @@ def _draw_block(first: int, stop: int) -> np.ndarray:
     return out
 
 
-def _blocks(draws: int, workers: int) -> list[tuple[int, int]]:
-    n_blocks = max(1, min(draws, workers * _CHUNKS_PER_WORKER))
+def _blocks(draws: int, workers: int, at_least: int = 1) -> list[tuple[int, int]]:
+    n_blocks = max(1, min(draws, max(at_least, workers * _CHUNKS_PER_WORKER)))
     edges = np.linspace(0, draws, n_blocks + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
@@ -540,20 +541,37 @@ def default_workers() -> int:
                       else os.cpu_count() or 1))
 
 
-def _run_blocks(state: dict, blocks, workers: int) -> list[np.ndarray]:
-    """Run blocks in a forked process pool; serially when processes are unavailable."""
+def _run_blocks(state: dict, blocks, workers: int, progress: Callable | None = None) -> list[np.ndarray]:
+    """Run blocks in a forked process pool; serially when processes are unavailable. ``progress(done,
+    total)`` is called with the number of draws finished after each block."""
+    total = sum(b - a for a, b in blocks)
+
+    def report(done):
+        if progress is not None:
+            progress(done, total)
+
     if workers > 1 and len(blocks) > 1:
         try:
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(workers, mp_context=context, initializer=_init,
                                      initargs=(state,)) as pool:
-                return list(pool.map(_draw_block, *zip(*blocks)))
+                out, done = [], 0
+                for (a, b), part in zip(blocks, pool.map(_draw_block, *zip(*blocks))):
+                    out.append(part)
+                    done += b - a
+                    report(done)
+                return out
         except (OSError, ValueError, NotImplementedError, BrokenProcessPool, AssertionError):
             pass  # no fork here, a daemonic parent, or a broken pool: same numbers serially
     saved = dict(_STATE)
     try:
         _init(state)
-        return [_draw_block(a, b) for a, b in blocks]
+        out, done = [], 0
+        for a, b in blocks:
+            out.append(_draw_block(a, b))
+            done += b - a
+            report(done)
+        return out
     finally:
         _STATE.clear()
         _STATE.update(saved)
@@ -598,12 +616,14 @@ class BootstrapResult:
 
 def run(values: np.ndarray, spec: CSISpec, scale, estimate_fn: Callable, start: dict, *,
         draws: int, seed: int | None = None, fiml: bool = False,
-        workers: int | None = None) -> BootstrapResult:
+        workers: int | None = None, progress: Callable | None = None) -> BootstrapResult:
     """Resample the rows of ``values`` ``draws`` times and refit each with ``estimate_fn``.
 
     ``values`` are the rows the analysis uses (FIML: rows with any answer; otherwise every row,
     the model then using a draw's complete rows). ``start`` is handed to ``estimate_fn`` (the
     full-sample estimates, for a warm start). ``seed`` None draws fresh entropy and reports it.
+    ``progress(done, total)``, if given, is called as blocks of draws finish (at least
+    ``PROGRESS_STEPS`` blocks then; the numbers do not depend on the blocks).
     """
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2 ** 63))
@@ -611,7 +631,8 @@ def run(values: np.ndarray, spec: CSISpec, scale, estimate_fn: Callable, start: 
     layout = Layout.of(spec)
     state = {"data": _Data.from_values(np.asarray(values, dtype=float), fiml), "layout": layout,
              "estimate_fn": estimate_fn, "start": start, "seed": int(seed), "scale": tuple(scale)}
-    parts = _run_blocks(state, _blocks(draws, workers), workers)
+    blocks = _blocks(draws, workers, PROGRESS_STEPS if progress is not None else 1)
+    parts = _run_blocks(state, blocks, workers, progress)
     stats = np.concatenate(parts) if parts else np.empty((0, layout.size))
     stats = stats[np.isfinite(stats).all(axis=1)]
     return BootstrapResult(layout, int(draws), int(seed), stats)
@@ -685,7 +706,8 @@ def attach(result, boot: BootstrapResult):
 
 
 def bootstrap_fit(result, values: np.ndarray, spec: CSISpec, scale, est, *, draws: int,
-                  seed: int | None, fiml: bool, workers: int | None = None, maxiter: int = 10_000):
+                  seed: int | None, fiml: bool, workers: int | None = None, maxiter: int = 10_000,
+                  progress: Callable | None = None):
     """Bootstrap a fitted result with its own estimator: ML (complete data / listwise), FIML,
     or PLS (``est`` a ``pls.PLSEstimation``; under FIML each draw's EM moments, as the fit)."""
     from . import pls
@@ -696,5 +718,5 @@ def bootstrap_fit(result, values: np.ndarray, spec: CSISpec, scale, est, *, draw
         estimate_fn = fiml_estimate(structure) if fiml else ml_estimate(structure)
         start = ml_start(structure, est)
     boot = run(values, spec, scale, estimate_fn, start, draws=draws, seed=seed, fiml=fiml,
-               workers=workers)
+               workers=workers, progress=progress)
     return attach(result, boot), boot

@@ -196,7 +196,7 @@ def _resolve_spec(data: pd.DataFrame, spec, model) -> CSISpec:
 def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         missing: str = "fiml", maxiter: int = MAXITER, estimator: str = "ml", group=None,
         bootstrap: int = 0, seed: int | None = None, workers: int | None = None,
-        model: str | None = None):
+        model: str | None = None, progress=None):
     """Fit the CSI model (ACSI, ECSI or CCSI; ML, MLR, or PLS with ``estimator="pls"``) and compute every statistic.
 
     Parameters
@@ -237,6 +237,9 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     model : {"acsi", "ecsi", "ccsi"}, optional
         The structural model (``model.spec.VARIANTS``): ACSI (default), ECSI (adds corporate image
         ``IM``) or CCSI (brand image ``IM``, no complaints). Default: the spec's own, else ACSI.
+    progress : callable, optional
+        ``progress(done, total)`` is called as bootstrap draws finish (for a progress display);
+        it does not change the numbers.
 
     Returns
     -------
@@ -328,7 +331,7 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
                               dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
         if group_data is not None:  # invariance is tested by ML (lavaan), from the pooled ML fit
             result = groups.attach(result, *group_data, estimate(moments, spec, maxiter).solution)
-        return _bootstrapped(result, boot_values, patterns, est, bootstrap, seed, workers, maxiter) \
+        return _bootstrapped(result, boot_values, patterns, est, bootstrap, seed, workers, maxiter, progress) \
             if bootstrap else result
     est = estimate(moments, spec, maxiter, patterns)
     if not est.converged:
@@ -343,16 +346,16 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
                           dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
     if group_data is not None:
         result = groups.attach(result, *group_data, est.solution)
-    return _bootstrapped(result, boot_values, patterns, est, bootstrap, seed, workers, maxiter) \
+    return _bootstrapped(result, boot_values, patterns, est, bootstrap, seed, workers, maxiter, progress) \
         if bootstrap else result
 
 
-def _bootstrapped(result, values, patterns, est, draws, seed, workers, maxiter):
+def _bootstrapped(result, values, patterns, est, draws, seed, workers, maxiter, progress=None):
     """``result`` with bootstrap intervals (FIML resamples the rows with an answer)."""
     from .bootstrap import bootstrap_fit
     rows = values[~np.isnan(values).all(axis=1)] if patterns is not None else values
     return bootstrap_fit(result, rows, result.spec, result.scale, est, draws=draws, seed=seed,
-                         fiml=patterns is not None, workers=workers, maxiter=maxiter)[0]
+                         fiml=patterns is not None, workers=workers, maxiter=maxiter, progress=progress)[0]
 
 
 def _check_bootstrap(bootstrap, seed, workers) -> int:

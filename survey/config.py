@@ -12,7 +12,8 @@ ENVIRONMENT = {"SECRET_KEY": "SECRET_KEY", "DATABASE_URL": "SQLALCHEMY_DATABASE_
 # limits and switches that may also come from the environment as CSI_<NAME> (e.g. CSI_LOGIN_LIMIT_PER_ACCOUNT)
 TUNABLE = ("LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ACCOUNT", "SUBMIT_LIMIT_PER_ADDRESS", "API_LIMIT_PER_KEY",
            "API_LIMIT_FAILED_PER_ADDRESS", "SURVEY_LIMITED_PER_ADDRESS")
-FLAGS = ("RATELIMIT_ENABLED", "CASE_ALERTS")
+FLAGS = ("RATELIMIT_ENABLED", "CASE_ALERTS", "REPORT_SECOND_PASS", "REPORT_COMPARE_GROUPS")
+NUMBERS = ("REPORT_BOOTSTRAP_DRAWS", "REPORT_BOOTSTRAP_WORKERS")  # whole numbers, also as CSI_<NAME>
 MAIL_FLAGS = ("MAIL_USE_TLS", "MAIL_USE_SSL")  # read as MAIL_<NAME>, the names Flask-Mailman uses
 
 
@@ -52,6 +53,10 @@ class Config:
     REPORT_STALE_WAIT_SECONDS = 0.0  # a view with an older report: show it at once while it refreshes
     REPORT_REFRESH_SECONDS = 30.0  # refresh a view at most this often, however many responses arrive
     REPORT_CLAIM_SECONDS = 900.0  # a refresh not finished by then (its worker died) is taken over
+    REPORT_SECOND_PASS = True  # after the point estimates: bootstrap intervals, second opinion, comparisons
+    REPORT_BOOTSTRAP_DRAWS = 1000  # bootstrap draws of a report's intervals (0: no intervals)
+    REPORT_BOOTSTRAP_WORKERS = None  # processes for the draws (None: the engine's default, up to two cores)
+    REPORT_COMPARE_GROUPS = True  # test measurement invariance across waves and segment groups
     UPLOAD_WAIT_SECONDS = 2.0  # after "Import", wait this long for the import job before showing its progress page
     PASSWORD_HASH_METHOD = "scrypt"
 
@@ -120,6 +125,9 @@ def from_environment(app) -> None:
         app.config["MAIL_PORT"] = int(os.environ["MAIL_PORT"])
     if os.environ.get("SESSION_COOKIE_SECURE", "").strip().lower() not in ("", "auto"):
         app.config["SESSION_COOKIE_SECURE"] = env_flag(os.environ["SESSION_COOKIE_SECURE"])
+    for key in NUMBERS:
+        if os.environ.get("CSI_" + key):
+            app.config[key] = int(os.environ["CSI_" + key])
     for key in ("PERMANENT_SESSION_LIFETIME", "SESSION_IDLE_TIMEOUT"):  # seconds
         if os.environ.get("CSI_" + key):
             app.config[key] = timedelta(seconds=int(os.environ["CSI_" + key]))

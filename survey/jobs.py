@@ -6,6 +6,11 @@ on as many machines as share the database and Redis). Deduplication and retries 
 callers claim the work in the database first (see survey.report.cache), so a job lost with its worker is
 simply claimed again once the claim expires. If Redis cannot be reached, the job runs in-process instead of
 failing the request.
+
+Jobs go to one of two lanes: ``fast`` (a report's point estimates, an upload) and ``slow`` (a report's
+second pass: bootstrap intervals and group comparisons, which can take minutes). In-process each lane has
+its own threads; on Redis the slow lane is its own queue (``<JOB_QUEUE>-slow``), and a worker takes fast
+jobs first, so a long bootstrap never holds up the point estimates of another view.
 """
 from __future__ import annotations
 
@@ -19,7 +24,8 @@ from flask import current_app
 log = logging.getLogger(__name__)
 
 QUEUE = "csi"
-_POOL: ThreadPoolExecutor | None = None
+LANES = {"fast": 2, "slow": 1}  # lane -> threads of the in-process pool
+_POOLS: dict[str, ThreadPoolExecutor] = {}
 _POOL_LOCK = threading.Lock()
 _RUNNING: set[Future] = set()
 _PENDING: set[str] = set()  # in-process coalesced jobs queued and not started yet
@@ -39,15 +45,15 @@ def run_in_app(path: str, *args):
     return _resolve(path)(*args)
 
 
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
+def _pool(lane: str = "fast") -> ThreadPoolExecutor:
     with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="csi-job")
-        return _POOL
+        if lane not in _POOLS:
+            prefix = "csi-job" if lane == "fast" else f"csi-job-{lane}"
+            _POOLS[lane] = ThreadPoolExecutor(max_workers=LANES[lane], thread_name_prefix=prefix)
+        return _POOLS[lane]
 
 
-def _in_process(app, path: str, args: tuple) -> None:
+def _in_process(app, path: str, args: tuple, lane: str = "fast") -> None:
     def run():
         with app.app_context():
             try:
@@ -55,7 +61,7 @@ def _in_process(app, path: str, args: tuple) -> None:
             except Exception:  # the job records its own failure; this keeps the pool alive
                 log.exception("job %s failed", path)
 
-    future = _pool().submit(run)
+    future = _pool(lane).submit(run)
     with _POOL_LOCK:
         _RUNNING.add(future)
     future.add_done_callback(_forget)
@@ -83,27 +89,36 @@ def redis_connection(url: str | None = None):
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
 
 
-def queue(connection=None):
-    """The RQ queue jobs go to (name from ``JOB_QUEUE``), or None without Redis."""
+def queue_name(lane: str = "fast") -> str:
+    """The RQ queue of a lane: ``JOB_QUEUE`` for fast jobs, ``JOB_QUEUE-slow`` for slow ones."""
+    name = current_app.config.get("JOB_QUEUE", QUEUE)
+    return name if lane == "fast" else f"{name}-{lane}"
+
+
+def queue(connection=None, lane: str = "fast"):
+    """The RQ queue of a lane (name from ``JOB_QUEUE``), or None without Redis."""
     connection = connection or redis_connection()
     if connection is None:
         return None
     from rq import Queue
 
-    return Queue(current_app.config.get("JOB_QUEUE", QUEUE), connection=connection)
+    return Queue(queue_name(lane), connection=connection)
 
 
-def enqueue(path: str, *args, timeout: int = 1800) -> str:
-    """Run ``path(*args)`` in the background; return where it went: "queue" or "process"."""
+def enqueue(path: str, *args, timeout: int = 1800, lane: str = "fast") -> str:
+    """Run ``path(*args)`` in the background on a lane ("fast" or "slow"); return where it went: "queue"
+    or "process"."""
+    if lane not in LANES:
+        raise ValueError(f"unknown job lane {lane!r}")
     app = current_app._get_current_object()
-    q = queue()
+    q = queue(lane=lane)
     if q is not None:
         try:
             q.enqueue(run_in_app, path, *args, job_timeout=timeout, result_ttl=60, failure_ttl=3600)
             return "queue"
         except Exception as err:  # Redis down or restarting: keep serving, compute here
             log.warning("queue unavailable (%s); running %s in-process", err, path)
-    _in_process(app, path, args)
+    _in_process(app, path, args, lane)
     return "process"
 
 
@@ -152,4 +167,5 @@ def work(burst: bool = False) -> None:
     connection = redis_connection()
     if connection is None:
         raise RuntimeError("REDIS_URL is not set: without a queue, jobs run inside the web process")
-    Worker([queue(connection)], connection=connection).work(burst=burst, with_scheduler=False)
+    queues = [queue(connection, lane) for lane in LANES]  # in order: fast jobs first
+    Worker(queues, connection=connection).work(burst=burst, with_scheduler=False)

@@ -24,6 +24,7 @@ def _base_config(url: str) -> dict:
         "WTF_CSRF_ENABLED": False,
         "SERVER_NAME": None,
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast in tests; production uses scrypt
+        "REPORT_SECOND_PASS": False,  # bootstrap / second opinion / comparisons: on where a test asks for them
     }
 
 

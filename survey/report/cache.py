@@ -13,7 +13,13 @@ was computed from). Opening a view:
   ``REPORT_CLAIM_SECONDS`` and the next open takes it over;
 - the claimed computation runs as a job (survey.jobs: RQ on Redis when ``REDIS_URL`` is set, else a thread
   of this process); a request with no report to show waits up to ``REPORT_WAIT_SECONDS`` and otherwise gets a
-  progress page that refreshes itself.
+  progress page that refreshes itself;
+- a published report holds point estimates ("point" phase); its *second pass* (bootstrap intervals, the other
+  estimator's second opinion, fair group comparisons: ``survey.report.inference``) is claimed the same way in
+  the row's ``interval_*`` columns, once per data version, and runs as a slow-lane job that records its
+  progress (draws done of total) in the row and then publishes the entry again, now "full", at the same data
+  count. A second pass left by a dead worker is taken over when its claim expires; one that failed is not
+  retried until the data change.
 """
 from __future__ import annotations
 
@@ -47,6 +53,7 @@ def _proxy(items: dict) -> MappingProxyType:
 copyreg.pickle(MappingProxyType, lambda proxy: (_proxy, (dict(proxy),)))
 
 REFRESH_JOB = "survey.report.cache:refresh_job"
+INTERVAL_JOB = "survey.report.cache:interval_job"
 POLL_SECONDS = 0.05
 
 
@@ -110,6 +117,21 @@ class ReportState:
     elapsed: float = 0.0
     error: str | None = None
     stale: Staleness | None = None
+    intervals: "SecondPass | None" = None  # the second pass of a "point" entry, while it runs or after it failed
+
+
+@dataclass(frozen=True)
+class SecondPass:
+    """Where the second pass of a shown report is: running (draws done of total) or failed."""
+
+    status: str  # "running" | "failed"
+    done: int = 0
+    total: int = 0
+    error: str | None = None
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else 0
 
 
 @dataclass(frozen=True)
@@ -146,9 +168,11 @@ def data_version(session, survey_id: int) -> DataVersion:
 
 
 def view_key(survey: Survey, wave, segment) -> str:
-    """Key of a report view: filters plus a digest of the questionnaire and scale (edits make a new view) and the
-    survey's erasure count (after an erasure the response count may return to an old value; the data did not)."""
+    """Key of a report view: filters plus a digest of the questionnaire and scale (edits make a new view), the
+    estimator, and the survey's erasure count (after an erasure the response count may return to an old value;
+    the data did not)."""
     parts = repr((wave, segment, survey.scale_min, survey.scale_max, str(survey.created_at), survey.erasures,
+                  survey.estimator,
                   [(q.id, q.code, q.construct, q.kind, q.text_en, q.text_zh) for q in survey.active_questions]))
     return hashlib.sha256(parts.encode()).hexdigest()[:40]
 
@@ -165,7 +189,9 @@ def _aware(moment: datetime) -> datetime:
 def _snapshot_meta(session, survey_id: int, key: str):
     """The snapshot row's bookkeeping (no payload), or None when the view was never opened."""
     t = ReportSnapshot
-    return session.execute(sa.select(t.id, t.data_count, t.computed_at, t.claim_until, t.claimed_at, t.error)
+    return session.execute(sa.select(t.id, t.data_count, t.computed_at, t.claim_until, t.claimed_at, t.error,
+                                     t.interval_count, t.interval_claim_until, t.interval_done, t.interval_total,
+                                     t.interval_error)
                            .where(t.survey_id == survey_id, t.view_key == key)).first()
 
 
@@ -239,6 +265,8 @@ def refresh_job(survey_id: int, wave, segment, key: str) -> None:
                 sa.or_(t.data_count.is_(None), t.data_count <= version.count),
             ).values(payload=payload, data_count=version.count, computed_at=utcnow(), claim_until=None,
                      error=None))
+        if entry.phase == "point" and second_pass_enabled():
+            request_intervals(session, survey_id, wave, segment, key, version.count)
     except Exception as err:
         log.exception("report computation failed")
         session.rollback()
@@ -246,6 +274,117 @@ def refresh_job(survey_id: int, wave, segment, key: str) -> None:
             session.execute(sa.update(ReportSnapshot).where(
                 ReportSnapshot.survey_id == survey_id, ReportSnapshot.view_key == key,
             ).values(claim_until=None, error=f"{type(err).__name__}: {err}"[:2000]))
+
+
+def second_pass_enabled() -> bool:
+    """Whether published reports get a second pass (REPORT_SECOND_PASS, default on)."""
+    return bool(current_app.config.get("REPORT_SECOND_PASS", True))
+
+
+def claim_intervals(session, survey_id: int, key: str, count: int) -> bool:
+    """Take the second-pass claim of the view's stored report of ``count`` responses; return whether this
+    caller now owns it. Claimable where no second pass of that data version has run (or one of an older
+    version is still running: it is superseded) or its claim expired; one that finished or failed is not
+    run again for the same data."""
+    config = current_app.config
+    now = utcnow()
+    t = ReportSnapshot
+    condition = sa.and_(t.survey_id == survey_id, t.view_key == key, t.data_count == count,
+                        sa.or_(t.interval_count.is_(None), t.interval_count < count,
+                               sa.and_(t.interval_claim_until.is_not(None), t.interval_claim_until < now)))
+    claim = timedelta(seconds=float(config.get("REPORT_CLAIM_SECONDS", 900)))
+    with write_transaction(session):
+        taken = session.execute(sa.update(t).where(condition).values(
+            interval_count=count, interval_claim_until=now + claim, interval_done=0,
+            interval_total=int(config.get("REPORT_BOOTSTRAP_DRAWS", 1000)), interval_error=None))
+    return taken.rowcount == 1
+
+
+def request_intervals(session, survey_id: int, wave, segment, key: str, count: int) -> bool:
+    """Claim the second pass of the stored report (``count`` responses) and hand it to a slow-lane job;
+    return whether this caller started it."""
+    if not claim_intervals(session, survey_id, key, count):
+        return False
+    jobs.enqueue(INTERVAL_JOB, survey_id, wave, list(segment) if segment else None, key, count, lane="slow")
+    return True
+
+
+class _Superseded(Exception):
+    """The second pass's claim was taken over (newer data, or an expired claim): stop."""
+
+
+def interval_job(survey_id: int, wave, segment, key: str, count: int) -> None:
+    """The job: add the second pass to the view's stored report of ``count`` responses and publish it again.
+
+    Draws done are written to the row as they finish; the result is published only while the stored report
+    is still of ``count`` responses and the claim is still this job's. A failure is recorded in
+    ``interval_error`` (the point estimates stay) and the claim released.
+    """
+    from survey.report import inference
+
+    session = db.session
+    segment = tuple(segment) if segment else None
+    config = current_app.config
+    t = ReportSnapshot
+    mine = sa.and_(t.survey_id == survey_id, t.view_key == key, t.data_count == count, t.interval_count == count)
+
+    def progress(done: int, total: int) -> None:
+        with write_transaction(session):
+            moved = session.execute(sa.update(t).where(mine).values(interval_done=done, interval_total=total))
+        if moved.rowcount != 1:
+            raise _Superseded
+
+    try:
+        meta = _snapshot_meta(session, survey_id, key)
+        if meta is None or meta.data_count != count:
+            return  # the row moved on: its new report gets its own second pass
+        entry = _load_entry(session, meta.id)
+        survey = session.get(Survey, survey_id)
+        info = compute.survey_info(survey)
+        frame = responses_frame(session, survey, None, segment)
+        session.rollback()  # end the read transaction before the long computation
+        workers = config.get("REPORT_BOOTSTRAP_WORKERS")
+        full = inference.second_pass(
+            entry, frame, info, draws=int(config.get("REPORT_BOOTSTRAP_DRAWS", 1000)),
+            seed=inference.seed_for(survey_id, key, count), workers=int(workers) if workers else None,
+            compare=bool(config.get("REPORT_COMPARE_GROUPS", True)), min_n=compute.MIN_SEGMENT_N,
+            progress=progress)
+        del frame
+        payload = pickle.dumps(full, protocol=pickle.HIGHEST_PROTOCOL)
+        with write_transaction(session):
+            session.execute(sa.update(t).where(mine).values(payload=payload, interval_claim_until=None,
+                                                            interval_error=None))
+    except _Superseded:
+        session.rollback()
+    except Exception as err:
+        log.exception("report second pass failed")
+        session.rollback()
+        with write_transaction(session):
+            session.execute(sa.update(t).where(mine).values(
+                interval_claim_until=None, interval_error=f"{type(err).__name__}: {err}"[:2000]))
+
+
+def _second_pass_state(session, survey: Survey, wave, segment, key: str, local, entry):
+    """The entry to show (the full one once its second pass is published) and the second pass's state."""
+    if entry.phase != "point" or not second_pass_enabled():
+        return entry, None
+    meta = _snapshot_meta(session, survey.id, key)
+    if meta is None or meta.data_count != entry.version.count:
+        return entry, None  # a newer report is being published; it gets its own second pass
+    count = meta.data_count
+    if meta.interval_count == count and meta.interval_claim_until is None:
+        if meta.interval_error:
+            return entry, SecondPass("failed", error=meta.interval_error)
+        fresh = _load_entry(session, meta.id)
+        if fresh is not None and fresh.phase == "full":
+            entry = fresh.with_version(entry.version)
+            CACHE.put(local, entry)
+            return entry, None
+    live = (meta.interval_count == count and meta.interval_claim_until is not None
+            and _aware(meta.interval_claim_until) > utcnow())
+    if not live and request_intervals(session, survey.id, wave, segment, key, count):
+        meta = _snapshot_meta(session, survey.id, key)
+    return entry, SecondPass("running", meta.interval_done or 0, meta.interval_total or 0)
 
 
 def _wait_for(session, survey_id: int, key: str, count: int, seconds: float):
@@ -275,7 +414,9 @@ def open_report(session, survey: Survey, wave: int | None = None, segment: tuple
     local = _local_key(survey, key)
     entry = CACHE.get(local)
     if entry is not None and response_count(session, survey.id, entry.version.tail_start) == entry.version.tail_count:
-        return ReportState("ready", entry, n=entry.n)
+        if entry.phase != "point" or not second_pass_enabled():
+            return ReportState("ready", entry, n=entry.n)
+        return _ready(session, survey, wave, segment, key, local, entry)
     version = data_version(session, survey.id)
     meta = _snapshot_meta(session, survey.id, key)
     if meta is not None and meta.computed_at is not None:
@@ -284,7 +425,7 @@ def open_report(session, survey: Survey, wave: int | None = None, segment: tuple
         if meta.data_count == version.count:
             entry = entry.with_version(version)  # same data; the probe window moves forward
             CACHE.put(local, entry)
-            return ReportState("ready", entry, n=entry.n)
+            return _ready(session, survey, wave, segment, key, local, entry)
         CACHE.put(local, entry)
         refreshing = request_refresh(session, survey, wave, segment, key, version.count)
         stale_wait = float(config.get("REPORT_STALE_WAIT_SECONDS", 0))
@@ -292,7 +433,7 @@ def open_report(session, survey: Survey, wave: int | None = None, segment: tuple
                                                                   stale_wait)) is not None and not fresh.error:
             entry = _load_entry(session, fresh.id).with_version(version)
             CACHE.put(local, entry)
-            return ReportState("ready", entry, n=entry.n)
+            return _ready(session, survey, wave, segment, key, local, entry)
         return ReportState("ready", entry, n=entry.n, stale=Staleness(
             meta.computed_at, version.count - (meta.data_count or 0), refreshing))
     refreshing = request_refresh(session, survey, wave, segment, key, version.count)
@@ -303,9 +444,15 @@ def open_report(session, survey: Survey, wave: int | None = None, segment: tuple
     if meta is not None and meta.computed_at is not None:
         entry = _load_entry(session, meta.id).with_version(version)
         CACHE.put(local, entry)
-        return ReportState("ready", entry, n=entry.n)
+        return _ready(session, survey, wave, segment, key, local, entry)
     if meta is not None and meta.error and meta.claim_until is None:
         return ReportState("failed", n=version.count, error=meta.error)
     meta = meta or _snapshot_meta(session, survey.id, key)
     started = _aware(meta.claimed_at) if meta is not None and meta.claimed_at is not None else utcnow()
     return ReportState("pending", n=version.count, elapsed=(utcnow() - started).total_seconds())
+
+
+def _ready(session, survey: Survey, wave, segment, key: str, local, entry) -> ReportState:
+    """A current report, with its second pass's state (started here if nobody runs it)."""
+    entry, intervals = _second_pass_state(session, survey, wave, segment, key, local, entry)
+    return ReportState("ready", entry, n=entry.n, intervals=intervals)

@@ -22,7 +22,9 @@ from model.scores import mean_ci, to_index
 from survey.exceptions import BadFilter
 from survey.report import figures as rs
 from survey.services.reading import responses_frame
-from survey.storage.tables import SCALE, Survey
+from survey.storage.tables import ESTIMATOR_MLR, SCALE, Survey
+
+DEFAULT_ESTIMATOR = ESTIMATOR_MLR  # robust ML: the report's default for survey data (ceiling-heavy answers)
 
 def freeze(value):
     """A read-only deep copy of JSON-like data: dicts become mapping proxies, lists tuples."""
@@ -75,11 +77,16 @@ class ReportEntry(Mapping):
     comments: Mapping | None = None
     version: Any = None
     model: str = "acsi"  # the survey's model variant (model.spec.VARIANTS), known before any fit
+    # "point": the second pass (bootstrap intervals, second opinion, comparisons; survey.report.inference) is
+    # still to come; "full": it is done, or there is nothing to add (no fit)
+    phase: str = "point"
+    second_opinion: Mapping | None = None
+    comparisons: Mapping | None = None
 
     @classmethod
     def build(cls, figures: dict) -> "ReportEntry":
         """Freeze a dict of computed figures (the CSIResult itself is already frozen)."""
-        return cls(**{k: v if k in ("result_obj", "version") else freeze(v) for k, v in figures.items()})
+        return cls(**{k: v if k in ("result_obj", "version", "phase") else freeze(v) for k, v in figures.items()})
 
     def with_version(self, version) -> "ReportEntry":
         """The same figures, known to be current at ``version``."""
@@ -116,7 +123,8 @@ def survey_info(survey: Survey) -> dict:
     return {"id": survey.id, "slug": survey.slug, "scale": (survey.scale_min, survey.scale_max),
             "model": survey.model,
             "questions": questions, "waves": [w.number for w in survey.waves],
-            "wave_labels": {w.number: w.label for w in survey.waves if w.label}}
+            "wave_labels": {w.number: w.label for w in survey.waves if w.label},
+            "estimator": survey.estimator or DEFAULT_ESTIMATOR}
 
 
 def spec_for(info: dict) -> CSISpec | None:
@@ -165,11 +173,11 @@ def parse_filters(survey: Survey, wave: str | None, segment: str | None) -> tupl
     return wave_number, seg
 
 
-def _fit_quietly(frame: pd.DataFrame, spec: CSISpec, scale):
+def _fit_quietly(frame: pd.DataFrame, spec: CSISpec, scale, estimator: str = DEFAULT_ESTIMATOR):
     """Fit the model; engine warnings are already in result.warnings, so they are not issued again (in this
     thread only: the process's warnings filters are left alone while other threads fit)."""
     with silenced():
-        return model.fit(frame, spec=spec, scale=scale)
+        return model.fit(frame, spec=spec, scale=scale, estimator=estimator)
 
 
 def equal_weight_scores(frame: pd.DataFrame, spec: CSISpec, scale) -> pd.DataFrame:
@@ -222,17 +230,18 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
              "model": info.get("model", model.DEFAULT_MODEL),
              "computed_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}
     if spec is None:
-        entry.update(state="fit_failed", error="every construct needs at least one scale item")
+        entry.update(state="fit_failed", error="every construct needs at least one scale item", phase="full")
         return _finish(entry, started)
     entry["min_responses"] = need = model.min_responses(spec)
     if len(view) == 0:
+        entry["phase"] = "full"
         return _finish(entry, started)
     # The engine uses full-information ML: every row with at least one rated answer counts.
     complete = int(view[list(spec.observed)].notna().any(axis=1).sum())
     result = None
     if complete >= need:
         try:
-            result = _fit_quietly(view, spec, scale)
+            result = _fit_quietly(view, spec, scale, info.get("estimator", DEFAULT_ESTIMATOR))
         except ModelError as err:
             entry.update(state="fit_failed", error=str(err))
     else:
@@ -242,6 +251,7 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
         scores_all = model.respondent_scores(frame, result)
         entry["waves"] = fitted_wave_scores(frame, result)
     else:
+        entry["phase"] = "full"  # nothing for a second pass to add
         entry["descriptive"] = model.descriptive_scores(view, spec, scale)
         scores_all = equal_weight_scores(frame, spec, scale)
         entry["waves"] = wave_scores(scores_all, frame["wave"])
@@ -296,6 +306,15 @@ def respondent_rows(session, survey: Survey, entry: dict, wave=None, segment=Non
     yield from out.to_dict("records")
 
 
+def _interval_rows(section: str, name: str, stat: str, interval):
+    """The low and high rows of an interval (the delta-method index CI always; bootstrap ones when present)."""
+    if interval is None and stat != "index_ci":
+        return
+    lo, hi = interval or (None, None)
+    yield {"section": section, "name": name, "statistic": f"{stat}_low", "value": lo}
+    yield {"section": section, "name": name, "statistic": f"{stat}_high", "value": hi}
+
+
 def estimate_rows(entry: dict):
     """Yield tidy (section, name, statistic, value) rows of every estimate and score in the entry."""
     result = entry.get("result")
@@ -309,9 +328,8 @@ def estimate_rows(entry: dict):
     for code, c in result["constructs"].items():
         for stat in ("index", "r2", "alpha", "cr", "ave"):
             yield {"section": "construct", "name": code, "statistic": stat, "value": c.get(stat)}
-        lo, hi = c.get("index_ci") or (None, None)
-        yield {"section": "construct", "name": code, "statistic": "index_ci_low", "value": lo}
-        yield {"section": "construct", "name": code, "statistic": "index_ci_high", "value": hi}
+        yield from _interval_rows("construct", code, "index_ci", c.get("index_ci"))
+        yield from _interval_rows("construct", code, "index_boot_ci", c.get("index_boot_ci"))
         for item, score in (c.get("item_scores") or {}).items():
             yield {"section": "item", "name": item, "statistic": "score", "value": score}
             yield {"section": "item", "name": item, "statistic": "weight", "value": c["weights"].get(item)}
@@ -319,10 +337,12 @@ def estimate_rows(entry: dict):
         name = f"{p['from']}->{p['to']}"
         for stat in ("estimate", "std_estimate", "se", "z", "p_value"):
             yield {"section": "path", "name": name, "statistic": stat, "value": p.get(stat)}
+        yield from _interval_rows("path", name, "std_boot_ci", p.get("std_boot_ci"))
     for e in result.get("effects", []):
         name = f"{e['from']}->{e['to']}"
         for stat in ("direct", "indirect", "total", "impact_5pt"):
             yield {"section": "effect", "name": name, "statistic": stat, "value": e.get(stat)}
+        yield from _interval_rows("effect", name, "impact_5pt_ci", e.get("impact_5pt_ci"))
     for stat, value in result["fit"].items():
         if isinstance(value, (int, float)) or value is None:
             yield {"section": "fit", "name": stat, "statistic": "value", "value": value}

@@ -281,4 +281,88 @@ def context(entry: dict, info: dict) -> dict:
            "wave_label": wave_label(info, entry.get("wave")),
            "item_label": lambda code: short_item(info, code),
            "cause_label": lambda cause: t(f"cause_{cause}") if f"cause_{cause}" in MESSAGES else cause}
+    ctx.update(trust_context(entry, info, names))
     return ctx
+
+
+INVARIANCE_LEVELS = {"scalar": "inv_scalar", "metric": "inv_metric", "configural": "inv_configural",
+                     "none": "inv_none"}
+
+
+def level_text(comparison: dict, info: dict) -> str:
+    """The invariance level a comparison reached, in words (partial scalar names the freed items)."""
+    if comparison.get("partial"):
+        items = ", ".join(short_item(info, i, 40) for i in comparison.get("differing_items") or [])
+        return t("inv_partial", items=items)
+    return t(INVARIANCE_LEVELS.get(comparison.get("level"), "inv_none"))
+
+
+def fairness(comparison: dict | None, info: dict, label=None, order=None) -> dict | None:
+    """What the page says about one group comparison (waves or a segment question): the level, and either
+    each group's index with its interval (comparable, in ``order``) or which items differ (not comparable)."""
+    if comparison is None:
+        return None
+    label = label or (lambda value: value)
+    order = order or (lambda value: 0)
+    status = comparison["status"]
+    out = {"status": status, "comparable": bool(comparison.get("comparable")), "groups": [], "lines": [],
+           "column": comparison.get("column")}
+    if status == "too_few":
+        out["lines"].append(t("comparable_too_few", n=comparison["min_n"]))
+    elif status == "failed":
+        out["lines"].append(t("comparable_failed", error=comparison.get("error") or ""))
+    elif out["comparable"]:
+        out["lines"].append(t("comparable_yes", level=level_text(comparison, info)))
+        rows = sorted(comparison["groups"], key=lambda g: (order(g["value"]), g["value"]))
+        out["groups"] = [{"label": label(g["value"]), "n": g["n"], "index": g["index"], "ci": g["ci"]} for g in rows]
+    else:
+        items = [f"{i} ({short_item(info, i, 40)})" for i in comparison.get("differing_items") or []]
+        key = "comparable_no" if items else "comparable_no_items"
+        out["lines"].append(t(key, level=level_text(comparison, info), items=", ".join(items)))
+    if comparison.get("small") and status != "too_few":
+        out["lines"].append(t("comparable_small", n=comparison["min_n"],
+                              groups=", ".join(label(v) for v in comparison["small"])))
+    return out
+
+
+def second_opinion_view(entry: dict, info: dict, names: dict) -> dict | None:
+    """The other estimator's reading of the same data, in words, with the disagreements flagged."""
+    opinion = entry.get("second_opinion")
+    if opinion is None:
+        return None
+    other = t(f"estimator_{opinion['estimator']}")
+    if opinion.get("error"):
+        return {"other": other, "error": t("second_failed", error=opinion["error"]), "paths": [], "lines": []}
+
+    def lever(row):
+        return "–" if row is None else f"{row['item']} · {short_item(info, row['item'], 50)}"
+
+    lines = []
+    if opinion["agree"]:
+        lines.append(t("second_agree"))
+    if opinion["top_differs"]:
+        lines.append(t("second_top_differs"))
+    if opinion["sign_flips"]:
+        paths = ", ".join(f"{names.get(a, a)} → {names.get(b, b)}"
+                          for a, b in (p.split("->") for p in opinion["sign_flips"]))
+        lines.append(t("second_sign_differs", paths=paths))
+    return {"other": other, "this": t(f"estimator_{opinion['primary']}"), "error": None,
+            "index": opinion["index"], "primary_index": opinion["primary_index"],
+            "top": lever(opinion["top_lever"]), "other_top": lever(opinion["other_top_lever"]),
+            "top_differs": opinion["top_differs"], "agree": opinion["agree"], "lines": lines,
+            "paths": [{**p, "label": f"{names.get(p['from'], p['from'])} → {names.get(p['to'], p['to'])}"}
+                      for p in opinion["paths"]]}
+
+
+def trust_context(entry: dict, info: dict, names: dict) -> dict:
+    """The second pass's additions to the page: second opinion and fair comparisons (None until it ran)."""
+    comparisons = entry.get("comparisons") or {}
+    segments = {}
+    for code, c in (comparisons.get("segments") or {}).items():
+        q = next((q for q in info["questions"] if q["code"] == code), {})
+        rank = {o["value"]: k for k, o in enumerate(q.get("options") or [])}
+        segments[code] = fairness(c, info, lambda v, code=code: option_label(info, code, v),
+                                  lambda v, rank=rank: rank.get(v, len(rank)))
+    return {"second": second_opinion_view(entry, info, names),
+            "wave_fairness": fairness(comparisons.get("waves"), info, lambda v: t("wave_n", n=v), int),
+            "segment_fairness": segments, "second_pass_done": entry.get("phase") == "full"}

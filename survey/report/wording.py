@@ -232,6 +232,55 @@ MESSAGES: dict[str, LazyString] = {
     "preview_rows": _l("(the first {n} rows are shown; the import reads every row)"),
     "err_wave": _l("Column “{column}”, row {row}: wave “{value}” must be a whole number ≥ 1."),
     "imported": _l("Imported {n} responses."),
+    # estimator, second opinion, bootstrap intervals, fair comparisons (issue 10, items 2, 4, 5)
+    "estimator": _l("Estimator"),
+    "estimator_mlr": _l("Robust maximum likelihood (MLR)"),
+    "estimator_pls": _l("PLS path modelling (the ACSI method)"),
+    "estimator_use": _l("Use this estimator"),
+    "estimator_note": _l("Robust ML is the default for survey answers, which are rarely normal; PLS is the "
+                         "method ACSI reports with. The report also shows the other one as a second opinion."),
+    "estimator_changed": _l("The report now uses {name}; it is being recomputed."),
+    "estimator_unknown": _l("Choose one of the listed estimators."),
+    "intervals_running": _l("Intervals being computed: {percent}%. This page reloads itself; the estimates shown do not "
+                            "change."),
+    "intervals_failed": _l("The intervals could not be computed: {error}"),
+    "intervals_ready": _l("Intervals from {draws} bootstrap draws (respondents resampled, the model refitted each "
+                          "time)."),
+    "boot_interval": _l("Bootstrap interval"),
+    "boot_ci_line": _l("bootstrap {confidence} interval {lo}–{hi}"),
+    "impact_ci": _l("Impact interval"),
+    "second_opinion": _l("Second opinion"),
+    "second_note": _l("The same responses estimated with the other method. Where the two disagree, the result "
+                      "depends on the method: read it with care."),
+    "second_pending": _l("The second opinion is being computed."),
+    "second_failed": _l("The second opinion could not be computed: {error}"),
+    "second_agree": _l("Both estimators agree on the top lever and on the sign of every path."),
+    "second_top_differs": _l("The two estimators name a different top lever."),
+    "second_sign_differs": _l("The two estimators disagree on the sign of: {paths}."),
+    "top_lever": _l("Top lever"),
+    "satisfaction_index": _l("Satisfaction index"),
+    "sign_differs": _l("sign differs"),
+    "comparable_title": _l("Are the groups comparable?"),
+    "waves_comparable_title": _l("Are the waves comparable?"),
+    "comparable_pending": _l("Comparability is being checked; until then the groups are shown without that "
+                             "check."),
+    "comparable_yes": _l("Comparable: {level}. Index per group with its {confidence} interval, on one "
+                         "yardstick:"),
+    "comparable_no": _l("Not comparable: {level}. The groups answer these items differently: {items}. Their "
+                        "index values are not shown."),
+    "comparable_no_items": _l("Not comparable: {level}. Their index values are not shown."),
+    "comparable_too_few": _l("Not checked: fewer than two groups have {n} complete responses, so their index "
+                             "values are not compared."),
+    "comparable_small": _l("Left out (fewer than {n} complete responses): {groups}"),
+    "comparable_failed": _l("Comparability could not be checked: {error}"),
+    "wave_change_yardstick": _l("The change between waves is measured with one yardstick (the weights of the "
+                                "model shown) and tested with a z test."),
+    "inv_scalar": _l("scalar invariance (the same loadings and item intercepts in every group)"),
+    "inv_partial": _l("partial scalar invariance (the intercepts of {items} differ and are left free)"),
+    "inv_metric": _l("metric invariance only (the same loadings, but item intercepts differ)"),
+    "inv_configural": _l("configural invariance only (the same structure, but loadings differ)"),
+    "inv_none": _l("no invariance (the model does not fit every group)"),
+    "group": _l("Group"),
 }
 
 # Short names of the standard template items, used while a survey keeps the template wording.

@@ -26,12 +26,12 @@ from survey.services.responses import find_token, record_response, record_respon
 from survey.services.surveys import (
     add_item, count_archived, create_survey, generate_tokens, get_question, get_retired, get_survey, list_surveys,
     list_tokens, new_wave, page_tokens, rename_wave, restore_item, retire_item, retired_items, set_access,
-    set_archived, set_status, token_counts, update_question, update_settings,
+    set_archived, set_estimator, set_status, token_counts, update_question, update_settings,
 )
 from survey.services.validation import validate
 from survey.storage.db import DATABASE_FAULTS, db, ping
 from survey.storage.tables import (
-    ACCESS_INVITATION, ACCESS_LIMITED, ACCESS_MODES, ACCESS_OPEN, MAX_ID, SCALE, Survey, Wave, utcnow,
+    ACCESS_INVITATION, ACCESS_LIMITED, ACCESS_MODES, ACCESS_OPEN, ESTIMATORS, MAX_ID, SCALE, Survey, Wave, utcnow,
 )
 
 db_session = db.session  # Flask-SQLAlchemy's scoped session: the current request's (or CLI command's) session
@@ -39,14 +39,14 @@ db_session = db.session  # Flask-SQLAlchemy's scoped session: the current reques
 __all__ = [
     "DATABASE_FAULTS", "database_ready", "redis_ready", "InvalidInput", "InvalidResponse", "InvalidRows", "KeyRefused", "MailListRejected", "MailRefused", "PermissionDenied", "ServiceError", "SurveyClosed", "SurveyNotFound",
     "TokenRequired", "TokenUnknown", "TokenUsed", "ACCESS_INVITATION", "ACCESS_LIMITED", "ACCESS_MODES", "ACCESS_OPEN",
-    "CONSTRUCTS", "MODELS", "SECTIONS", "MAX_ID", "SCALE", "constructs_for",
+    "CONSTRUCTS", "ESTIMATORS", "MODELS", "SECTIONS", "MAX_ID", "SCALE", "constructs_for",
     "add_item", "authenticate", "count_responses", "create_manager", "create_survey", "db_session",
     "end_sessions", "load_session_manager", "password_check_slot", "permissions", "audit", "change_password",
     "granted_survey_ids", "invite_manager", "issue_setup_link", "list_managers", "set_active", "set_grants",
     "set_password_with_link", "set_role", "setup_link_manager",
     "find_manager", "find_token", "generate_tokens", "get_manager", "get_question", "get_survey",
     "get_survey_or_404", "iter_responses", "list_surveys", "list_tokens", "new_wave", "record_response",
-    "record_responses_bulk", "responses_frame", "set_access", "set_password", "set_status", "submit", "survey_snapshot",
+    "record_responses_bulk", "responses_frame", "set_access", "set_estimator", "set_password", "set_status", "submit", "survey_snapshot",
     "token_counts", "update_question", "utcnow", "validate", "wave_number",
     "count_archived", "erase_response", "find_response", "get_response", "get_retired", "page_comments",
     "page_number", "page_responses", "page_tokens", "rename_wave", "restore_item", "retire_item", "retired_items",

@@ -12,8 +12,8 @@ from survey.services.paging import Pagination, paginate
 from survey.exceptions import InvalidInput
 from survey.storage.db import write_transaction
 from survey.storage.tables import (
-    ACCESS_MODES, CLOSED, OPEN, InvitationToken, MailRecipient, Manager, Question, Response, Survey, SurveyGrant, Wave,
-    new_revision, utcnow,
+    ACCESS_MODES, CLOSED, ESTIMATORS, OPEN, InvitationToken, MailRecipient, Manager, Question, Response, Survey,
+    SurveyGrant, Wave, new_revision, utcnow,
 )
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -127,6 +127,15 @@ def check_wave_label(survey: Survey, label: str, number: int) -> str:
     if label and label.casefold() in taken:
         raise InvalidInput(_("Another wave is already called “%(label)s”.", label=label))
     return label
+
+
+def set_estimator(session: Session, survey: Survey, estimator: str) -> Survey:
+    """Choose the report's estimator: robust ML ("mlr", the default) or PLS ("pls", the ACSI method)."""
+    if estimator not in ESTIMATORS:
+        raise InvalidInput(f"Unknown estimator '{estimator}'.")
+    with write_transaction(session):
+        survey.estimator = estimator
+    return survey
 
 
 def new_wave(session: Session, survey: Survey, label: str = "") -> Wave:

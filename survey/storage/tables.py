@@ -14,6 +14,8 @@ OPEN, CLOSED = "open", "closed"
 # who may answer at /s/<slug>: anyone; anyone, a few times per address and once per browser; invitation links only
 ACCESS_OPEN, ACCESS_LIMITED, ACCESS_INVITATION = "open", "limited", "invitation"
 ACCESS_MODES = (ACCESS_OPEN, ACCESS_LIMITED, ACCESS_INVITATION)
+ESTIMATOR_MLR, ESTIMATOR_PLS = "mlr", "pls"  # the report's estimator: robust ML (default) or PLS (ACSI's method)
+ESTIMATORS = (ESTIMATOR_MLR, ESTIMATOR_PLS)
 MAX_ID = 2**31 - 1  # ids are INTEGER (32-bit on PostgreSQL): larger numbers from URLs are refused, not sent
 SUBMIT, READ = "submit", "read"  # API key kinds
 KEY_KINDS = (SUBMIT, READ)
@@ -100,6 +102,7 @@ class Survey(db.Model):
     imported: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     # raised by every erasure of a response: part of the report key, so no report computed before is shown again
     erasures: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    estimator: so.Mapped[str] = so.mapped_column(sa.String(8), default=ESTIMATOR_MLR, server_default=ESTIMATOR_MLR)
 
     questions: so.Mapped[list["Question"]] = so.relationship(
         back_populates="survey", order_by="Question.position", cascade="all, delete-orphan"
@@ -113,6 +116,7 @@ class Survey(db.Model):
         sa.CheckConstraint("status in ('open', 'closed')", name="status"),
         sa.CheckConstraint("access in ('open', 'limited', 'invitation')", name="access"),
         sa.CheckConstraint("model in ('acsi', 'ecsi', 'ccsi')", name="model"),
+        sa.CheckConstraint("estimator in ('mlr', 'pls')", name="estimator"),
     )
 
     @property
@@ -345,6 +349,13 @@ class ReportSnapshot(db.Model):
     claim_until: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
     claimed_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
     error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # the second pass (bootstrap intervals, second opinion, group comparisons) of the stored report: the data
+    # count it is for, its claim (as claim_until), draws done of total, and its failure
+    interval_count: so.Mapped[int | None]
+    interval_claim_until: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+    interval_done: so.Mapped[int | None]
+    interval_total: so.Mapped[int | None]
+    interval_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
 
     def __repr__(self) -> str:
         return f"<ReportSnapshot survey={self.survey_id} {self.view_key} n={self.data_count}>"

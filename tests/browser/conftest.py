@@ -34,7 +34,9 @@ def live_server():
 
     folder = tempfile.mkdtemp(prefix="csi-browser-")
     app = create_app({"TESTING": False, "SECRET_KEY": "browser-test-secret",
-                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/csi.sqlite3", "REPORT_WAIT_SECONDS": 1.0})
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/csi.sqlite3", "REPORT_WAIT_SECONDS": 1.0,
+                      # the second pass reloads the page while it runs (meta refresh): off unless a test needs it
+                      "REPORT_SECOND_PASS": False})
     with app.app_context():
         upgrade_db()
         create_demo(db.session)

@@ -75,10 +75,11 @@ def test_the_report_wording_is_in_the_catalog_and_translated():
             english = [str(lazy) for lazy in lazies]
         with force_locale("zh_CN"):
             chinese = [str(lazy) for lazy in lazies]
-    assert len(lazies) == 192 + 14 + 5 + 2 * 19  # 157 moved from the old table, 2 stale-report, 6 import progress,
-    # the trend axis label ("generated" moved to wording.PLURALS); 8 for the manager's page (latest wave, lower is
-    # better, complaints → loyalty, scroll hint);
+    assert len(lazies) == 192 + 39 + 14 + 5 + 2 * 19  # 157 moved from the old table, 2 stale-report, 6 import
+    # progress, the trend axis label ("generated" moved to wording.PLURALS); 8 for the manager's page (latest wave,
+    # lower is better, complaints → loyalty, scroll hint);
     # decision layer (issue 10): 9 priority/quadrant words replaced by 28 (zones, ties, context, what-if);
+    # 39 for the estimator, second opinion, bootstrap intervals and fair comparisons (issue 10);
     # 9 + 1 warnings from the old table, 9 for the estimates issue's new warning codes
     untranslated = [en for en, zh in zip(english, chinese) if en == zh and en not in same_in_both]
     assert untranslated == []

@@ -1,7 +1,7 @@
 """Report pages for quality managers: the index report, its downloads and bring-your-own-data upload."""
 import json
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 
 from model import CONSTRUCTS
 
@@ -46,9 +46,28 @@ def printable(slug):
     return _render(survey, state, wave, segment, notice, printable=True)
 
 
-def _render(survey, state, wave, segment, notice, printable):
-    args = {k: v for k, v in (("wave", wave or reports.ALL_WAVES), ("segment", ":".join(segment) if segment else None))
+@bp.post("/surveys/<slug>/report/estimator")
+def estimator(slug):
+    """Choose the survey's report estimator (robust ML or PLS); the report is then computed with it."""
+    survey = services.get_survey_or_404(slug)
+    try:
+        services.set_estimator(services.db_session, survey, request.form.get("estimator", ""))
+    except services.InvalidInput:
+        flash(t("estimator_unknown"), "error")
+    else:
+        flash(t("estimator_changed", name=t("estimator_" + survey.estimator)), "info")
+    wave, segment, _ = _filters(survey)
+    return redirect(url_for(".show", slug=slug, **_view_args(wave, segment)))
+
+
+def _view_args(wave, segment) -> dict:
+    """The query arguments that name a report view (?wave, ?segment)."""
+    return {k: v for k, v in (("wave", wave or reports.ALL_WAVES), ("segment", ":".join(segment) if segment else None))
             if v}
+
+
+def _render(survey, state, wave, segment, notice, printable):
+    args = _view_args(wave, segment)
     if state.status == "pending":
         return render_template("manage/report/pending.html", survey=survey, state=state, t=t,
                                refresh_url=url_for(request.endpoint, slug=survey.slug, **args)), 202
@@ -62,7 +81,7 @@ def _render(survey, state, wave, segment, notice, printable):
                            band=band if band in BANDS else None, min_segment_n=reports.MIN_SEGMENT_N,
                            segment_options=reports.segment_questions(info), stale=state.stale,
                            cases=services.cases.recovery(services.db_session, survey),
-                           report_comments=REPORT_COMMENTS,
+                           report_comments=REPORT_COMMENTS, intervals=state.intervals, estimators=services.ESTIMATORS,
                            what_if=_what_if(state.entry, ctx["names"]), **ctx)
 
 
