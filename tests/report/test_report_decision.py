@@ -57,9 +57,9 @@ def bootstrapped(monkeypatch):
     """Reports computed with 40 bootstrap draws (as the background bootstrap will store them)."""
     from model.exceptions import silenced
 
-    def fit(frame, spec, scale):
+    def fit(frame, spec, scale, estimator="mlr"):
         with silenced():
-            return model.fit(frame, spec=spec, scale=scale, bootstrap=40, seed=2)
+            return model.fit(frame, spec=spec, scale=scale, estimator=estimator, bootstrap=40, seed=2)
     monkeypatch.setattr(compute, "_fit_quietly", fit)
 
 
