@@ -21,6 +21,7 @@ from model.scores import mean_ci, to_index
 
 from survey.exceptions import BadFilter
 from survey.report import figures as rs
+from survey.services import quality
 from survey.services.reading import responses_frame
 from survey.storage.tables import SCALE, Survey
 
@@ -73,6 +74,7 @@ class ReportEntry(Mapping):
     intent: Mapping | None = None
     segments: Mapping = field(default_factory=lambda: MappingProxyType({}))
     comments: Mapping | None = None
+    response_quality: Mapping | None = None
     version: Any = None
     model: str = "acsi"  # the survey's model variant (model.spec.VARIANTS), known before any fit
 
@@ -115,7 +117,8 @@ def survey_info(survey: Survey) -> dict:
                  for q in survey.active_questions]
     return {"id": survey.id, "slug": survey.slug, "scale": (survey.scale_min, survey.scale_max),
             "model": survey.model,
-            "questions": questions, "waves": [w.number for w in survey.waves]}
+            "questions": questions, "waves": [w.number for w in survey.waves],
+            "exclude_flagged": bool(survey.exclude_flagged)}
 
 
 def spec_for(info: dict) -> CSISpec | None:
@@ -187,11 +190,15 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
     """Compute everything the report shows from the responses frame of all waves (already segment-filtered).
 
     The fit uses the selected wave (or all); trend and wave change apply that fit's weights to every wave,
-    so waves are compared on one yardstick.
+    so waves are compared on one yardstick. When the survey excludes flagged responses (info
+    "exclude_flagged"), every figure is computed as if those rows were not there.
     """
     started = time.perf_counter()
     scale = tuple(info["scale"])
     spec = spec_for(info)
+    flagged_view = frame[frame["wave"] == wave] if wave is not None else frame
+    if info.get("exclude_flagged"):
+        frame = frame[~quality.flagged(frame)]
     view = frame[frame["wave"] == wave] if wave is not None else frame
     entry = {"n": int(len(view)), "n_all_waves": int(len(frame)), "wave": wave, "segment": segment,
              "scale": list(scale), "result": None, "result_obj": None, "descriptive": None,
@@ -232,7 +239,40 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
         if q["code"] in view and (segment is None or segment[0] != q["code"]):
             entry["segments"][q["code"]] = rs.segment_scores(scores_view["CS"], view[q["code"]], MIN_SEGMENT_N)
     entry["comments"] = rs.comments_by_band(view, scores_view["CS"], COMMENTS_PER_BAND)
+    entry["response_quality"] = _response_quality(flagged_view, spec, scale, entry, bool(info.get("exclude_flagged")))
     return _finish(entry, started)
+
+
+def _headline_index(rows: pd.DataFrame, spec: CSISpec, scale, result=None) -> dict:
+    """n and the satisfaction index of these rows: the fitted model's (fitted here unless given), or the
+    equal-weight score when too few rows or the fit fails (as the report's headline)."""
+    out = {"n": int(len(rows)), "index": None, "fitted": False}
+    if result is None and len(rows) and int(rows[list(spec.observed)].notna().any(axis=1).sum()) >= \
+            model.min_responses(spec):
+        try:
+            result = _fit_quietly(rows, spec, scale)
+        except ModelError:
+            result = None
+    if result is not None:
+        return {**out, "index": float(result.to_dict()["constructs"]["CS"]["index"]), "fitted": True}
+    if len(rows):
+        out["index"] = model.descriptive_scores(rows, spec, scale)["constructs"]["CS"]["score"]
+    return out
+
+
+def _response_quality(view: pd.DataFrame, spec: CSISpec, scale, entry: dict, excluded: bool) -> dict:
+    """The view's quality flags (services.quality) and its index with and without the flagged responses: the
+    side the report shows reuses its figures, the other side is computed (refitted) here."""
+    out = {**quality.summary(view), "excluded": excluded}
+    if spec is None or not len(view):
+        return out
+    shown = {"n": entry["n"], "fitted": entry["result_obj"] is not None,
+             "index": (entry["result"]["constructs"]["CS"]["index"] if entry["result"] is not None
+                       else (entry["descriptive"] or {}).get("constructs", {}).get("CS", {}).get("score"))}
+    if not out["flagged"]:
+        return {**out, "with_flagged": shown, "without_flagged": shown}
+    other = _headline_index(view if excluded else view[~quality.flagged(view)], spec, scale)
+    return {**out, "with_flagged": other if excluded else shown, "without_flagged": shown if excluded else other}
 
 
 def _finish(entry: dict, started: float) -> ReportEntry:

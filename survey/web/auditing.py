@@ -7,7 +7,8 @@ from flask_login import current_user
 from survey import services
 
 # form fields worth keeping in an event's detail (never passwords or free text)
-DETAIL_FIELDS = ("status", "access", "kind", "label", "count", "code", "construct", "wave", "role", "language")
+DETAIL_FIELDS = ("status", "access", "kind", "label", "count", "code", "construct", "wave", "role", "language",
+                 "exclude")
 EXPORT_SUFFIXES = (".csv", ".xlsx", ".sav", ".json")
 ACTIONS = {"keys.index": "key_create", "keys.revoke": "key_revoke", "surveys.new": "survey_create",
            "surveys.status": "survey_status", "surveys.access": "survey_access", "surveys.waves": "wave_start",
@@ -19,7 +20,8 @@ ACTIONS = {"keys.index": "key_create", "keys.revoke": "key_revoke", "surveys.new
            "upload.mapping": "upload_mapping", "account.password": "password_change", "team.invite": "manager_invite",
            "team.role": "manager_role", "team.surveys": "manager_surveys", "team.deactivate": "manager_deactivate",
            "team.reactivate": "manager_reactivate", "team.link": "manager_setup_link",
-           "mail.recipients": "mail_list_add", "mail.send": "mail_send_start", "mail.remind": "mail_remind_start"}
+           "mail.recipients": "mail_list_add", "mail.send": "mail_send_start", "mail.remind": "mail_remind_start",
+           "report.exclusion": "report_exclusion"}
 
 
 def record(action: str, *, target: str = "", detail: str = "", email: str | None = None, manager=None) -> None:

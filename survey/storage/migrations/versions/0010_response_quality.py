@@ -1,0 +1,33 @@
+"""response quality: form duration and device hashes per response, survey.exclude_flagged
+
+Revision ID: 0010_response_quality
+Revises: 0014_survey_model
+Create Date: 2026-12-01 22:00:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0010_response_quality'
+down_revision = '0014_survey_model'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table('response', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('duration_ms', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('device_hash', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('client_hash', sa.String(length=32), nullable=True))
+    with op.batch_alter_table('survey', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('exclude_flagged', sa.Boolean(), server_default=sa.false(), nullable=False))
+
+
+def downgrade():
+    with op.batch_alter_table('survey', schema=None) as batch_op:
+        batch_op.drop_column('exclude_flagged')
+    with op.batch_alter_table('response', schema=None) as batch_op:
+        batch_op.drop_column('client_hash')
+        batch_op.drop_column('device_hash')
+        batch_op.drop_column('duration_ms')
