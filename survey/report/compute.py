@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -223,10 +224,11 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
         entry.update(state="too_few", needed=need - complete, complete=complete)
     if result is not None:
         entry.update(state="fitted", result=result.to_dict(), result_obj=result)
-        scores_all = model.respondent_scores(frame, result)
+        yardstick = partial(model.respondent_scores, result=result)
     else:
         entry["descriptive"] = model.descriptive_scores(view, spec, scale)
-        scores_all = equal_weight_scores(frame, spec, scale)
+        yardstick = partial(equal_weight_scores, spec=spec, scale=scale)
+    scores_all = yardstick(frame)
     scores_view = scores_all.loc[view.index]
     entry["waves"] = wave_scores(scores_all, frame["wave"])
     entry["change"] = _change(entry["waves"], wave)
@@ -239,40 +241,27 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
         if q["code"] in view and (segment is None or segment[0] != q["code"]):
             entry["segments"][q["code"]] = rs.segment_scores(scores_view["CS"], view[q["code"]], MIN_SEGMENT_N)
     entry["comments"] = rs.comments_by_band(view, scores_view["CS"], COMMENTS_PER_BAND)
-    entry["response_quality"] = _response_quality(flagged_view, spec, scale, entry, bool(info.get("exclude_flagged")))
+    entry["response_quality"] = _response_quality(flagged_view, yardstick, bool(info.get("exclude_flagged")))
     return _finish(entry, started)
 
 
-def _headline_index(rows: pd.DataFrame, spec: CSISpec, scale, result=None) -> dict:
-    """n and the satisfaction index of these rows: the fitted model's (fitted here unless given), or the
-    equal-weight score when too few rows or the fit fails (as the report's headline)."""
-    out = {"n": int(len(rows)), "index": None, "fitted": False}
-    if result is None and len(rows) and int(rows[list(spec.observed)].notna().any(axis=1).sum()) >= \
-            model.min_responses(spec):
-        try:
-            result = _fit_quietly(rows, spec, scale)
-        except ModelError:
-            result = None
-    if result is not None:
-        return {**out, "index": float(result.to_dict()["constructs"]["CS"]["index"]), "fitted": True}
-    if len(rows):
-        out["index"] = model.descriptive_scores(rows, spec, scale)["constructs"]["CS"]["score"]
-    return out
-
-
-def _response_quality(view: pd.DataFrame, spec: CSISpec, scale, entry: dict, excluded: bool) -> dict:
-    """The view's quality flags (services.quality) and its index with and without the flagged responses: the
-    side the report shows reuses its figures, the other side is computed (refitted) here."""
+def _response_quality(view: pd.DataFrame, score, excluded: bool) -> dict:
+    """The view's quality flags (services.quality) and its mean satisfaction score with and without the
+    flagged responses, both on this report's yardstick (``score``: rows -> 0-100 construct scores with the
+    fitted weights, or equal weights), so the difference is the rows', not the weights'. Cheap: no second fit
+    (leaving the flagged rows out refits the whole report)."""
     out = {**quality.summary(view), "excluded": excluded}
-    if spec is None or not len(view):
+    if not len(view):
         return out
-    shown = {"n": entry["n"], "fitted": entry["result_obj"] is not None,
-             "index": (entry["result"]["constructs"]["CS"]["index"] if entry["result"] is not None
-                       else (entry["descriptive"] or {}).get("constructs", {}).get("CS", {}).get("score"))}
-    if not out["flagged"]:
-        return {**out, "with_flagged": shown, "without_flagged": shown}
-    other = _headline_index(view if excluded else view[~quality.flagged(view)], spec, scale)
-    return {**out, "with_flagged": other if excluded else shown, "without_flagged": shown if excluded else other}
+    cs = score(view)["CS"]
+    keep = ~quality.flagged(view)
+    return {**out, "with_flagged": {"n": int(len(view)), "index": _mean(cs)},
+            "without_flagged": {"n": int(keep.sum()), "index": _mean(cs[keep])}}
+
+
+def _mean(values: pd.Series) -> float | None:
+    value = values.mean()
+    return None if pd.isna(value) else float(value)
 
 
 def _finish(entry: dict, started: float) -> ReportEntry:

@@ -4,6 +4,7 @@ import csv
 import io
 import re
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -48,6 +49,18 @@ def latest_entry():
     return list(cache.CACHE.entries.values())[-1]
 
 
+def scores_download(client):
+    """The report's per-respondent 0-100 scores (scores.csv): response id -> CS score."""
+    table = pd.read_csv(io.BytesIO(client.get(URL + "/scores.csv").data), encoding="utf-8-sig")
+    return table.set_index("response_id")["CS"]
+
+
+def with_and_without(scores, excluded):
+    """What the section should show, from the scores download: (mean, n) of all rows and of the unflagged."""
+    kept = scores[~scores.index.isin(excluded)]
+    return (f"{scores.mean():.1f}", str(len(scores))), (f"{kept.mean():.1f}", str(len(kept)))
+
+
 def test_page_counts_each_flag_in_english_and_chinese(client, manager, demo, db_session, valid_answers):
     ours = add_straight_liners(db_session, demo, valid_answers)
     natural = by_hand_straight_liners(services.responses_frame(db_session, demo).iloc[:400])
@@ -61,7 +74,9 @@ def test_page_counts_each_flag_in_english_and_chinese(client, manager, demo, db_
     assert numbers["counts"] == {"straight_lining": len(ours) + len(natural), "speeder": 2, "repeat": 0}
     assert numbers["flagged"] == len(ours | natural | {ids[10], ids[20]})
     assert numbers["with"][1] == "425" and int(numbers["without"][1]) == 425 - numbers["flagged"]
-    assert numbers["with"][0] == f'{numbers["index"]:.1f}'  # nothing is excluded yet: the headline is "with"
+    # both on this report's weights: the means of the scores download over all rows and over the unflagged
+    assert (numbers["with"], numbers["without"]) == with_and_without(scores_download(client),
+                                                                     ours | natural | {ids[10], ids[20]})
     assert float(numbers["without"][0]) > float(numbers["with"][0])  # the straight-liners answered 2 everywhere
     part = section(html)
     assert "Response quality" in part and "under 100 s" in part and "Leave the flagged responses out" in part
@@ -104,8 +119,7 @@ def test_exclusion_recomputes_the_report_without_the_flagged_rows_and_is_reversi
     assert entry.result["constructs"]["CS"]["index"] == pytest.approx(without.result["constructs"]["CS"]["index"])
     assert after["index"] == pytest.approx(without.result["constructs"]["CS"]["index"], abs=5e-5)
     assert [w["n"] for w in entry.waves] == [w["n"] for w in without.waves]
-    assert after["with"] == (f'{everyone.result["constructs"]["CS"]["index"]:.1f}', "425")
-    assert after["without"] == (f'{without.result["constructs"]["CS"]["index"]:.1f}', str(without.n))
+    assert (after["with"], after["without"]) == with_and_without(scores_download(client), excluded)
     assert 'id="flagged-left-out"' in html and "Take the flagged responses back in" in html
 
     # the responses are all still there, and the export marks the left-out ones
