@@ -55,7 +55,7 @@ _DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MIN_BLOCK_ITEMS = 3  # a construct block counts when at least this many of its scale items were answered
 MIN_BLOCKS = 2  # ... and a respondent is flagged when every such block (at least this many) is uniform
 MIN_FLAT_ANSWERS = 6  # or when at least this many scale answers are all the same value
-# speeders (Qualtrics' rule)
+# speeders (a third of the median; judged from 100 timed responses on, as Qualtrics waits for 100)
 SPEEDER_FRACTION = 1 / 3
 MIN_DURATIONS = 100
 # repeats
@@ -169,9 +169,12 @@ def straight_lined(frame: pd.DataFrame, blocks: Mapping[str, list[str]], scale_c
 def speeder_threshold_ms(durations: pd.Series) -> float | None:
     """The speeder cut-off: a third of the median known duration, or None while fewer than 100 are known.
 
-    Why: Qualtrics' rule. Answer times are skewed (a few leave the tab open for hours), so the median, not the
-    mean, is the typical respondent; under a third of it is too fast to have read the questions. With fewer
-    than ``MIN_DURATIONS`` known durations the median is too unsteady to judge anyone by.
+    Why: answer times are skewed (a few leave the tab open for hours), so the median, not the mean, is the
+    typical respondent, and under a third of it is too fast to have read the questions (a common market
+    research convention). Qualtrics flags "more than two standard deviations" below the median instead; with
+    such a tail the standard deviation easily exceeds the median (95 answers of 4 min and 5 tabs left open
+    for 10 h: SD 130 min), so that cut-off falls below zero and flags no one. Like Qualtrics, nobody is judged before ``MIN_DURATIONS`` (100) durations are known: with
+    fewer, the median is too unsteady to judge anyone by.
     """
     known = durations.dropna()
     if len(known) < MIN_DURATIONS:
