@@ -1,7 +1,7 @@
 """response quality: form duration and device hashes per response, survey.exclude_flagged
 
 Revision ID: 0010_response_quality
-Revises: 0015_cases
+Revises: 0012_mail
 Create Date: 2026-12-01 22:00:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0010_response_quality'
-down_revision = '0015_cases'
+down_revision = '0012_mail'
 branch_labels = None
 depends_on = None
 
