@@ -1,7 +1,7 @@
 """response quality: form duration and device hashes per response, survey.exclude_flagged
 
 Revision ID: 0010_response_quality
-Revises: 0012_mail
+Revises: 0013_survey_settings
 Create Date: 2026-12-01 22:00:00
 
 """
@@ -10,18 +10,17 @@ import sqlalchemy as sa
 
 
 revision = '0010_response_quality'
-down_revision = '0012_mail'
+down_revision = '0013_survey_settings'
 branch_labels = None
 depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('response', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('duration_ms', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('device_hash', sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column('client_hash', sa.String(length=32), nullable=True))
-    with op.batch_alter_table('survey', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('exclude_flagged', sa.Boolean(), server_default=sa.false(), nullable=False))
+    # plain ADD COLUMNs (no batch): SQLite adds them in place instead of copying the tables
+    op.add_column('response', sa.Column('duration_ms', sa.Integer(), nullable=True))
+    op.add_column('response', sa.Column('device_hash', sa.String(length=32), nullable=True))
+    op.add_column('response', sa.Column('client_hash', sa.String(length=32), nullable=True))
+    op.add_column('survey', sa.Column('exclude_flagged', sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def downgrade():
