@@ -168,11 +168,11 @@ def data_version(session, survey_id: int) -> DataVersion:
 
 
 def view_key(survey: Survey, wave, segment) -> str:
-    """Key of a report view: filters plus a digest of the questionnaire and scale (edits make a new view), the
-    estimator, and the survey's erasure count (after an erasure the response count may return to an old value;
-    the data did not)."""
+    """Key of a report view: filters, whether flagged responses are left out, the estimator, plus a digest of the
+    questionnaire and scale (edits make a new view) and the survey's erasure count (after an erasure the response
+    count may return to an old value; the data did not)."""
     parts = repr((wave, segment, survey.scale_min, survey.scale_max, str(survey.created_at), survey.erasures,
-                  survey.estimator,
+                  survey.estimator, survey.exclude_flagged,
                   [(q.id, q.code, q.construct, q.kind, q.text_en, q.text_zh) for q in survey.active_questions]))
     return hashlib.sha256(parts.encode()).hexdigest()[:40]
 

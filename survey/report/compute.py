@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -21,6 +22,7 @@ from model.scores import mean_ci, to_index
 
 from survey.exceptions import BadFilter
 from survey.report import figures as rs
+from survey.services import quality
 from survey.services.reading import responses_frame
 from survey.storage.tables import ESTIMATOR_MLR, SCALE, Survey
 
@@ -75,6 +77,7 @@ class ReportEntry(Mapping):
     intent: Mapping | None = None
     segments: Mapping = field(default_factory=lambda: MappingProxyType({}))
     comments: Mapping | None = None
+    response_quality: Mapping | None = None
     version: Any = None
     model: str = "acsi"  # the survey's model variant (model.spec.VARIANTS), known before any fit
     # "point": the second pass (bootstrap intervals, second opinion, comparisons; survey.report.inference) is
@@ -124,7 +127,7 @@ def survey_info(survey: Survey) -> dict:
             "model": survey.model,
             "questions": questions, "waves": [w.number for w in survey.waves],
             "wave_labels": {w.number: w.label for w in survey.waves if w.label},
-            "estimator": survey.estimator or DEFAULT_ESTIMATOR}
+            "estimator": survey.estimator or DEFAULT_ESTIMATOR, "exclude_flagged": bool(survey.exclude_flagged)}
 
 
 def spec_for(info: dict) -> CSISpec | None:
@@ -218,11 +221,15 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
     """Compute everything the report shows from the responses frame of all waves (already segment-filtered).
 
     The fit uses the selected wave (or all); trend and wave change apply that fit's weights to every wave,
-    so waves are compared on one yardstick.
+    so waves are compared on one yardstick. When the survey excludes flagged responses (info
+    "exclude_flagged"), every figure is computed as if those rows were not there.
     """
     started = time.perf_counter()
     scale = tuple(info["scale"])
     spec = spec_for(info)
+    flagged_view = frame[frame["wave"] == wave] if wave is not None else frame
+    if info.get("exclude_flagged"):
+        frame = frame[~quality.flagged(frame)]
     view = frame[frame["wave"] == wave] if wave is not None else frame
     entry = {"n": int(len(view)), "n_all_waves": int(len(frame)), "wave": wave, "segment": segment,
              "scale": list(scale), "result": None, "result_obj": None, "descriptive": None,
@@ -248,12 +255,14 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
         entry.update(state="too_few", needed=need - complete, complete=complete)
     if result is not None:
         entry.update(state="fitted", result=result.to_dict(), result_obj=result)
-        scores_all = model.respondent_scores(frame, result)
+        yardstick = partial(model.respondent_scores, result=result)
         entry["waves"] = fitted_wave_scores(frame, result)
     else:
         entry["phase"] = "full"  # nothing for a second pass to add
         entry["descriptive"] = model.descriptive_scores(view, spec, scale)
-        scores_all = equal_weight_scores(frame, spec, scale)
+        yardstick = partial(equal_weight_scores, spec=spec, scale=scale)
+    scores_all = yardstick(frame)
+    if result is None:
         entry["waves"] = wave_scores(scores_all, frame["wave"])
     scores_view = scores_all.loc[view.index]
     entry["change"] = _change(entry["waves"], wave)
@@ -266,7 +275,27 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
         if q["code"] in view and (segment is None or segment[0] != q["code"]):
             entry["segments"][q["code"]] = rs.segment_scores(scores_view["CS"], view[q["code"]], MIN_SEGMENT_N)
     entry["comments"] = rs.comments_by_band(view, scores_view["CS"], COMMENTS_PER_BAND)
+    entry["response_quality"] = _response_quality(flagged_view, yardstick, bool(info.get("exclude_flagged")))
     return _finish(entry, started)
+
+
+def _response_quality(view: pd.DataFrame, score, excluded: bool) -> dict:
+    """The view's quality flags (services.quality) and its mean satisfaction score with and without the
+    flagged responses, both on this report's yardstick (``score``: rows -> 0-100 construct scores with the
+    fitted weights, or equal weights), so the difference is the rows', not the weights'. Cheap: no second fit
+    (leaving the flagged rows out refits the whole report)."""
+    out = {**quality.summary(view), "excluded": excluded}
+    if not len(view):
+        return out
+    cs = score(view)["CS"]
+    keep = ~quality.flagged(view)
+    return {**out, "with_flagged": {"n": int(len(view)), "index": _mean(cs)},
+            "without_flagged": {"n": int(keep.sum()), "index": _mean(cs[keep])}}
+
+
+def _mean(values: pd.Series) -> float | None:
+    value = values.mean()
+    return None if pd.isna(value) else float(value)
 
 
 def _finish(entry: dict, started: float) -> ReportEntry:

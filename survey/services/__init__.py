@@ -11,7 +11,7 @@ from survey.exceptions import (
     InvalidInput, InvalidResponse, InvalidRows, KeyRefused, MailListRejected, MailRefused, PermissionDenied,
     ServiceError, SurveyClosed, SurveyNotFound, TokenRequired, TokenUnknown, TokenUsed,
 )
-from survey.services import audit, cases, permissions, snapshot
+from survey.services import audit, cases, permissions, quality, snapshot
 from survey.services.browsing import get_response, page_comments, page_responses, wave_numbers
 from survey.services.erasure import erase_response, find_response
 from survey.services.paging import page_number

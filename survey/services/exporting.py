@@ -209,6 +209,14 @@ META_TEXTS = {
     "wave": ("integer", _l("Survey wave")),
     "locale": ("text", _l("Language the questionnaire was answered in")),
 }
+# the CSV/Excel export's last columns (services.quality.EXPORT_COLUMNS; not in the .sav)
+QUALITY_TEXTS = {
+    "duration_s": ("number", _l("Seconds from showing the web form to sending it (empty: not timed, as API and "
+                                "imported responses)")),
+    "quality_flags": ("text", _l("Response-quality flags, separated by “;”: straight_lining, speeder, repeat")),
+    "excluded_from_report": ("boolean", _l("Whether the report leaves this response out (it is flagged and the "
+                                           "manager chose to leave flagged responses out)")),
+}
 LANGUAGE_NAMES = {"en": _l("English"), "zh_CN": _l("Chinese")}
 WAVE_NAME = _l("Wave %(num)s")  # a wave without a label of its own
 MULTI_NOTE = _l("The values of the options chosen, separated by “;”.")
@@ -243,6 +251,12 @@ def codebook_rows(survey, variables: Sequence[Variable]) -> list[dict]:
         for code in v.missing_codes:
             add(v.code, value=code, label=bilingual(MISSING[code]))
     return rows
+
+
+def column_rows(texts: Mapping) -> list[dict]:
+    """Codebook rows of extra columns described by {code: (type, lazy description)}."""
+    return [dict(zip(CODEBOOK_COLUMNS, (code, kind, *bilingual(lazy), "", "", "", ""))) for code, (kind, lazy)
+            in texts.items()]
 
 
 # A .sav is built in memory: measured +46 MB peak at 50,000 demo responses (about 1 KB each), so a file is

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from survey.storage import packing
-from survey.services import snapshot
+from survey.services import quality, snapshot
 from survey.exceptions import InvalidResponse
 from survey.storage.tables import MULTI, SCALE, TEXT, Answer, Response, Survey, Wave
 from survey.services.validation import MULTI_SEPARATOR
@@ -80,9 +80,10 @@ def _decoded_column(item: snapshot.Item, codes: np.ndarray):
 
 
 def responses_frame(session: Session, survey: Survey, wave: int | None = None, segment=None) -> pd.DataFrame:
-    """Return one row per complete response: response_id, created_at (UTC), wave, locale, source, then one
-    column per active question code in questionnaire order (scale items float with NaN for don't know or
-    unanswered; other questions str or None; multi choices joined with ';').
+    """Return one row per complete response: response_id, created_at (UTC), wave, locale, source, duration_ms
+    (float, NaN when unknown), then one column per active question code in questionnaire order (scale items
+    float with NaN for don't know or unanswered; other questions str or None; multi choices joined with ';'),
+    then the boolean quality.FLAG_COLUMNS (judged against the whole survey, before any segment filter).
 
     wave is a wave number; segment is {code: value} or (code, value) on a choice or yes/no question.
     """
@@ -94,7 +95,8 @@ def responses_frame(session: Session, survey: Survey, wave: int | None = None, s
     created = sa.cast(sa.extract("epoch", Response.created_at), sa.Float) if postgresql else Response.created_at
     # No join to wave: SQLite would nest a wave scan inside the million-row scan; numbers are mapped below.
     rows = _fetch_raw(connection, (
-        sa.select(Response.id, created, Response.wave_id, Response.locale, Response.source, Response.packed)
+        sa.select(Response.id, created, Response.wave_id, Response.locale, Response.source, Response.packed,
+                  Response.duration_ms, Response.device_hash, Response.client_hash)
         .where(*clauses).order_by(Response.id)
     ))
     n = len(rows)
@@ -113,8 +115,10 @@ def responses_frame(session: Session, survey: Survey, wave: int | None = None, s
         "wave": wave_number[np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)],
         "locale": np.array([r[3] for r in rows], dtype=object),
         "source": np.array([r[4] for r in rows], dtype=object),
+        "duration_ms": np.array([np.nan if r[6] is None else r[6] for r in rows], dtype=np.float64),
     })
     blobs = [r[5] for r in rows]
+    device, client = [r[7] for r in rows], [r[8] for r in rows]
     del rows
     legacy = [i for i, blob in enumerate(blobs) if blob is None]
     if legacy:
@@ -147,6 +151,8 @@ def responses_frame(session: Session, survey: Survey, wave: int | None = None, s
                 if hit:
                     data[where[qid]][i] = text
     frame = pd.concat([frame, pd.DataFrame(data, index=frame.index)], axis=1)
+    frame = pd.concat([frame, quality.flag_responses(frame, snap.items, device, client)], axis=1)
+    frame.attrs[quality.THRESHOLD_ATTR] = quality.speeder_threshold_ms(frame["duration_ms"])  # survey-wide
     if segment:
         code, value = next(iter(segment.items())) if isinstance(segment, Mapping) else segment
         if snap.item(code) is None:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from survey.storage import packing
-from survey.services import snapshot
+from survey.services import quality, snapshot
 from survey.services.apikeys import find_key_by_hash
 from survey.storage.db import write_transaction
 from survey.exceptions import (
@@ -95,7 +95,7 @@ def _guarded_response_insert(keyed: bool) -> sa.Insert:
     """Return the Core INSERT ... SELECT of one response under the submission guard (elsewhere than on
     PostgreSQL the answers follow in a second statement of the same transaction)."""
     s = SURVEY_TABLE.alias("s")
-    columns = ("wave_id", "created_at", "locale", "complete", "source", "token_id", "packed")
+    columns = ("wave_id", "created_at", "locale", "complete", "source", "token_id", "packed", *quality.NO_EVIDENCE)
     source = sa.select(s.c.id, *(sa.bindparam(name, type_=RESPONSE_TABLE.c[name].type) for name in columns)).where(
         s.c.id == sa.bindparam("survey_id"), s.c.revision == sa.bindparam("revision"), s.c.status == OPEN)
     if keyed:
@@ -119,9 +119,10 @@ def _pg_record_sql(guarded: bool, keyed: bool) -> tuple[str, Mapping]:
         insert = str(compiled)
         constants = {name: value for name, value in compiled.params.items() if value is not None}
     else:
-        insert = ("INSERT INTO response (survey_id, wave_id, created_at, locale, complete, source, token_id, packed) "
+        insert = ("INSERT INTO response (survey_id, wave_id, created_at, locale, complete, source, token_id, packed, "
+                  "duration_ms, device_hash, client_hash) "
                   "VALUES (%(survey_id)s, %(wave_id)s, %(created_at)s, %(locale)s, %(complete)s, %(source)s, "
-                  "%(token_id)s, %(packed)s) RETURNING id")
+                  "%(token_id)s, %(packed)s, %(duration_ms)s, %(device_hash)s, %(client_hash)s) RETURNING id")
     return (
         "WITH r AS (" + insert + "), "
         "a AS (INSERT INTO answer (response_id, question_id, value, text) SELECT r.id, u.q, u.v, u.t "
@@ -170,8 +171,10 @@ def _copy_answers(session: Session, rows: list[tuple]) -> None:
 
 
 def record_response(session: Session, survey: Survey, data, *, locale: str = "en", token: str | None = None,
-                    source: str = "web", wave: int | None = None) -> Receipt:
+                    source: str = "web", wave: int | None = None, evidence: Mapping | None = None) -> Receipt:
     """Validate one submission and store it with its answers in one committed transaction.
+
+    evidence: the web form's quality columns (services.quality.evidence); unknown when None.
 
     Returns the stored response's Receipt.
 
@@ -199,7 +202,8 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
                     raise TokenUsed(token)
             values = {"survey_id": survey.id, "wave_id": wave_id, "created_at": utcnow(), "locale": str(locale),
                       "complete": True, "source": source,
-                      "token_id": token_row.id if token_row is not None else None, "packed": _packed(answers)}
+                      "token_id": token_row.id if token_row is not None else None, "packed": _packed(answers),
+                      **_evidence(evidence)}
             response_id = _insert_response(session, values, answers)
             if contact:
                 store_contact(session, response_id, contact)
@@ -210,13 +214,18 @@ def record_response(session: Session, survey: Survey, data, *, locale: str = "en
     return _receipt(response_id, values)
 
 
+def _evidence(evidence: Mapping | None) -> dict:
+    """The quality columns of a response row: the given evidence, unknown (None) for anything missing."""
+    return {name: (evidence or {}).get(name) for name in quality.NO_EVIDENCE}
+
+
 def _receipt(response_id: int, values: dict) -> Receipt:
     return Receipt(response_id, values["survey_id"], values["wave_id"], values["created_at"], values["locale"],
                    values["source"], values["token_id"])
 
 
 def submit(session: Session, slug: str, data, *, locale: str = "en", token: str | None = None, source: str = "web",
-           wave: int | None = None, key_hash: str | None = None) -> Receipt:
+           wave: int | None = None, key_hash: str | None = None, evidence: Mapping | None = None) -> Receipt:
     """Record one submission to the survey at `slug`: the respondent's and the API's path.
 
     It is validated against this process's snapshot of the survey and stored by one INSERT that checks, as it
@@ -224,6 +233,9 @@ def submit(session: Session, slug: str, data, *, locale: str = "en", token: str 
     so the common case runs no other query. When that check fails, or an invitation token is involved, the survey
     is loaded and record_response stores the response or says exactly why not. Returns the stored response's
     Receipt.
+
+    evidence: the web form's quality columns (services.quality.evidence), stored by the same INSERT; the API
+    has none (unknown).
 
     An invitation-only survey takes web submissions only with a token (TokenRequired); API keys and imports
     are trusted sources and are not asked for one.
@@ -242,7 +254,7 @@ def submit(session: Session, slug: str, data, *, locale: str = "en", token: str 
         else:
             values = {"survey_id": snap.survey_id, "wave_id": wave_id, "created_at": utcnow(),
                       "locale": str(locale), "complete": True, "source": source, "token_id": None,
-                      "packed": _packed(answers)}
+                      "packed": _packed(answers), **_evidence(evidence)}
             with write_transaction(session):
                 response_id = _insert_response(session, values, answers,
                                                guard={"revision": snap.revision, "key_hash": key_hash})
@@ -257,7 +269,8 @@ def submit(session: Session, slug: str, data, *, locale: str = "en", token: str 
         key = find_key_by_hash(session, key_hash)
         if key is None or not key.allows(survey.id, SUBMIT):
             raise KeyRefused(slug)
-    return record_response(session, survey, data, locale=locale, token=token, source=source, wave=wave)
+    return record_response(session, survey, data, locale=locale, token=token, source=source, wave=wave,
+                           evidence=evidence)
 
 
 def record_responses_bulk(session: Session, survey: Survey, rows: Iterable[Mapping], *, wave: int | None = None,

@@ -103,6 +103,8 @@ class Survey(db.Model):
     # raised by every erasure of a response: part of the report key, so no report computed before is shown again
     erasures: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     estimator: so.Mapped[str] = so.mapped_column(sa.String(8), default=ESTIMATOR_MLR, server_default=ESTIMATOR_MLR)
+    # the report leaves out responses services.quality flags (reversible; the responses stay stored)
+    exclude_flagged: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
     questions: so.Mapped[list["Question"]] = so.relationship(
         back_populates="survey", order_by="Question.position", cascade="all, delete-orphan"
@@ -266,6 +268,11 @@ class Response(db.Model):
     source: so.Mapped[str] = so.mapped_column(sa.String(10), default="web")
     # coded non-text answers for fast loading (survey/packing.py); NULL for rows written without it
     packed: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary)
+    # response quality (survey/services/quality.py), web form only, NULL when unknown: milliseconds from the
+    # form's render to its submission; keyed hashes of the browser's cookie id and of address + user agent
+    duration_ms: so.Mapped[int | None]
+    device_hash: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    client_hash: so.Mapped[str | None] = so.mapped_column(sa.String(32))
 
     answers: so.Mapped[list["Answer"]] = so.relationship(back_populates="response")
 

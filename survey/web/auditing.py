@@ -8,7 +8,7 @@ from survey import services
 
 # form fields worth keeping in an event's detail (never passwords or free text)
 DETAIL_FIELDS = ("status", "access", "estimator", "kind", "label", "count", "code", "construct", "wave", "role",
-                 "language")
+                 "language", "exclude")
 EXPORT_SUFFIXES = (".csv", ".xlsx", ".sav", ".json")
 ACTIONS = {"keys.index": "key_create", "keys.revoke": "key_revoke", "surveys.new": "survey_create",
            "surveys.status": "survey_status", "surveys.access": "survey_access", "surveys.waves": "wave_start",
@@ -21,7 +21,7 @@ ACTIONS = {"keys.index": "key_create", "keys.revoke": "key_revoke", "surveys.new
            "team.role": "manager_role", "team.surveys": "manager_surveys", "team.deactivate": "manager_deactivate",
            "team.reactivate": "manager_reactivate", "team.link": "manager_setup_link",
            "mail.recipients": "mail_list_add", "mail.send": "mail_send_start", "mail.remind": "mail_remind_start",
-           "report.estimator": "report_estimator"}
+           "report.estimator": "report_estimator", "report.exclusion": "report_exclusion"}
 
 
 def record(action: str, *, target: str = "", detail: str = "", email: str | None = None, manager=None) -> None:

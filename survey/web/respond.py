@@ -4,7 +4,7 @@ from itertools import groupby
 import math
 import time
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, session, url_for
 from flask_limiter.util import get_remote_address
 from limits import parse_many
 from werkzeug.datastructures import MultiDict
@@ -12,7 +12,7 @@ from werkzeug.datastructures import MultiDict
 from survey import services
 from survey.extensions import limiter
 from survey.i18n import current_locale
-from survey.services import SECTIONS
+from survey.services import SECTIONS, quality
 
 bp = Blueprint("respond", __name__, url_prefix="/s")
 HONEYPOT = "website"  # hidden from people; a bot that fills it gets the thank-you page and nothing is stored
@@ -52,14 +52,37 @@ def answered(survey, values) -> tuple[int, int]:
 
 
 def render_form(survey, *, values=None, errors=None, token=None, status=200):
-    """Render the questionnaire with the answers given so far and per-question errors."""
+    """Render the questionnaire with the answers given so far and per-question errors.
+
+    The form carries its signed render time (services.quality): a form shown again keeps the first one, so the
+    duration counts from when the respondent first saw the questions.
+    """
     values = values or MultiDict()
+    rendered = values.get(quality.RENDER_FIELD) or quality.render_token(current_app.secret_key, survey.slug)
     return render_template(
         "respond/form.html", survey=survey, sections=sections(survey), values=values,
-        errors=errors or {}, token=token, honeypot=HONEYPOT,
+        errors=errors or {}, token=token, honeypot=HONEYPOT, render_field=quality.RENDER_FIELD, rendered=rendered,
         numbers={q.code: n for n, q in enumerate(survey.active_questions, 1)},
         conditions=conditions(survey, current_locale()), progress=answered(survey, values),
     ), status
+
+
+def with_device_cookie(page):
+    """Give a browser that has none the first-party random id that recognises its repeated submissions
+    (only a keyed hash of it is ever stored)."""
+    response = make_response(page)
+    if not quality.valid_device_id(request.cookies.get(quality.DEVICE_COOKIE)):
+        response.set_cookie(quality.DEVICE_COOKIE, quality.new_device_id(), max_age=quality.DEVICE_COOKIE_MAX_AGE,
+                            path=request.script_root + bp.url_prefix + "/", secure=request.is_secure,
+                            httponly=True, samesite="Lax")
+    return response
+
+
+def submission_evidence(slug: str) -> dict:
+    """The response-quality evidence of this request: the form's duration and the hashed browser ids."""
+    return quality.evidence(current_app.secret_key, slug, token=request.form.get(quality.RENDER_FIELD),
+                            device_id=request.cookies.get(quality.DEVICE_COOKIE), address=request.remote_addr,
+                            user_agent=request.user_agent.string)
 
 
 @bp.get("/<slug>")
@@ -83,7 +106,7 @@ def form(slug):
             return render_template("respond/token.html", survey=survey, used=False), 404
         if row.used_at is not None:
             return render_template("respond/token.html", survey=survey, used=True), 409
-    return render_form(survey, token=token)
+    return with_device_cookie(render_form(survey, token=token))
 
 
 @bp.post("/<slug>")
@@ -106,7 +129,8 @@ def submit(slug):
         if refusal is not None:
             return refusal
     try:
-        receipt = services.submit(services.db_session, slug, request.form, locale=current_locale(), token=token)
+        receipt = services.submit(services.db_session, slug, request.form, locale=current_locale(), token=token,
+                                  evidence=submission_evidence(slug))
     except services.DATABASE_FAULTS:
         return answers_kept(slug)
     except services.TokenRequired:

@@ -14,6 +14,7 @@ EXPORTS = ("export.csv", "export.xlsx", "export.sav", "codebook.csv", "tokens.cs
 ITEMS = ["CE1", "CE2", "CE3", "PQ1", "PQ2", "PQ3", "PV1", "PV2", "CS1", "CS2", "CS3", "CC1", "CL1", "CL2"]
 OTHERS = ["complained", "complaint_handling", "complaint_cause", "customer_type", "key_account",
           "customer_status", "region", "channel", "tenure", "comment", "contact_consent"]
+QUALITY = ["duration_s", "quality_flags", "excluded_from_report"]  # services.quality.EXPORT_COLUMNS
 
 
 @pytest.mark.parametrize("name", EXPORTS)
@@ -69,7 +70,7 @@ def test_csv_round_trip(client, submitted):
     assert res.mimetype == "text/csv" and "attachment" in res.headers["Content-Disposition"]
     assert res.data.startswith(b"\xef\xbb\xbf") and not res.data[3:].startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(res.data.decode("utf-8-sig"))))
-    assert rows[0] == ["response_id", "created_at", "wave", "locale"] + ITEMS + OTHERS
+    assert rows[0] == ["response_id", "created_at", "wave", "locale"] + ITEMS + OTHERS + QUALITY
     records = [dict(zip(rows[0], row)) for row in rows[1:]]
     assert len(records) == len(submitted)
     for sent, got in zip(submitted, records):
@@ -80,6 +81,10 @@ def test_csv_round_trip(client, submitted):
     assert records[1]["comment"] == "'=cmd|' /C calc'!A0"
     assert records[2]["comment"] == "'+44 20 7946 0000"
     assert records[0]["created_at"].endswith("Z")
+    # posted without a rendered form: untimed; the second web answer came from the same address and browser
+    # moments after the first (a repeat); the API answer has no browser to recognise but rated every item 5
+    assert [(r["duration_s"], r["quality_flags"], r["excluded_from_report"]) for r in records] == [
+        ("", "", "false"), ("", "repeat", "false"), ("", "straight_lining", "false")]
 
 
 def test_csv_reads_back_in_pandas_as_numbers(client, submitted):
@@ -103,7 +108,9 @@ def test_xlsx_round_trip(client, submitted):
     sheet = workbook["responses"]
     rows = list(sheet.iter_rows(values_only=True))
     header = list(rows[0])
-    assert header == ["response_id", "created_at", "wave", "locale"] + ITEMS + OTHERS
+    assert header == ["response_id", "created_at", "wave", "locale"] + ITEMS + OTHERS + QUALITY
+    assert [row[-3:] for row in rows[1:]] == [(None, None, False), (None, "repeat", False),
+                                          (None, "straight_lining", False)]
     for sent, row in zip(submitted, rows[1:]):
         got = dict(zip(header, row))
         for code in ITEMS:
@@ -160,9 +167,11 @@ def test_wave_filter(client, db_session, demo_survey, manager, valid_answers):
 
 def test_empty_survey_exports_header_only(client, demo_survey, manager):
     body = client.get("/manage/surveys/csi/export.csv").data.decode("utf-8-sig")
-    assert body.splitlines() == [",".join(["response_id", "created_at", "wave", "locale"] + ITEMS + OTHERS)]
+    assert body.splitlines() == [",".join(["response_id", "created_at", "wave", "locale"] + ITEMS + OTHERS + QUALITY)]
     book = load_workbook(io.BytesIO(client.get("/manage/surveys/csi/export.xlsx", buffered=True).data))
     assert len(list(book["responses"].values)) == 1 and len(list(book["codebook"].values)) > 100
+    assert [row[:2] for row in book["codebook"].values if row[0] in QUALITY] == [
+        ("duration_s", "number"), ("quality_flags", "text"), ("excluded_from_report", "boolean")]
 
 
 def test_tokens_csv_lists_links_and_use(client, db_session, demo_survey, manager, valid_answers):

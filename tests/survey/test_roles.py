@@ -47,7 +47,7 @@ DEFAULTED = {f"manage.surveys.{name}" for name in ("detail", "status", "access",
     "manage.exports.export_sav", "manage.exports.codebook_csv", "manage.cases.index", "manage.cases.detail",
     "manage.exports.tokens_csv", "manage.report.show", "manage.report.printable", "manage.report.result_json",
     "manage.report.estimates_csv", "manage.report.scores_csv", "manage.mail.recipients", "manage.mail.send",
-    "manage.mail.remind", "manage.report.estimator"}
+    "manage.mail.remind", "manage.report.estimator", "manage.report.exclusion"}
 API_DECISIONS = {"api.submit": "submit", "api.list_responses": "read", "api.get_response": "read",
                  "api.openapi": "public"}
 ROLES = ("admin", "editor", "viewer", "outsider", "anonymous")  # outsider: an editor not granted the survey

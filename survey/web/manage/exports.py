@@ -34,14 +34,26 @@ def _export_request(slug):
     return survey, wave, total, f"{survey.slug}-responses{suffix}-{services.utcnow():%Y%m%d}"
 
 
+def _with_quality(survey, variables, wave):
+    """The CSV/Excel header and rows: every response, flagged ones too, ending with the quality columns."""
+    rows = exporting.export_rows(services.db_session, survey, variables, wave=wave)
+    rows = services.quality.export_rows(rows, services.responses_frame(services.db_session, survey),
+                                        survey.exclude_flagged)
+    return [*exporting.export_header(variables), *services.quality.EXPORT_COLUMNS], rows
+
+
+def _codebook(survey, variables):
+    """The codebook of the CSV/Excel export, its quality columns included."""
+    return [*exporting.codebook_rows(survey, variables), *exporting.column_rows(exporting.QUALITY_TEXTS)]
+
+
 @bp.get("/surveys/<slug>/export.csv")
 def export_csv(slug):
     """Stream all responses (or ?wave=N) as a UTF-8 CSV with BOM, a batch of rows at a time."""
     survey, wave, _total, stem = _export_request(slug)
     variables = exporting.export_variables(survey)
-    rows = exporting.export_rows(services.db_session, survey, variables, wave=wave)
     return Response(
-        stream_with_context(csv_chunks(exporting.export_header(variables), rows)),
+        stream_with_context(csv_chunks(*_with_quality(survey, variables, wave))),
         mimetype="text/csv", headers={**attachment(f"{stem}.csv"), **NO_STORE},
     )
 
@@ -51,7 +63,7 @@ def codebook_csv(slug):
     """Download the codebook of the CSV export: every column, its question, its values and their labels in
     English and Chinese, and the missing codes."""
     survey = services.get_survey_or_404(slug)
-    rows = exporting.codebook_rows(survey, exporting.export_variables(survey))
+    rows = _codebook(survey, exporting.export_variables(survey))
     return Response(csv_chunks(exporting.CODEBOOK_COLUMNS, rows), mimetype="text/csv",
                     headers={**attachment(f"{survey.slug}-codebook.csv"), **NO_STORE})
 
@@ -70,9 +82,8 @@ def export_xlsx(slug):
     variables = exporting.export_variables(survey)
     spool = tempfile.TemporaryFile(suffix=".xlsx")
     try:
-        write_xlsx(exporting.export_header(variables),
-                   exporting.export_rows(services.db_session, survey, variables, wave=wave), spool,
-                   codebook=(exporting.CODEBOOK_COLUMNS, exporting.codebook_rows(survey, variables)))
+        write_xlsx(*_with_quality(survey, variables, wave), spool,
+                   codebook=(exporting.CODEBOOK_COLUMNS, _codebook(survey, variables)))
     except BaseException:
         spool.close()
         raise

@@ -66,6 +66,22 @@ def _view_args(wave, segment) -> dict:
             if v}
 
 
+@bp.post("/surveys/<slug>/report/exclusion")
+def exclusion(slug):
+    """Leave the flagged responses out of the report (exclude=1) or take them back in (exclude=0); the change
+    is in the audit log, and no response is deleted.
+
+    :raise 400: exclude is neither 0 nor 1.
+    """
+    survey = services.get_survey_or_404(slug)
+    choice = request.form.get("exclude")
+    if choice not in ("0", "1"):
+        abort(400)
+    services.quality.set_exclusion(services.db_session, survey, choice == "1")
+    back = {k: request.form[k] for k in ("wave", "segment") if request.form.get(k)}
+    return redirect(url_for("manage.report.show", slug=slug, **back) + "#response-quality")
+
+
 def _render(survey, state, wave, segment, notice, printable):
     args = _view_args(wave, segment)
     if state.status == "pending":
