@@ -12,7 +12,7 @@ from survey import services
 from survey.report import cache, compute
 from survey.storage.tables import Response
 
-URL = "/manage/surveys/demo/report"
+URL = "/manage/surveys/demo/report"  # these tests read the pooled view (?wave=all): all 425 responses
 ITEMS = ("CE1", "CE2", "CE3", "PQ1", "PQ2", "PQ3", "PV1", "PV2", "CS1", "CS2", "CS3", "CC1", "CL1", "CL2")
 BLOCKS = (("CE1", "CE2", "CE3"), ("PQ1", "PQ2", "PQ3"), ("CS1", "CS2", "CS3"))  # the template's 3-item blocks
 
@@ -51,7 +51,7 @@ def latest_entry():
 
 def scores_download(client):
     """The report's per-respondent 0-100 scores (scores.csv): response id -> CS score."""
-    table = pd.read_csv(io.BytesIO(client.get(URL + "/scores.csv").data), encoding="utf-8-sig")
+    table = pd.read_csv(io.BytesIO(client.get(URL + "/scores.csv?wave=all").data), encoding="utf-8-sig")
     return table.set_index("response_id")["CS"]
 
 
@@ -69,7 +69,7 @@ def test_page_counts_each_flag_in_english_and_chinese(client, manager, demo, db_
         ms = 40_000 if k == 10 else 90_000 if k == 20 else 300_000
         db_session.execute(sa.update(Response).where(Response.id == rid).values(duration_ms=ms))
     db_session.commit()
-    html = client.get(URL + "?lang=en").get_data(as_text=True)
+    html = client.get(URL + "?wave=all&lang=en").get_data(as_text=True)
     numbers = shown(html)
     assert numbers["counts"] == {"straight_lining": len(ours) + len(natural), "speeder": 2, "repeat": 0}
     assert numbers["flagged"] == len(ours | natural | {ids[10], ids[20]})
@@ -80,7 +80,7 @@ def test_page_counts_each_flag_in_english_and_chinese(client, manager, demo, db_
     assert float(numbers["without"][0]) > float(numbers["with"][0])  # the straight-liners answered 2 everywhere
     part = section(html)
     assert "Response quality" in part and "under 100 s" in part and "Leave the flagged responses out" in part
-    chinese = section(client.get(URL + "?lang=zh").get_data(as_text=True))
+    chinese = section(client.get(URL + "?wave=all&lang=zh").get_data(as_text=True))
     assert "回答质量" in chinese and "直线作答" in chinese and "不计入报告" in chinese
 
 
@@ -90,7 +90,7 @@ def test_speeder_rule_waits_for_100_timed_responses_on_the_page(client, manager,
         db_session.execute(sa.update(Response).where(Response.id == rid).values(
             duration_ms=10_000 if k == 0 else 300_000))
     db_session.commit()
-    part = section(client.get(URL + "?lang=en").get_data(as_text=True))
+    part = section(client.get(URL + "?wave=all&lang=en").get_data(as_text=True))
     assert re.search(r'data-flag="speeder"><td>[^<]*</td><td class="num">0<', part)
     assert "Judged once 100 responses are timed by the web form (99 here so far)." in part
 
@@ -106,13 +106,13 @@ def test_exclusion_recomputes_the_report_without_the_flagged_rows_and_is_reversi
     without = compute.compute_report(frame[~frame["response_id"].isin(excluded)].reset_index(drop=True), info)
     assert everyone.n == 425 and without.n == 425 - len(excluded)
 
-    before = shown(client.get(URL + "?lang=en").get_data(as_text=True))
+    before = shown(client.get(URL + "?wave=all&lang=en").get_data(as_text=True))
     assert latest_entry().n == 425
     assert before["index"] == pytest.approx(everyone.result["constructs"]["CS"]["index"], abs=5e-5)
 
-    response = client.post(URL + "/exclusion", data={"exclude": "1"})
-    assert response.status_code == 302 and response.location.endswith(URL + "#response-quality")
-    html = client.get(URL + "?lang=en").get_data(as_text=True)
+    response = client.post(URL + "/exclusion", data={"exclude": "1", "wave": "all"})
+    assert response.status_code == 302 and response.location.endswith(URL + "?wave=all#response-quality")
+    html = client.get(URL + "?wave=all&lang=en").get_data(as_text=True)
     after = shown(html)
     entry = latest_entry()
     assert entry.n == without.n and entry.response_quality["excluded"] is True
@@ -135,12 +135,12 @@ def test_exclusion_recomputes_the_report_without_the_flagged_rows_and_is_reversi
     assert {r["duration_s"] for r in rows} == {""}  # imported and simulated responses are not timed
 
     assert client.post(URL + "/exclusion", data={"exclude": "0"}).status_code == 302
-    back = shown(client.get(URL + "?lang=en").get_data(as_text=True))
+    back = shown(client.get(URL + "?wave=all&lang=en").get_data(as_text=True))
     assert latest_entry().n == 425 and back["index"] == before["index"]
 
     events = [e for e in services.audit.list_events(db_session)[0] if e.action == "report_exclusion"]
     assert [(e.target, e.detail, e.email) for e in reversed(events)] == [
-        ("demo", "exclude=1", manager.email), ("demo", "exclude=0", manager.email)]
+        ("demo", "wave=all; exclude=1", manager.email), ("demo", "exclude=0", manager.email)]
 
 
 def test_exclusion_keeps_the_view_and_refuses_a_bad_choice(client, manager, demo, db_session):
