@@ -233,12 +233,6 @@ def contact_of(session: Session, case: FollowUpCase) -> RespondentContact | None
     return session.scalar(sa.select(RespondentContact).where(RespondentContact.response_id == case.response_id))
 
 
-def case_answers(session: Session, survey: Survey, case: FollowUpCase) -> dict | None:
-    """The case's response as iter_responses gives it (answers by question code)."""
-    rows = list(iter_responses(session, survey, after_id=case.response_id - 1, limit=1))
-    return rows[0] if rows and rows[0]["response_id"] == case.response_id else None
-
-
 def update_case(session: Session, case: FollowUpCase, *, status: str | None = None, owner_id: int | None = None,
                 due_on: str | None = None, recovered: str | None = None, note: str = "",
                 author: Manager | None = None) -> list[str]:

@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from survey import services
+from survey.i18n import current_locale
 
 bp = Blueprint("cases", __name__, url_prefix="/surveys/<slug>/cases")
 
@@ -56,6 +57,7 @@ def detail(slug, case_id):
     contact = services.cases.contact_of(services.db_session, case) if allowed else None
     return render_template("manage/cases/detail.html", survey=survey, case=case, contact=contact,
                            may_see_contact=allowed, **labels(),
-                           answers=services.cases.case_answers(services.db_session, survey, case),
+                           response=services.get_response(services.db_session, survey, case.response_id,
+                                                          str(current_locale())),
                            owners=services.cases.possible_owners(services.db_session, survey),
                            statuses=services.cases.CASE_STATUSES, form=request.form), status_code
