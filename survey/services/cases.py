@@ -178,6 +178,14 @@ def sweep_job(survey_id: int) -> int:
     return len(made)
 
 
+def alert_job(case_id: int) -> bool:
+    """Job entry (survey/jobs.py): e-mail a case's owner that the case is now theirs."""
+    from survey.storage.db import db
+
+    case = db.session.get(FollowUpCase, case_id)
+    return case is not None and notify_owner(db.session, case)
+
+
 def notify_owner(session: Session, case: FollowUpCase) -> bool:
     """Tell the case's owner by e-mail that the case is theirs (CASE_ALERTS; a mail fault only logs)."""
     from flask import current_app
@@ -286,9 +294,10 @@ def update_case(session: Session, case: FollowUpCase, *, status: str | None = No
             case.recovered = outcome
         if note:
             session.add(CaseNote(case_id=case.id, author_id=getattr(author, "id", None), at=now, text=note))
-    if new_owner is not None:
-        session.refresh(case)
-        notify_owner(session, case)
+    if new_owner is not None:  # the mail goes from a job, never from the manager's request
+        from survey import jobs
+
+        jobs.enqueue("survey.services.cases:alert_job", case.id)
     return changed
 
 

@@ -224,9 +224,11 @@ def test_the_case_owner_gets_an_alert_by_email(app, client, manager, db_session,
     set_grants(db_session, colleague, [demo_survey.id])
     r = client.post(f"/manage/surveys/csi/cases/{case.id}", data={"owner": str(colleague.id)})
     assert r.status_code == 302
+    assert jobs.drain(60)  # the alert is sent by a job
     assert list(inbox.take()) == ["colleague@example.com"]
     # a mail server that is down never breaks the case
     app.config["MAIL_PORT"] = 9  # discard port: nothing listens
     mail.init_app(app)
     r = client.post(f"/manage/surveys/csi/cases/{case.id}", data={"owner": str(manager.id)})
+    assert jobs.drain(60)
     assert r.status_code == 302 and all_cases(db_session)[0].owner_id == manager.id
