@@ -90,7 +90,7 @@ def variances(spec: CSISpec, est, std) -> dict:
 def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: int,
                  item_means: stats.ItemMeans, missing: str, dropped_reasons: dict,
                  patterns: fiml.Patterns | None = None, estimator: str = "ml",
-                 rows=None, answer_range=None) -> CSIResult:
+                 rows=None, answer_range=None, stacklevel: int = 3) -> CSIResult:
     """Compute every statistic from the moments, item means (EM means under FIML) and fitted
     matrices.
 
@@ -190,7 +190,7 @@ def build_result(spec: CSISpec, scale, moments: stats.Moments, est, *, n_total: 
         fit["verdicts"] = verdicts.fit_verdicts(fit)
     reliability = verdicts.reliability_verdicts(constructs)
     if any(v["value"] is None for k, v in fit["verdicts"].items() if k != "chi2"):
-        exceptions.warn("some fit indices are undefined for this model", FitIndexWarning, stacklevel=3)
+        exceptions.warn("some fit indices are undefined for this model", FitIndexWarning, stacklevel=stacklevel)
     result_warnings = verdicts.result_warnings(
         converged=est.converged, message=est.message, heywood=est.heywood, n_used=moments.n,
         n_total=n_total, n_params=spec.n_free_params(), fit_v=fit["verdicts"],

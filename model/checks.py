@@ -49,7 +49,12 @@ def check_columns(data: pd.DataFrame, spec: CSISpec) -> None:
 
 def check_numeric(data: pd.DataFrame, spec: CSISpec) -> np.ndarray:
     """Return the item columns as a float matrix (NaN = no answer); raise DataError on text cells."""
-    cols = list(spec.observed)
+    return numeric_columns(data, spec.observed)
+
+
+def numeric_columns(data: pd.DataFrame, cols) -> np.ndarray:
+    """The columns ``cols`` as a float matrix (NaN = no answer); DataError on text cells."""
+    cols = list(cols)
     frame = data.loc[:, cols]
     bad = []
     converted = {}
@@ -92,6 +97,19 @@ def check_range(values: np.ndarray, spec: CSISpec, scale: tuple[float, float]) -
                     "answers or pass the scale the survey used (--scale-min/--scale-max)")
 
 
+def check_answer_range(low: np.ndarray, high: np.ndarray, spec: CSISpec, scale: tuple[float, float]) -> None:
+    """``check_range`` on stored statistics: each item's lowest and highest answer (NaN if
+    unanswered) against the scale; the rows are not known, so the message names the items."""
+    lo, hi = scale
+    with np.errstate(invalid="ignore"):
+        bad = [(item, a if a < lo or np.isinf(a) else b) for item, a, b in zip(spec.observed, low, high)
+               if a < lo or b > hi or np.isinf(a) or np.isinf(b)]
+    if bad:
+        parts = "; ".join(f"{item} (e.g. {value:g})" for item, value in bad[:_SHOW])
+        raise DataError(f"answers outside the {lo:g}-{hi:g} scale in {parts}; fix the answers or "
+                        "pass the scale the survey used (--scale-min/--scale-max)")
+
+
 def min_responses(spec: CSISpec) -> int:
     """Responses needed before a fit is attempted: one per free parameter.
 
@@ -115,11 +133,9 @@ def check_sample_size(n_used: int, n_total: int, spec: CSISpec, what: str = "com
                         "collect more responses or use fewer items")
 
 
-def check_coverage(values: np.ndarray, spec: CSISpec) -> None:
-    """Raise DataError if two items are (almost) never answered together: FIML cannot then
-    estimate their covariance."""
-    answered = (~np.isnan(values)).astype(float)
-    together = answered.T @ answered
+def check_coverage(together: np.ndarray, spec: CSISpec) -> None:
+    """Raise DataError if two items are (almost) never answered together (``together[i, j]``:
+    rows answering both, ``SufficientStats.together``): FIML cannot then estimate their covariance."""
     i, j = np.nonzero(np.triu(together < 2))
     if i.size:
         pairs = ", ".join(f"{spec.observed[a]}/{spec.observed[b]}" for a, b in list(zip(i, j))[:_SHOW])

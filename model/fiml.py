@@ -45,18 +45,29 @@ class Patterns:
         code = answered.astype(np.int64) @ (np.int64(1) << np.arange(p, dtype=np.int64))
         order = np.argsort(code, kind="stable")
         _, starts, counts = np.unique(code[order], return_index=True, return_counts=True)
-        by_k: dict[int, list] = {}
+        entries = []
         for start, count in zip(starts, counts):
             rows = order[start:start + count]
             obs = np.flatnonzero(answered[rows[0]])
             block = values[np.ix_(rows, obs)]
             mean = block.mean(axis=0)
             dev = block - mean
+            entries.append((obs, count, mean, dev.T @ dev / count))
+        return cls.from_moments(p, entries)
+
+    @classmethod
+    def from_moments(cls, p: int, entries) -> "Patterns":
+        """Patterns from ``(answered item indices, n, mean, ML covariance)`` per pattern, in the
+        order given (``model.moments.SufficientStats`` builds them from stored sums)."""
+        by_k: dict[int, list] = {}
+        for obs, count, mean, cov in entries:
+            obs = np.asarray(obs, dtype=int)
             by_k.setdefault(obs.size, []).append(
-                (obs, np.setdiff1d(np.arange(p), obs), float(count), mean, dev.T @ dev / count))
+                (obs, np.setdiff1d(np.arange(p), obs), float(count), np.asarray(mean, float),
+                 np.asarray(cov, float)))
         groups = tuple(_Group(*(np.array([pat[i] for pat in pats]) for i in range(5)))
                        for _, pats in sorted(by_k.items()))
-        return cls(int(keep.sum()), p, groups)
+        return cls(int(sum(pat[2] for pats in by_k.values() for pat in pats)), p, groups)
 
     def _blocks(self, g: _Group, mu, sigma):
         s = sigma[g.obs[:, :, None], g.obs[:, None, :]]

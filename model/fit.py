@@ -13,6 +13,7 @@ from .assemble import build_result
 from .exceptions import ConvergenceWarning, HeywoodCaseWarning, ModelError, SpecificationError
 from .spec import CSISpec, check_model
 from .fiml import FimlFit, Patterns
+from .moments import SufficientStats
 from .scores import em_item_means
 from .stats import ItemMeans, Moments, Solution
 
@@ -179,11 +180,12 @@ def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, 
     return tuple(found)
 
 
-def _resolve_spec(data: pd.DataFrame, spec, model) -> CSISpec:
-    """The spec of ``fit``'s arguments; a CSISpec of another variant than ``model`` is an error."""
+def _resolve_spec(columns, spec, model) -> CSISpec:
+    """The spec of ``fit``'s arguments (``columns``: the data's column names); a CSISpec of
+    another variant than ``model`` is an error."""
     name = check_model(model if model is not None else getattr(spec, "model", None))
     if spec is None:
-        return CSISpec.from_columns(data.columns, name)
+        return CSISpec.from_columns(columns, name)
     if isinstance(spec, Mapping):
         return CSISpec.from_mapping(spec, name)
     if not isinstance(spec, CSISpec):
@@ -284,7 +286,7 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     scale = checks.check_scale(scale)
     if not isinstance(data, pd.DataFrame):
         raise checks.DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    spec = _resolve_spec(data, spec, model)
+    spec = _resolve_spec(data.columns, spec, model)
     if estimator not in ESTIMATORS:
         raise SpecificationError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if missing not in MISSING_METHODS:
@@ -292,21 +294,57 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     bootstrap = _check_bootstrap(bootstrap, seed, workers)
     checks.check_columns(data, spec)
     values = checks.check_numeric(data, spec)
-    checks.check_range(values, spec, scale)
-    complete = ~np.isnan(values).any(axis=1)
-    n_total, n_complete = len(values), int(complete.sum())
+    checks.check_range(values, spec, scale)  # on the rows, so the message can name them
+    prep = prepare(SufficientStats.from_values(values, spec.observed), spec, scale, missing)
+    rows = None
+    if estimator == "mlr":  # casewise scores need the fitted rows
+        complete = ~np.isnan(values).any(axis=1)
+        rows = values if prep.patterns is not None or complete.all() else values[complete]
+    group_data = groups.split(data, group, values, spec) if group is not None else None
+    boot_values = values if bootstrap else None  # the rows the draws resample
+    del values
+    result, est = _estimate_and_build(prep, spec, scale, missing, estimator, maxiter, rows)
+    if group_data is not None:  # invariance is tested by ML (lavaan), from the pooled ML fit
+        solution = estimate(prep.moments, spec, maxiter).solution if estimator == "pls" else est.solution
+        result = groups.attach(result, *group_data, solution)
+    return _bootstrapped(result, boot_values, prep.patterns, est, bootstrap, seed, workers, maxiter, progress) \
+        if bootstrap else result
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the estimation and ``build_result`` read, derived from sufficient statistics only."""
+
+    moments: Moments              # complete rows (listwise, or no gaps), else the EM moments
+    patterns: Patterns | None     # set when FIML fits incomplete rows
+    item_means: ItemMeans
+    n_total: int
+    dropped_reasons: dict
+    answer_range: tuple[float, float]
+
+
+def prepare(stats: SufficientStats, spec: CSISpec, scale, missing: str) -> Prepared:
+    """Checks and moments from the statistics over ``spec.observed``: the one path from data
+    to the model, shared by ``fit`` (rows) and ``fit_stats`` (stored statistics).
+
+    Under FIML with incomplete rows the per-pattern moments become ``fiml.Patterns`` and the EM
+    moments; otherwise the complete rows' moments. Item means: EM means under FIML, available
+    answers under listwise deletion (pairwise sampling covariance, ``SufficientStats.item_means``).
+    """
+    low, high = stats.answer_range()
+    checks.check_answer_range(low, high, spec, scale)
+    n_total, n_complete = stats.n_total, stats.n_complete
     patterns = None
     if missing == "fiml" and n_complete < n_total:
-        answered = ~np.isnan(values).all(axis=1)
-        n_used = int(answered.sum())
+        n_used = stats.n_answered
         checks.check_sample_size(n_used, n_total, spec, what="responses with any answer")
-        checks.check_coverage(values, spec)
-        patterns = Patterns.from_values(values)
+        checks.check_coverage(stats.together(), spec)
+        patterns = stats.to_patterns()
         moments = Moments(n_used, *patterns.saturated())
         dropped_reasons = {"no_answer": n_total - n_used}
     else:
         checks.check_sample_size(n_complete, n_total, spec)
-        moments = Moments.from_values(values if n_complete == n_total else values[complete])
+        moments = stats.complete_moments()
         dropped_reasons = {"missing_answer": n_total - n_complete}
     checks.check_variance(moments.cov, spec)
     if patterns is not None:  # FIML: the EM means, which use what the answered items say about the rest
@@ -314,40 +352,69 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     elif n_complete == n_total:
         item_means = ItemMeans.from_moments(moments)
     else:
-        item_means = ItemMeans.from_values(values)
-    answer_range = (float(np.nanmin(values)), float(np.nanmax(values)))
-    rows = None
-    if estimator == "mlr":  # casewise scores need the fitted rows
-        rows = values if patterns is not None or n_complete == n_total else values[complete]
-    group_data = groups.split(data, group, values, spec) if group is not None else None
-    boot_values = values if bootstrap else None  # the rows the draws resample
-    del values
+        item_means = stats.item_means()
+    return Prepared(moments, patterns, item_means, n_total,
+                    {k: v for k, v in dropped_reasons.items() if v},
+                    (float(np.nanmin(low)), float(np.nanmax(high))))
+
+
+def _estimate_and_build(prep: Prepared, spec: CSISpec, scale, missing: str, estimator: str,
+                        maxiter: int, rows=None):
+    """Estimate (ML, FIML, PLS; MLR with ``rows``) and assemble the result: ``(result, est)``.
+    Warnings are issued at the caller of ``fit`` / ``fit_stats``."""
     if estimator == "pls":  # needs only the item correlations: no semopy, no FIML likelihood
-        est = pls.estimate(moments, spec)
-        pls.warn_unconverged(est)
-        result = build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
-                              missing=missing, patterns=patterns, estimator=estimator,
-                              answer_range=answer_range,
-                              dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
-        if group_data is not None:  # invariance is tested by ML (lavaan), from the pooled ML fit
-            result = groups.attach(result, *group_data, estimate(moments, spec, maxiter).solution)
-        return _bootstrapped(result, boot_values, patterns, est, bootstrap, seed, workers, maxiter, progress) \
-            if bootstrap else result
-    est = estimate(moments, spec, maxiter, patterns)
-    if not est.converged:
-        exceptions.warn(f"the optimiser did not converge ({est.message}); estimates are unreliable: "
-                      f"{REMEDIES}", ConvergenceWarning, stacklevel=2)
-    if est.heywood:
-        exceptions.warn(f"improper solution (Heywood case): {'; '.join(est.heywood)}; {REMEDIES}",
-                      HeywoodCaseWarning, stacklevel=2)
-    result = build_result(spec, scale, moments, est, n_total=n_total, item_means=item_means,
-                          missing=missing, patterns=patterns, estimator=estimator, rows=rows,
-                          answer_range=answer_range,
-                          dropped_reasons={k: v for k, v in dropped_reasons.items() if v})
-    if group_data is not None:
-        result = groups.attach(result, *group_data, est.solution)
-    return _bootstrapped(result, boot_values, patterns, est, bootstrap, seed, workers, maxiter, progress) \
-        if bootstrap else result
+        est = pls.estimate(prep.moments, spec)
+        pls.warn_unconverged(est, stacklevel=4)
+    else:
+        est = estimate(prep.moments, spec, maxiter, prep.patterns)
+        if not est.converged:
+            exceptions.warn(f"the optimiser did not converge ({est.message}); estimates are unreliable: "
+                            f"{REMEDIES}", ConvergenceWarning, stacklevel=3)
+        if est.heywood:
+            exceptions.warn(f"improper solution (Heywood case): {'; '.join(est.heywood)}; {REMEDIES}",
+                            HeywoodCaseWarning, stacklevel=3)
+    result = build_result(spec, scale, prep.moments, est, n_total=prep.n_total, item_means=prep.item_means,
+                          missing=missing, patterns=prep.patterns, estimator=estimator,
+                          rows=rows if estimator == "mlr" else None, answer_range=prep.answer_range,
+                          dropped_reasons=prep.dropped_reasons, stacklevel=4)
+    return result, est
+
+
+def fit_stats(stats: SufficientStats, spec: CSISpec | None = None, scale=(1, 10), *,
+              estimator: str = "ml", missing: str = "fiml", maxiter: int = MAXITER,
+              model: str | None = None):
+    """``fit`` from stored sufficient statistics instead of rows: the same CSIResult.
+
+    ``stats`` (``model.moments.SufficientStats``) may hold more items than the spec uses, in
+    any order; the spec defaults to ``CSISpec.from_columns(stats.items)``. ``fit`` turns its
+    rows into these statistics and runs the same pipeline (``prepare``, then estimation and
+    ``build_result``), so on the statistics of the rows ``fit`` was given every number agrees
+    (bit for bit for integer answers, whose statistics are exact; see ``model.moments``).
+    ML and PLS, complete data, listwise deletion and FIML are all supported.
+
+    ``estimator="mlr"`` raises SpecificationError: its point estimates are the ML ones, but the
+    Huber-White SEs and the scaled chi² need each respondent's casewise scores, which the
+    statistics do not hold; returning ML SEs under an MLR label would be false. Fit with
+    ``estimator="ml"`` (the same estimates) or fit the rows. Groups (invariance) and the
+    bootstrap need rows too and are not arguments here.
+
+    Raises DataError (too few responses, no variation, answers outside the scale, items never
+    answered together, missing items) and SpecificationError as ``fit``; warns as ``fit``.
+    """
+    scale = checks.check_scale(scale)
+    if not isinstance(stats, SufficientStats):
+        raise checks.DataError(f"stats must be a SufficientStats, got {type(stats).__name__}")
+    if estimator == "mlr":
+        raise SpecificationError("estimator='mlr' needs the rows: its robust SEs and scaled chi² come from "
+                                 "each respondent's scores, which sufficient statistics do not keep; use "
+                                 "estimator='ml' (the same point estimates) or fit the rows")
+    if estimator not in ESTIMATORS:
+        raise SpecificationError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if missing not in MISSING_METHODS:
+        raise SpecificationError(f"missing must be one of {MISSING_METHODS}, got {missing!r}")
+    spec = _resolve_spec(stats.items, spec, model)
+    prep = prepare(stats.select(spec.observed), spec, scale, missing)
+    return _estimate_and_build(prep, spec, scale, missing, estimator, maxiter)[0]
 
 
 def _bootstrapped(result, values, patterns, est, draws, seed, workers, maxiter, progress=None):

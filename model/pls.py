@@ -142,11 +142,11 @@ def estimate(moments: Moments, spec: CSISpec) -> PLSEstimation:
                          converged=res.converged, message=message, heywood=(), pls=res, sd=sd)
 
 
-def warn_unconverged(est: PLSEstimation) -> None:
+def warn_unconverged(est: PLSEstimation, stacklevel: int = 3) -> None:
     """Issue ``ConvergenceWarning`` at the caller of ``fit`` (the result says it as well)."""
     if not est.converged:
         exceptions.warn(f"PLS did not converge ({est.message}); estimates are unreliable: {REMEDIES}",
-                      ConvergenceWarning, stacklevel=3)
+                      ConvergenceWarning, stacklevel=stacklevel)
 
 
 def index_weights(est: PLSEstimation, spec: CSISpec) -> tuple[dict, list[str], list[str]]:

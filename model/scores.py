@@ -27,8 +27,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .checks import check_columns, check_numeric, check_range, check_scale
+from .checks import check_answer_range, check_columns, check_numeric, check_range, check_scale
 from .fiml import Patterns
+from .moments import SufficientStats
 from .spec import CSISpec
 from .stats import Z975, ItemMeans, Solution
 
@@ -94,7 +95,7 @@ def em_item_means(patterns: Patterns, mu: np.ndarray, sigma: np.ndarray) -> Item
     return ItemMeans(patterns.available()[0].astype(int), mu, patterns.mean_covariance(mu, sigma))
 
 
-def subset_indices(data: pd.DataFrame, result) -> dict:
+def subset_indices(data, result) -> dict:
     """Construct indices of any set of respondents with a fitted result's weights.
 
     The item means are estimated as ``fit`` estimates its own (EM means under FIML, available
@@ -103,8 +104,10 @@ def subset_indices(data: pd.DataFrame, result) -> dict:
 
     Parameters
     ----------
-    data : pandas.DataFrame
-        Respondents with the item columns of ``result.spec``.
+    data : pandas.DataFrame or model.moments.SufficientStats
+        Respondents with the item columns of ``result.spec``, or the stored sufficient
+        statistics of such respondents (the same numbers: the rows are turned into those
+        statistics first).
     result : CSIResult
         A fitted result; its weights, scale and missing-data method are used.
 
@@ -114,13 +117,17 @@ def subset_indices(data: pd.DataFrame, result) -> dict:
         ``{CODE: {index, index_se, index_ci, item_scores, item_n}}`` as ``CSIResult.constructs``.
         Raises ``DataError`` on bad answers, as ``respondent_scores``.
     """
-    values = _item_matrix(data, result.spec, result.scale)
     spec = result.spec
-    if result.missing_method == "fiml" and np.isnan(values).any():
-        patterns = Patterns.from_values(values)
+    if isinstance(data, SufficientStats):
+        stats = data.select(spec.observed)
+        check_answer_range(*stats.answer_range(), spec, result.scale)
+    else:
+        stats = SufficientStats.from_values(_item_matrix(data, spec, result.scale), spec.observed)
+    if result.missing_method == "fiml" and stats.n_complete < stats.n_total:
+        patterns = stats.to_patterns()
         means = em_item_means(patterns, *patterns.saturated())
     else:
-        means = ItemMeans.from_values(values)
+        means = stats.item_means()
     weights = {code: np.array([result.weights[code][item] for item in spec.items[code]])
                for code in spec.constructs}
     return construct_indices(means, spec, weights, result.scale)
