@@ -106,10 +106,17 @@ class SufficientStats:
         if values.ndim != 2 or values.shape[1] != len(items):
             raise DataError(f"values must be a (rows × {len(items)}) matrix, got shape {values.shape}")
         answered = ~np.isnan(values)
+        p = len(items)
+        if answered.all():  # complete data (the common case): one pattern, no copies of the rows
+            if not values.shape[0]:
+                return cls(items)
+            cross = values.T @ values
+            return cls(items, (PatternStats((True,) * p, int(values.shape[0]), _frozen(values.sum(axis=0)),
+                                            _frozen((cross + cross.T) / 2), _frozen(values.min(axis=0)),
+                                            _frozen(values.max(axis=0))),))
         keep = answered.any(axis=1)
         n_empty = int(values.shape[0] - keep.sum())
         values, answered = values[keep], answered[keep]
-        p = len(items)
         if p <= 62:
             _, inverse = np.unique(answered.astype(np.int64) @ (np.int64(1) << np.arange(p, dtype=np.int64)),
                                    return_inverse=True)
