@@ -253,10 +253,13 @@ def refresh_job(survey_id: int, wave, segment, key: str) -> None:
         survey = session.get(Survey, survey_id)
         version = data_version(session, survey_id)
         info = compute.survey_info(survey)
-        frame = responses_frame(session, survey, None, segment)
-        session.rollback()  # end the read transaction before the long computation
-        entry = compute.compute_report(frame, info, wave=wave, segment=segment).with_version(version)
-        del frame
+        entry = _from_moments(session, survey, info, wave, segment, version.count)
+        if entry is None:
+            frame = responses_frame(session, survey, None, segment)
+            session.rollback()  # end the read transaction before the long computation
+            entry = compute.compute_report(frame, info, wave=wave, segment=segment)
+            del frame
+        entry = entry.with_version(version)
         payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         t = ReportSnapshot
         with write_transaction(session):
@@ -274,6 +277,36 @@ def refresh_job(survey_id: int, wave, segment, key: str) -> None:
             session.execute(sa.update(ReportSnapshot).where(
                 ReportSnapshot.survey_id == survey_id, ReportSnapshot.view_key == key,
             ).values(claim_until=None, error=f"{type(err).__name__}: {err}"[:2000]))
+
+
+def _from_moments(session, survey: Survey, info: dict, wave, segment, count: int):
+    """The view computed from the survey's in-database moments (survey.report.moments), brought up to date
+    first; None where the rows are needed: a small survey (fewer than REPORT_MOMENTS_MIN_RESPONSES responses,
+    whose rows are cheap), flagged responses left out (the flags are judged on every row), too few responses
+    for a fit, or a fit that fails (the row path then explains it)."""
+    from model import ModelError
+    from survey.report import moments
+    from survey.services.reading import recent_comments_frame
+
+    threshold = current_app.config.get("REPORT_MOMENTS_MIN_RESPONSES", 20_000)
+    spec = compute.spec_for(info)
+    if threshold is None or count < int(threshold) or info.get("exclude_flagged") or spec is None:
+        return None
+    layout = moments.layout_for(info, spec)
+    done = moments.update(session, survey, info, spec)
+    every, segments = moments.load_all(session, survey.id, done["basis"])
+    wave_ids = {w.number: w.id for w in survey.waves}
+    source = segments.get(segment[0], {}).get(segment[1], {}) if segment else every
+    view = [c for wid, part in source.items() for c in part if wave is None or wave_ids.get(wave) == wid]
+    if sum(v[0] for _m, v in view) < compute.model.min_responses(spec):
+        return None
+    comments = recent_comments_frame(session, survey, compute.COMMENTS_WINDOW)
+    session.rollback()  # end the read transaction before the fit
+    try:
+        return compute.compute_from_moments(every, segments, layout, info, wave=wave, wave_ids=wave_ids,
+                                            segment=segment, comments=comments if len(comments) else None)
+    except ModelError:
+        return None
 
 
 def second_pass_enabled() -> bool:

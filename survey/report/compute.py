@@ -85,11 +85,15 @@ class ReportEntry(Mapping):
     phase: str = "point"
     second_opinion: Mapping | None = None
     comparisons: Mapping | None = None
+    # "rows": computed from the responses; "moments": point estimates from the in-database sufficient statistics
+    # (survey.report.moments), with ML standing in for MLR (same estimates) until the second pass reads the rows
+    source: str = "rows"
 
     @classmethod
     def build(cls, figures: dict) -> "ReportEntry":
         """Freeze a dict of computed figures (the CSIResult itself is already frozen)."""
-        return cls(**{k: v if k in ("result_obj", "version", "phase") else freeze(v) for k, v in figures.items()})
+        return cls(**{k: v if k in ("result_obj", "version", "phase", "source") else freeze(v)
+                      for k, v in figures.items()})
 
     def with_version(self, version) -> "ReportEntry":
         """The same figures, known to be current at ``version``."""
@@ -115,6 +119,7 @@ _ENTRY_FIELDS = tuple(f.name for f in fields(ReportEntry))
 SEGMENT_SECTION = "about"
 MIN_SEGMENT_N = 30
 COMMENTS_PER_BAND = 100
+COMMENTS_WINDOW = 1000  # from moments: each band's comments are looked for among this many newest ones
 
 
 
@@ -275,11 +280,86 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
         if q["code"] in view and (segment is None or segment[0] != q["code"]):
             entry["segments"][q["code"]] = rs.segment_scores(scores_view["CS"], view[q["code"]], MIN_SEGMENT_N)
     entry["comments"] = rs.comments_by_band(view, scores_view["CS"], COMMENTS_PER_BAND)
-    entry["response_quality"] = _response_quality(flagged_view, yardstick, bool(info.get("exclude_flagged")))
+    entry["response_quality"] = response_quality_figures(flagged_view, yardstick, bool(info.get("exclude_flagged")))
     return _finish(entry, started)
 
 
-def _response_quality(view: pd.DataFrame, score, excluded: bool) -> dict:
+def compute_from_moments(cells: dict, segment_cells: dict, layout, info: dict, *, wave: int | None,
+                         wave_ids: dict, segment: tuple | None = None,
+                         comments: pd.DataFrame | None = None) -> ReportEntry:
+    """A survey view from its stored cells (survey.report.moments) instead of its rows.
+
+    ``cells``: {wave_id: [(mask, vector)]} of every response; ``segment_cells``: {question code: {option:
+    {wave_id: cells}}}; ``wave_ids``: {wave number: wave id}. The fit, indices, trend, levels, complaints, intent
+    and segment scores equal ``compute_report``'s on the rows behind the cells. MLR is fitted as ML (the same
+    point estimates; its robust SEs need the rows, which the second pass reads, as it does for response quality
+    and, in a segment's view, the other segment questions' scores: cells are not crossed by two segments).
+    The comments come from ``comments``, the newest commented responses."""
+    from survey.report import moments
+
+    started = time.perf_counter()
+    scale = tuple(info["scale"])
+    spec = spec_for(info)
+    number_of = {wid: number for number, wid in wave_ids.items()}
+    if segment is not None:
+        cells = segment_cells.get(segment[0], {}).get(segment[1], {})
+        segment_cells = {}
+    view_cells = [c for wid, part in cells.items() for c in part if wave is None or number_of.get(wid) == wave]
+    all_cells = [c for part in cells.values() for c in part]
+    count = lambda part: int(sum(v[0] for _m, v in part))  # noqa: E731
+    entry = {"n": count(view_cells), "n_all_waves": count(all_cells), "wave": wave, "segment": segment,
+             "scale": list(scale), "result": None, "result_obj": None, "descriptive": None, "error": None,
+             "min_responses": model.min_responses(spec), "needed": 0, "state": "fitted", "source": "moments",
+             "model": info.get("model", model.DEFAULT_MODEL),
+             "computed_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}
+    estimator = "pls" if info.get("estimator") == "pls" else "ml"
+    result = _fit_stats_quietly(moments.to_stats(layout, view_cells), spec, scale, estimator)
+    entry.update(result=result.to_dict(), result_obj=result)
+    waves = []
+    for number in sorted(wave_ids):
+        part = cells.get(wave_ids[number], [])
+        if not count(part):
+            continue
+        stats = moments.to_stats(layout, part)
+        indices = model.subset_indices(stats, result)
+        answered = {code: moments.answered(layout, part, spec.items[code]) for code in spec.constructs}
+        waves.append({"wave": int(number), "n": count(part),
+                      "scores": {code: {"n": answered[code], "mean": float(c["index"]),
+                                        "ci": [float(v) for v in c["index_ci"]]} for code, c in indices.items()}})
+    entry["waves"] = waves
+    entry["change"] = _change(waves, wave)
+    entry["levels"] = moments.satisfaction_levels(layout, view_cells)
+    entry["complaints"] = moments.complaints(layout, view_cells)
+    entry["intent"] = moments.intent(layout, view_cells)
+    cs_items = list(spec.items["CS"])
+    cs_weights = [result.weights["CS"][item] for item in cs_items]
+    entry["segments"] = {}
+    for code, _options in (layout.segments if segment is None else ()):
+        rows = []
+        for value, by_wave in sorted(segment_cells.get(code, {}).items()):
+            part = [c for wid, cs in by_wave.items() if wave is None or number_of.get(wid) == wave for c in cs]
+            if not part:
+                continue
+            n, mean, ci = moments.score_summary(layout, part, cs_items, cs_weights)
+            suppressed = n < MIN_SEGMENT_N
+            rows.append({"value": value, "n": n, "mean": None if suppressed else mean,
+                         "ci": None if suppressed else ci, "suppressed": suppressed})
+        entry["segments"][code] = rows
+    if comments is not None:
+        view = comments[comments["wave"] == wave] if wave is not None else comments
+        if segment is not None:
+            view = view[view[segment[0]] == segment[1]]
+        entry["comments"] = rs.comments_by_band(view, model.respondent_scores(view, result)["CS"], COMMENTS_PER_BAND)
+    entry["response_quality"] = None
+    return _finish(entry, started)
+
+
+def _fit_stats_quietly(stats, spec: CSISpec, scale, estimator: str):
+    with silenced():
+        return model.fit_stats(stats, spec=spec, scale=scale, estimator=estimator)
+
+
+def response_quality_figures(view: pd.DataFrame, score, excluded: bool) -> dict:
     """The view's quality flags (services.quality) and its mean satisfaction score with and without the
     flagged responses, both on this report's yardstick (``score``: rows -> 0-100 construct scores with the
     fitted weights, or equal weights), so the difference is the rows', not the weights'. Cheap: no second fit

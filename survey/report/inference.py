@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from functools import partial
 
 import pandas as pd
 
@@ -21,7 +22,8 @@ import model
 from model import ModelError
 from model.exceptions import silenced
 
-from survey.report.compute import ReportEntry, freeze, segment_questions, spec_for
+from survey.report import figures as rs
+from survey.report.compute import ReportEntry, freeze, response_quality_figures, segment_questions, spec_for
 
 LEVERS = ("PQ", "PV")  # what a company can act on (issue 10): perceived quality and value, not expectations
 OTHER = {"mlr": "pls", "pls": "mlr"}
@@ -137,6 +139,18 @@ def second_pass(entry: ReportEntry, frame: pd.DataFrame, info: dict, *, draws: i
     spec, scale = spec_for(info), tuple(info["scale"])
     view = frame[frame["wave"] == entry.wave] if entry.wave is not None else frame
     primary = entry.result_obj
+    extra = {}
+    if entry.source == "moments":  # point estimates came from the stored moments: what needs the rows is done here
+        estimator = info.get("estimator") or primary.estimator
+        if primary.estimator != estimator:  # MLR: the same estimates as the ML stand-in, now with robust SEs
+            primary = _fit(view, spec, scale, estimator)
+        score = partial(model.respondent_scores, result=primary)
+        extra["response_quality"] = freeze(response_quality_figures(view, score, bool(info.get("exclude_flagged"))))
+        if entry.segment is not None:  # the other segment questions within this segment: cells are not crossed
+            cs = score(view)["CS"]
+            extra["segments"] = freeze({q["code"]: rs.segment_scores(cs, view[q["code"]], min_n)
+                                        for q in segment_questions(info)
+                                        if q["code"] in view and q["code"] != entry.segment[0]})
     opinion = None
     try:
         other = _fit(view, spec, scale, OTHER.get(primary.estimator, "pls"))
@@ -149,7 +163,7 @@ def second_pass(entry: ReportEntry, frame: pd.DataFrame, info: dict, *, draws: i
         result = _fit(view, spec, scale, primary.estimator, bootstrap=int(draws), seed=int(seed), workers=workers,
                       progress=progress)
     return replace(entry, result=freeze(result.to_dict()), result_obj=result, second_opinion=freeze(opinion),
-                   comparisons=freeze(fair), phase="full")
+                   comparisons=freeze(fair), phase="full", **extra)
 
 
 __all__ = ["LEVERS", "comparisons", "fair_comparison", "second_opinion", "second_pass", "seed_for", "top_lever"]

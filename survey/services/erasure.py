@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from survey.exceptions import InvalidInput
 from survey.storage.db import write_transaction
 from survey.storage.tables import (
-    MAX_ID, Answer, CaseNote, FollowUpCase, InvitationToken, ReportSnapshot, RespondentContact, Response, Survey,
+    MAX_ID, Answer, CaseNote, FollowUpCase, InvitationToken, MomentsState, ReportSnapshot, RespondentContact, Response,
+    ResponseMoments, Survey,
 )
 
 
@@ -70,6 +71,9 @@ def erase_response(session: Session, survey: Survey, response_id: int, seen_eras
         session.execute(sa.delete(Answer).where(Answer.response_id == response_id))
         session.execute(sa.delete(Response).where(Response.id == response_id))
         session.execute(sa.delete(ReportSnapshot).where(ReportSnapshot.survey_id == survey.id))
+        # the stored moments hold the erased answers inside their sums: they go too (rebuilt from the rows)
+        session.execute(sa.delete(ResponseMoments).where(ResponseMoments.survey_id == survey.id))
+        session.execute(sa.delete(MomentsState).where(MomentsState.survey_id == survey.id))
         session.execute(sa.update(Survey).where(Survey.id == survey.id)
                         .values(erasures=Survey.erasures + 1))
     session.refresh(survey)

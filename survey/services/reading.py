@@ -79,6 +79,76 @@ def _decoded_column(item: snapshot.Item, codes: np.ndarray):
     return options[np.where(valid, codes, len(item.options))]
 
 
+def _decoded_answers(session: Session, snap: snapshot.Snapshot, ids: np.ndarray, blobs: list) -> dict:
+    """{question code: column} of the packed answers of the responses ``ids`` (text questions: all None)."""
+    n = len(ids)
+    legacy = [i for i, blob in enumerate(blobs) if blob is None]
+    if legacy:
+        for i, blob in zip(legacy, _unpacked_from_answers(session, snap, ids[legacy])):
+            blobs[i] = blob
+    row_index, qids, codes = packing.unpack(blobs)
+    position = {item.id: j for j, item in enumerate(snap.items)}
+    lookup = np.full(max(max(position, default=0), int(qids.max(initial=0))) + 1, -1, dtype=np.int64)
+    for qid, j in position.items():
+        lookup[qid] = j
+    col = lookup[qids]  # -1: a dropped question
+    keep = col >= 0
+    matrix = np.full((len(snap.items), n), -2, dtype=np.int16)  # one row per question; -2: unanswered
+    matrix.reshape(-1)[col[keep] * n + row_index[keep]] = codes[keep]
+    return {item.code: _decoded_column(item, matrix[j]) if item.kind != TEXT else np.full(n, None, object)
+            for j, item in enumerate(snap.items)}
+
+
+def coded_frame(session: Session, survey: Survey, *, after_id: int | None = 0, up_to: int | None = None,
+                ids=()) -> pd.DataFrame:
+    """The complete responses of the survey with after_id < id <= up_to (none when after_id is None), plus those
+    with an id in ``ids``: columns response_id, wave_id, then every active non-text question as in
+    ``responses_frame`` (no text, no quality flags: what the in-database moments count, a block at a time)."""
+    snap = snapshot.take(survey)
+    listed = Response.id.in_(sorted(int(i) for i in ids))
+    if after_id is None:
+        window = listed
+    else:
+        window = Response.id > after_id
+        if up_to is not None:
+            window = sa.and_(window, Response.id <= up_to)
+        if ids:
+            window = sa.or_(window, listed)
+    rows = _fetch_raw(session.connection(), sa.select(Response.id, Response.wave_id, Response.packed)
+                      .where(*_response_filter(snap, survey, None), window).order_by(Response.id))
+    n = len(rows)
+    response_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    frame = pd.DataFrame({"response_id": response_ids,
+                          "wave_id": np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)})
+    data = _decoded_answers(session, snap, response_ids, [r[2] for r in rows])
+    del rows
+    texts = {item.code for item in snap.items if item.kind == TEXT}
+    return pd.concat([frame, pd.DataFrame({k: v for k, v in data.items() if k not in texts})], axis=1)
+
+
+def recent_comments_frame(session: Session, survey: Survey, limit: int = 1000, code: str = "comment") -> pd.DataFrame:
+    """The newest ``limit`` complete responses with a non-empty ``code`` text answer, as ``coded_frame`` rows plus
+    wave (number), created_at and the comment: what the report's comments list needs without reading every row."""
+    snap = snapshot.take(survey)
+    item = snap.item(code)
+    if item is None or item.kind != TEXT:
+        return pd.DataFrame()
+    texts = dict(session.execute(
+        sa.select(Answer.response_id, Answer.text).join(Response, Response.id == Answer.response_id)
+        .where(Answer.question_id == item.id, Answer.text.is_not(None), Answer.text != "",
+               Response.complete.is_(True))
+        .order_by(Answer.response_id.desc()).limit(limit)).all())
+    if not texts:
+        return pd.DataFrame()
+    frame = coded_frame(session, survey, after_id=None, ids=list(texts))
+    meta = dict(session.execute(sa.select(Response.id, Response.created_at).where(Response.id.in_(list(texts)))).all())
+    number = {wid: n for n, wid in snap.waves.items()}
+    frame["wave"] = frame["wave_id"].map(number)
+    frame["created_at"] = pd.to_datetime([_aware(meta[i]) for i in frame["response_id"]], utc=True)
+    frame[code] = [texts[i] for i in frame["response_id"]]
+    return frame
+
+
 def responses_frame(session: Session, survey: Survey, wave: int | None = None, segment=None) -> pd.DataFrame:
     """Return one row per complete response: response_id, created_at (UTC), wave, locale, source, duration_ms
     (float, NaN when unknown), then one column per active question code in questionnaire order (scale items
@@ -120,22 +190,7 @@ def responses_frame(session: Session, survey: Survey, wave: int | None = None, s
     blobs = [r[5] for r in rows]
     device, client = [r[7] for r in rows], [r[8] for r in rows]
     del rows
-    legacy = [i for i, blob in enumerate(blobs) if blob is None]
-    if legacy:
-        for i, blob in zip(legacy, _unpacked_from_answers(session, snap, frame["response_id"].to_numpy()[legacy])):
-            blobs[i] = blob
-    row_index, qids, codes = packing.unpack(blobs)
-    position = {item.id: j for j, item in enumerate(snap.items)}
-    lookup = np.full(max(max(position, default=0), int(qids.max(initial=0))) + 1, -1, dtype=np.int64)
-    for qid, j in position.items():
-        lookup[qid] = j
-    col = lookup[qids]  # -1: a dropped question
-    keep = col >= 0
-    matrix = np.full((len(snap.items), n), -2, dtype=np.int16)  # one row per question; -2: unanswered
-    matrix.reshape(-1)[col[keep] * n + row_index[keep]] = codes[keep]
-    data = {}
-    for j, item in enumerate(snap.items):
-        data[item.code] = _decoded_column(item, matrix[j]) if item.kind != TEXT else np.full(n, None, object)
+    data = _decoded_answers(session, snap, frame["response_id"].to_numpy(), blobs)
     texts = [item for item in snap.items if item.kind == TEXT]
     if texts and n:
         where = {item.id: item.code for item in texts}

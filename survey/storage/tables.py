@@ -368,6 +368,42 @@ class ReportSnapshot(db.Model):
         return f"<ReportSnapshot survey={self.survey_id} {self.view_key} n={self.data_count}>"
 
 
+class ResponseMoments(db.Model):
+    """Sufficient statistics of one cell of a survey's responses: (wave, segment, answered-item pattern).
+
+    ``data`` is a float64 vector (survey.report.moments.Layout): count, sums and raw cross-products of the scale
+    answers of the pattern, their minima and maxima, and count and sum of each derived per-response figure
+    (satisfaction level, complaint, ...). Responses are append-only, so a cell only ever grows: adding the
+    cells of new responses gives exactly the cells of all of them. ``basis`` names the questionnaire layout the
+    vectors follow; a questionnaire edit or an erasure makes a new basis and the cells are rebuilt.
+    ``segment`` is "" (every response) or "<question code>=<option>".
+    """
+
+    __tablename__ = "response_moments"
+    __table_args__ = (sa.UniqueConstraint("survey_id", "basis", "wave_id", "segment", "pattern"),)
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"), index=True)
+    basis: so.Mapped[str] = so.mapped_column(sa.String(40))
+    wave_id: so.Mapped[int]
+    segment: so.Mapped[str] = so.mapped_column(sa.String(400), default="")
+    pattern: so.Mapped[str] = so.mapped_column(sa.Text)
+    n: so.Mapped[int]
+    data: so.Mapped[bytes] = so.mapped_column(sa.LargeBinary)
+
+
+class MomentsState(db.Model):
+    """How far a survey's ResponseMoments have read: every response with id <= ``last_id`` is counted, except
+    the ids in ``gaps`` (JSON {id: first seen, epoch seconds}): ids below last_id that were not visible when it
+    was read (a transaction still in flight on PostgreSQL), looked at again by the next update."""
+
+    __tablename__ = "moments_state"
+    survey_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("survey.id"), primary_key=True)
+    basis: so.Mapped[str] = so.mapped_column(sa.String(40))
+    last_id: so.Mapped[int] = so.mapped_column(default=0)
+    gaps: so.Mapped[str] = so.mapped_column(sa.Text, default="{}")
+    updated_at: so.Mapped[datetime | None] = so.mapped_column(sa.DateTime(timezone=True))
+
+
 class Upload(db.Model):
     """A file a manager brought to import, kept in the database so a job on any worker can read it.
 
