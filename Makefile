@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/abuse_bench.py
 	$(BIN)/python bench/fault_bench.py
 	$(BIN)/python bench/report_bench.py
+	$(BIN)/python bench/scale_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
