@@ -49,10 +49,10 @@ def compute_moments(app, slug: str, update: bool = True):
         t1 = time.perf_counter()
         layout = moments.layout_for(info, spec)
         basis = moments.basis_of(survey, layout)
-        every, segments = moments.load_all(session, survey.id, basis)
+        every, segments = moments.load_all(session, survey.id, basis, layout)
         comments = recent_comments_frame(session, survey, compute.COMMENTS_WINDOW)
         wave_ids = {w.number: w.id for w in survey.waves}
-        entry = compute.compute_from_moments(every, segments, layout, info, wave=None, wave_ids=wave_ids,
+        entry = compute.compute_from_moments(every, segments, info, wave=None, wave_ids=wave_ids,
                                              comments=comments if len(comments) else None)
         t2 = time.perf_counter()
         session.rollback()

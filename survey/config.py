@@ -13,7 +13,7 @@ ENVIRONMENT = {"SECRET_KEY": "SECRET_KEY", "DATABASE_URL": "SQLALCHEMY_DATABASE_
 TUNABLE = ("LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ACCOUNT", "SUBMIT_LIMIT_PER_ADDRESS", "API_LIMIT_PER_KEY",
            "API_LIMIT_FAILED_PER_ADDRESS", "SURVEY_LIMITED_PER_ADDRESS")
 FLAGS = ("RATELIMIT_ENABLED", "CASE_ALERTS", "REPORT_SECOND_PASS", "REPORT_COMPARE_GROUPS")
-NUMBERS = ("REPORT_BOOTSTRAP_DRAWS", "REPORT_BOOTSTRAP_WORKERS")  # whole numbers, also as CSI_<NAME>
+NUMBERS = ("REPORT_BOOTSTRAP_DRAWS", "REPORT_BOOTSTRAP_WORKERS", "REPORT_MOMENTS_MIN_RESPONSES")  # whole numbers, also as CSI_<NAME>
 MAIL_FLAGS = ("MAIL_USE_TLS", "MAIL_USE_SSL")  # read as MAIL_<NAME>, the names Flask-Mailman uses
 
 
@@ -57,6 +57,9 @@ class Config:
     REPORT_BOOTSTRAP_DRAWS = 1000  # bootstrap draws of a report's intervals (0: no intervals)
     REPORT_BOOTSTRAP_WORKERS = None  # processes for the draws (None: the engine's default, up to two cores)
     REPORT_COMPARE_GROUPS = True  # test measurement invariance across waves and segment groups
+    # from this many responses a report's point estimates come from the in-database moments
+    # (survey.report.moments: a refresh reads only the new responses); smaller surveys read their rows
+    REPORT_MOMENTS_MIN_RESPONSES = 20_000
     UPLOAD_WAIT_SECONDS = 2.0  # after "Import", wait this long for the import job before showing its progress page
     PASSWORD_HASH_METHOD = "scrypt"
 
@@ -90,6 +93,10 @@ class Config:
     RATELIMIT_KEY_PREFIX = "csi"
     RATELIMIT_HEADERS_ENABLED = False  # the error handlers put Retry-After (seconds) on every 429 themselves
     RATELIMIT_STRATEGY = "fixed-window"
+    # Redis down: count in this worker's memory meanwhile (limits still hold, per worker) instead of a 500,
+    # and go back to Redis once it answers; any other limiter error lets the request through, logged
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
     # Failed logins only (a success costs nothing). The account tiers are the backoff: 5 wrong passwords lock
     # the account for the rest of the minute, 20 for the rest of the hour, 50 for the rest of the day; a
     # refused attempt is answered before any password hashing, so a flood of them is cheap.

@@ -211,11 +211,11 @@ def _ensure_row(session, survey_id: int, key: str) -> None:
         pass  # created meanwhile by another worker
 
 
-def claim_refresh(session, survey_id: int, key: str, count: int) -> bool:
+def claim_refresh(session, survey_id: int, key: str, count: int) -> datetime | None:
     """Take the view's refresh claim if no live claim exists and the stored report holds fewer than ``count``
-    responses and the last computation is older than REPORT_REFRESH_SECONDS; return whether this caller now
-    owns the computation. The freshness test is part of the one UPDATE, so a report published
-    between a reader's look and its claim is not computed again."""
+    responses and the last computation is older than REPORT_REFRESH_SECONDS; return the claim's time (which
+    names it) when this caller now owns the computation, else None. The freshness test is part of the one
+    UPDATE, so a report published between a reader's look and its claim is not computed again."""
     config = current_app.config
     now = utcnow()
     t = ReportSnapshot
@@ -226,22 +226,34 @@ def claim_refresh(session, survey_id: int, key: str, count: int) -> bool:
                         sa.or_(t.computed_at.is_(None), t.computed_at <= now - interval))
     claim = timedelta(seconds=float(config.get("REPORT_CLAIM_SECONDS", 900)))
     with write_transaction(session):
-        taken = session.execute(sa.update(t).where(condition).values(claim_until=now + claim, claimed_at=now))
-    return taken.rowcount == 1
+        taken = session.execute(sa.update(t).where(condition).values(claim_until=now + claim, claimed_at=now)
+                                .execution_options(synchronize_session=False))
+    return now if taken.rowcount == 1 else None
 
 
 def request_refresh(session, survey: Survey, wave, segment, key: str, count: int) -> bool:
     """Claim the view's refresh (data of ``count`` responses) and hand it to a job; return whether a
     computation is now under way."""
     _ensure_row(session, survey.id, key)
-    if claim_refresh(session, survey.id, key, count):
-        jobs.enqueue(REFRESH_JOB, survey.id, wave, list(segment) if segment else None, key)
+    claimed = claim_refresh(session, survey.id, key, count)
+    if claimed is not None:
+        jobs.enqueue(REFRESH_JOB, survey.id, wave, list(segment) if segment else None, key, claimed.isoformat())
         return True
     meta = _snapshot_meta(session, survey.id, key)
     return meta is not None and meta.claim_until is not None and _aware(meta.claim_until) > utcnow()
 
 
-def refresh_job(survey_id: int, wave, segment, key: str) -> None:
+def _release(claimed: str | None):
+    """claim_until's new value: released (NULL) only while the claim is still the one this job was given
+    (``claimed``: its claimed_at); a job that outlived its claim must not release the live claim of the job
+    that took over."""
+    t = ReportSnapshot
+    if claimed is None:  # a job enqueued before claims were named
+        return None
+    return sa.case((t.claimed_at == datetime.fromisoformat(claimed), None), else_=t.claim_until)
+
+
+def refresh_job(survey_id: int, wave, segment, key: str, claimed: str | None = None) -> None:
     """The job: compute one survey view from its stored responses and publish it (runs in an app context).
 
     The data version is taken before the responses are read, so a snapshot never claims more data than it
@@ -266,8 +278,8 @@ def refresh_job(survey_id: int, wave, segment, key: str) -> None:
             session.execute(sa.update(t).where(
                 t.survey_id == survey_id, t.view_key == key,
                 sa.or_(t.data_count.is_(None), t.data_count <= version.count),
-            ).values(payload=payload, data_count=version.count, computed_at=utcnow(), claim_until=None,
-                     error=None))
+            ).values(payload=payload, data_count=version.count, computed_at=utcnow(), claim_until=_release(claimed),
+                     error=None).execution_options(synchronize_session=False))
         if entry.phase == "point" and second_pass_enabled():
             request_intervals(session, survey_id, wave, segment, key, version.count)
     except Exception as err:
@@ -276,7 +288,8 @@ def refresh_job(survey_id: int, wave, segment, key: str) -> None:
         with write_transaction(session):
             session.execute(sa.update(ReportSnapshot).where(
                 ReportSnapshot.survey_id == survey_id, ReportSnapshot.view_key == key,
-            ).values(claim_until=None, error=f"{type(err).__name__}: {err}"[:2000]))
+            ).values(claim_until=_release(claimed), error=f"{type(err).__name__}: {err}"[:2000])
+                .execution_options(synchronize_session=False))
 
 
 def _from_moments(session, survey: Survey, info: dict, wave, segment, count: int):
@@ -294,17 +307,16 @@ def _from_moments(session, survey: Survey, info: dict, wave, segment, count: int
         return None
     layout = moments.layout_for(info, spec)
     done = moments.update(session, survey, info, spec)
-    every, segments = moments.load_all(session, survey.id, done["basis"])
+    every, segments = moments.load_all(session, survey.id, done["basis"], layout)
     wave_ids = {w.number: w.id for w in survey.waves}
-    source = segments.get(segment[0], {}).get(segment[1], {}) if segment else every
-    view = [c for wid, part in source.items() for c in part if wave is None or wave_ids.get(wave) == wid]
-    if sum(v[0] for _m, v in view) < compute.model.min_responses(spec):
+    cells = (segments.get(segment[0], {}).get(segment[1]) or moments.Cells.empty(layout)) if segment else every
+    if cells.of_wave(None if wave is None else wave_ids.get(wave, -1)).count < compute.model.min_responses(spec):
         return None
     comments = recent_comments_frame(session, survey, compute.COMMENTS_WINDOW)
     session.rollback()  # end the read transaction before the fit
     try:
-        return compute.compute_from_moments(every, segments, layout, info, wave=wave, wave_ids=wave_ids,
-                                            segment=segment, comments=comments if len(comments) else None)
+        return compute.compute_from_moments(every, segments, info, wave=wave, wave_ids=wave_ids, segment=segment,
+                                            comments=comments if len(comments) else None)
     except ModelError:
         return None
 

@@ -284,72 +284,74 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
     return _finish(entry, started)
 
 
-def compute_from_moments(cells: dict, segment_cells: dict, layout, info: dict, *, wave: int | None,
-                         wave_ids: dict, segment: tuple | None = None,
-                         comments: pd.DataFrame | None = None) -> ReportEntry:
+def compute_from_moments(every, segments: dict, info: dict, *, wave: int | None, wave_ids: dict,
+                         segment: tuple | None = None, comments: pd.DataFrame | None = None) -> ReportEntry:
     """A survey view from its stored cells (survey.report.moments) instead of its rows.
 
-    ``cells``: {wave_id: [(mask, vector)]} of every response; ``segment_cells``: {question code: {option:
-    {wave_id: cells}}}; ``wave_ids``: {wave number: wave id}. The fit, indices, trend, levels, complaints, intent
-    and segment scores equal ``compute_report``'s on the rows behind the cells. MLR is fitted as ML (the same
-    point estimates; its robust SEs need the rows, which the second pass reads, as it does for response quality
-    and, in a segment's view, the other segment questions' scores: cells are not crossed by two segments).
-    The comments come from ``comments``, the newest commented responses."""
+    ``every``: the Cells of every response; ``segments``: {question code: {option: Cells}}; ``wave_ids``: {wave
+    number: wave id}. The fit, indices, trend, levels, complaints, intent and segment scores equal
+    ``compute_report``'s on the rows behind the cells. MLR is fitted as ML (the same point estimates; its
+    robust SEs need the rows, which the second pass reads, as it does for response quality and, in a segment's
+    view, the other segment questions' scores: cells are not crossed by two segments). The comments come from
+    ``comments``, the newest commented responses."""
     from survey.report import moments
 
     started = time.perf_counter()
     scale = tuple(info["scale"])
     spec = spec_for(info)
-    number_of = {wid: number for number, wid in wave_ids.items()}
+    layout = every.layout
+    cells = every
     if segment is not None:
-        cells = segment_cells.get(segment[0], {}).get(segment[1], {})
-        segment_cells = {}
-    view_cells = [c for wid, part in cells.items() for c in part if wave is None or number_of.get(wid) == wave]
-    all_cells = [c for part in cells.values() for c in part]
-    count = lambda part: int(sum(v[0] for _m, v in part))  # noqa: E731
-    entry = {"n": count(view_cells), "n_all_waves": count(all_cells), "wave": wave, "segment": segment,
+        cells = segments.get(segment[0], {}).get(segment[1]) or moments.Cells.empty(layout)
+        segments = {}
+    wave_id = None if wave is None else wave_ids.get(wave, -1)
+    view = cells.of_wave(wave_id)
+    entry = {"n": view.count, "n_all_waves": cells.count, "wave": wave, "segment": segment,
              "scale": list(scale), "result": None, "result_obj": None, "descriptive": None, "error": None,
              "min_responses": model.min_responses(spec), "needed": 0, "state": "fitted", "source": "moments",
              "model": info.get("model", model.DEFAULT_MODEL),
              "computed_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}
     estimator = "pls" if info.get("estimator") == "pls" else "ml"
-    result = _fit_stats_quietly(moments.to_stats(layout, view_cells), spec, scale, estimator)
+    result = _fit_stats_quietly(moments.to_stats(view), spec, scale, estimator)
     entry.update(result=result.to_dict(), result_obj=result)
     waves = []
     for number in sorted(wave_ids):
-        part = cells.get(wave_ids[number], [])
-        if not count(part):
+        part = cells.of_wave(wave_ids[number])
+        if not part.count:
             continue
-        stats = moments.to_stats(layout, part)
-        indices = model.subset_indices(stats, result)
-        answered = {code: moments.answered(layout, part, spec.items[code]) for code in spec.constructs}
-        waves.append({"wave": int(number), "n": count(part),
-                      "scores": {code: {"n": answered[code], "mean": float(c["index"]),
-                                        "ci": [float(v) for v in c["index_ci"]]} for code, c in indices.items()}})
+        indices = result.constructs if part.count == view.count and wave == number else \
+            model.subset_indices(moments.to_stats(part), result)  # the fitted wave's row is the fit's own index
+        answered = {code: moments.answered(part, spec.items[code]) for code in spec.constructs}
+        waves.append({"wave": int(number), "n": part.count,
+                      "scores": {code: {"n": answered[code], "mean": float(indices[code]["index"]),
+                                        "ci": [float(v) for v in indices[code]["index_ci"]]}
+                                 for code in spec.constructs}})
     entry["waves"] = waves
     entry["change"] = _change(waves, wave)
-    entry["levels"] = moments.satisfaction_levels(layout, view_cells)
-    entry["complaints"] = moments.complaints(layout, view_cells)
-    entry["intent"] = moments.intent(layout, view_cells)
+    entry["levels"] = moments.satisfaction_levels(view)
+    entry["complaints"] = moments.complaints(view)
+    entry["intent"] = moments.intent(view)
     cs_items = list(spec.items["CS"])
     cs_weights = [result.weights["CS"][item] for item in cs_items]
     entry["segments"] = {}
-    for code, _options in (layout.segments if segment is None else ()):
+    for code, _options in layout.segments:
         rows = []
-        for value, by_wave in sorted(segment_cells.get(code, {}).items()):
-            part = [c for wid, cs in by_wave.items() if wave is None or number_of.get(wid) == wave for c in cs]
-            if not part:
+        for value, part in sorted(segments.get(code, {}).items()):
+            part = part.of_wave(wave_id)
+            if not len(part.n):
                 continue
-            n, mean, ci = moments.score_summary(layout, part, cs_items, cs_weights)
+            n, mean, ci = moments.score_summary(part, cs_items, cs_weights)
             suppressed = n < MIN_SEGMENT_N
             rows.append({"value": value, "n": n, "mean": None if suppressed else mean,
                          "ci": None if suppressed else ci, "suppressed": suppressed})
-        entry["segments"][code] = rows
+        if segment is None:
+            entry["segments"][code] = rows
     if comments is not None:
-        view = comments[comments["wave"] == wave] if wave is not None else comments
+        shown = comments[comments["wave"] == wave] if wave is not None else comments
         if segment is not None:
-            view = view[view[segment[0]] == segment[1]]
-        entry["comments"] = rs.comments_by_band(view, model.respondent_scores(view, result)["CS"], COMMENTS_PER_BAND)
+            shown = shown[shown[segment[0]] == segment[1]]
+        entry["comments"] = rs.comments_by_band(shown, model.respondent_scores(shown, result)["CS"],
+                                                COMMENTS_PER_BAND)
     entry["response_quality"] = None
     return _finish(entry, started)
 

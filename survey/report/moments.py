@@ -57,16 +57,6 @@ class Layout:
         p, d = self.p, len(self.derived)
         return 1 + p + p * (p + 1) // 2 + 2 * p + 2 * d
 
-    def parts(self, vector: np.ndarray):
-        """(n, sums, cross (p x p), minima, maxima, derived counts, derived sums) of one cell vector."""
-        p, d = self.p, len(self.derived)
-        at = np.cumsum([1, p, p * (p + 1) // 2, p, p, d])
-        n, sums, upper, low, high, counts, totals = np.split(vector, at)
-        cross = np.zeros((p, p))
-        cross[np.triu_indices(p)] = upper
-        cross = cross + np.triu(cross, 1).T
-        return float(n[0]), sums, cross, low, high, counts, totals
-
 
 def layout_for(info: dict, spec) -> Layout:
     """The layout of a survey's cells (``info``: compute.survey_info; ``spec``: its CSISpec)."""
@@ -255,58 +245,119 @@ def _add(session, survey_id: int, basis: str, layout: Layout, cells: dict) -> No
                                      .values(n=sa.bindparam("n"), data=sa.bindparam("data")), updates)
 
 
-def load(session, survey_id: int, basis: str, layout: Layout, segment: str = ALL) -> dict[int, list]:
-    """{wave_id: [(pattern mask, vector), ...]} of one segment's stored cells."""
+@dataclass(frozen=True)
+class Cells:
+    """A block of stored cells as arrays (one row per cell), so every figure is a few array operations
+    whatever the number of patterns: ``masks`` (cells x items, answered), ``data`` (cells x Layout.size),
+    ``waves`` (wave id per cell)."""
+
+    layout: Layout
+    masks: np.ndarray
+    data: np.ndarray
+    waves: np.ndarray
+
+    @classmethod
+    def empty(cls, layout: Layout) -> "Cells":
+        return cls(layout, np.zeros((0, layout.p), bool), np.zeros((0, layout.size)), np.zeros(0, np.int64))
+
+    def where(self, keep) -> "Cells":
+        return Cells(self.layout, self.masks[keep], self.data[keep], self.waves[keep])
+
+    def of_wave(self, wave_id: int | None) -> "Cells":
+        """The cells of one wave (None: all)."""
+        return self if wave_id is None else self.where(self.waves == wave_id)
+
+    def _block(self, k: int) -> np.ndarray:
+        p, d = self.layout.p, len(self.layout.derived)
+        bounds = np.cumsum([0, 1, p, p * (p + 1) // 2, p, p, d, d])
+        return self.data[:, bounds[k]:bounds[k + 1]]
+
+    @property
+    def n(self) -> np.ndarray:
+        return self.data[:, 0]
+
+    @property
+    def count(self) -> int:
+        return int(self.n.sum())
+
+    sums = property(lambda self: self._block(1))
+    upper = property(lambda self: self._block(2))
+    low = property(lambda self: self._block(3))
+    high = property(lambda self: self._block(4))
+    derived_counts = property(lambda self: self._block(5))
+    derived_sums = property(lambda self: self._block(6))
+
+    def cross(self, items: np.ndarray | None = None) -> np.ndarray:
+        """Raw cross-products per cell (cells x m x m) over item positions ``items`` (default: all)."""
+        p = self.layout.p
+        position = np.zeros((p, p), dtype=np.int64)
+        position[np.triu_indices(p)] = np.arange(p * (p + 1) // 2)
+        position = np.maximum(position, position.T)  # symmetric: (i, j) and (j, i) read the same entry
+        if items is not None:
+            position = position[np.ix_(items, items)]
+        return self.upper[:, position]
+
+
+def load_all(session, survey_id: int, basis: str, layout: Layout) -> tuple[Cells, dict]:
+    """The stored cells of every response and of every segment ({question code: {option: Cells}})."""
     t = ResponseMoments
-    out: dict[int, list] = {}
-    for wave_id, pattern, data in session.execute(
-            sa.select(t.wave_id, t.pattern, t.data).where(t.survey_id == survey_id, t.basis == basis,
-                                                           t.segment == segment)):
-        mask = np.frombuffer(pattern.encode(), dtype=np.uint8) == ord("1")
-        out.setdefault(wave_id, []).append((mask, np.frombuffer(data, dtype=np.float64)))
-    return out
+    rows = session.execute(sa.select(t.wave_id, t.segment, t.pattern, t.data)
+                           .where(t.survey_id == survey_id, t.basis == basis)).all()
+    if not rows:
+        return Cells.empty(layout), {}
+    data = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float64).reshape(len(rows), layout.size)
+    masks = np.frombuffer("".join(r[2] for r in rows).encode(), dtype=np.uint8).reshape(len(rows), layout.p) \
+        == ord("1")
+    waves = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    segment = np.array([r[1] for r in rows], dtype=object)
+    everything = Cells(layout, masks, data, waves)
+    every = everything.where(segment == ALL)
+    by_segment: dict[str, dict] = {}
+    for name in sorted(set(segment.tolist()) - {ALL}):
+        code, _, value = name.partition("=")
+        by_segment.setdefault(code, {})[value] = everything.where(segment == name)
+    return every, by_segment
 
 
-def load_all(session, survey_id: int, basis: str) -> tuple[dict, dict]:
-    """The stored cells of every response ({wave_id: cells}) and of every segment
-    ({question code: {option: {wave_id: cells}}}); a cell is (pattern mask, vector)."""
-    t = ResponseMoments
-    every: dict[int, list] = {}
-    segments: dict[str, dict] = {}
-    for wave_id, segment, pattern, data in session.execute(
-            sa.select(t.wave_id, t.segment, t.pattern, t.data).where(t.survey_id == survey_id, t.basis == basis)):
-        cell = (np.frombuffer(pattern.encode(), dtype=np.uint8) == ord("1"), np.frombuffer(data, dtype=np.float64))
-        if segment == ALL:
-            every.setdefault(wave_id, []).append(cell)
-        else:
-            code, _, value = segment.partition("=")
-            segments.setdefault(code, {}).setdefault(value, {}).setdefault(wave_id, []).append(cell)
-    return every, segments
-
-
-def to_stats(layout: Layout, cells):
-    """model.SufficientStats of the responses behind cells (the scale items of the layout)."""
+def to_stats(cells: Cells):
+    """model.SufficientStats of the responses behind cells (the layout's scale items), cells of one answer
+    pattern (several waves) added up."""
     from model.moments import PatternStats, SufficientStats
 
-    by_mask: dict[tuple, PatternStats] = {}
-    n_empty = 0
-    for mask, vector in cells:
-        n, sums, cross, low, high, _k, _t = layout.parts(vector)
+    layout = cells.layout
+    if not len(cells.n):
+        return SufficientStats(layout.items, (), 0)
+    _, group = np.unique(np.packbits(cells.masks, axis=1), axis=0, return_inverse=True)
+    group = np.asarray(group).ravel()
+    k = int(group.max()) + 1
+    data = np.zeros((k, layout.size))
+    np.add.at(data, group, cells.data)
+    p = layout.p
+    lo = 1 + p + p * (p + 1) // 2
+    data[:, lo:lo + p] = np.inf
+    data[:, lo + p:lo + 2 * p] = -np.inf
+    np.minimum.at(data[:, lo:lo + p], group, cells.low)
+    np.maximum.at(data[:, lo + p:lo + 2 * p], group, cells.high)
+    masks = np.zeros((k, p), bool)
+    masks[group] = cells.masks
+    merged = Cells(layout, masks, data, np.zeros(k, np.int64))
+    cross = merged.cross()
+    patterns, n_empty = [], 0
+    for g in range(k):
+        mask = masks[g]
         if not mask.any():
-            n_empty += int(n)
+            n_empty += int(data[g, 0])
             continue
         obs = np.flatnonzero(mask)
-        part = PatternStats(tuple(bool(m) for m in mask), int(n), sums[obs], cross[np.ix_(obs, obs)],
-                            low[obs], high[obs])
-        key = part.mask
-        by_mask[key] = by_mask[key] + part if key in by_mask else part
-    return SufficientStats(layout.items, tuple(sorted(by_mask.values(), key=lambda s: s.code)), n_empty)
+        patterns.append(PatternStats(tuple(bool(m) for m in mask), int(data[g, 0]), merged.sums[g, obs],
+                                     cross[g][np.ix_(obs, obs)], merged.low[g, obs], merged.high[g, obs]))
+    return SufficientStats(layout.items, tuple(sorted(patterns, key=lambda s: s.code)), n_empty)
 
 
-def answered(layout: Layout, cells, items) -> int:
+def answered(cells: Cells, items) -> int:
     """Responses behind cells with an answer to at least one of ``items``."""
-    idx = [layout.items.index(i) for i in items]
-    return int(sum(vector[0] for mask, vector in cells if mask[idx].any()))
+    idx = [cells.layout.items.index(i) for i in items]
+    return int(cells.n[cells.masks[:, idx].any(axis=1)].sum())
 
 
 def segment_key(segment: tuple | None) -> str:
@@ -316,20 +367,16 @@ def segment_key(segment: tuple | None) -> str:
 
 # --- figures from the cells ---------------------------------------------------------------------------------
 
-def totals(layout: Layout, cells) -> tuple[dict, dict]:
+def totals(cells: Cells) -> tuple[dict, dict]:
     """({figure: count}, {figure: sum}) of the derived figures over cells."""
-    d = len(layout.derived)
-    counts, sums = np.zeros(d), np.zeros(d)
-    for _mask, vector in cells:
-        _n, _s, _c, _lo, _hi, k, t = layout.parts(vector)
-        counts += k
-        sums += t
-    return dict(zip(layout.derived, counts.tolist())), dict(zip(layout.derived, sums.tolist()))
+    names = cells.layout.derived
+    return (dict(zip(names, cells.derived_counts.sum(axis=0).tolist())),
+            dict(zip(names, cells.derived_sums.sum(axis=0).tolist())))
 
 
-def satisfaction_levels(layout: Layout, cells) -> dict:
+def satisfaction_levels(cells: Cells) -> dict:
     """As figures.satisfaction_levels on the rows behind the cells."""
-    counts, sums = totals(layout, cells)
+    counts, sums = totals(cells)
     n = int(round(counts["level:short"]))
     out = {"n": n}
     for name in rs.LEVELS:
@@ -338,12 +385,13 @@ def satisfaction_levels(layout: Layout, cells) -> dict:
     return out
 
 
-def complaints(layout: Layout, cells) -> dict:
+def complaints(cells: Cells) -> dict:
     """As figures.complaints on the rows behind the cells."""
+    layout = cells.layout
     if "complained" not in layout.derived:
         return {"n": 0, "count": 0, "rate": None, "n_dissatisfied": 0, "rate_dissatisfied": None,
                 "handling": None, "causes": []}
-    counts, sums = totals(layout, cells)
+    counts, sums = totals(cells)
     n, count = int(round(counts["complained"])), int(round(sums["complained"]))
     n_short = int(round(counts["complained:short"]))
     out = {"n": n, "count": count, "rate": count / n if n else None, "n_dissatisfied": n_short,
@@ -358,48 +406,45 @@ def complaints(layout: Layout, cells) -> dict:
     return out
 
 
-def intent(layout: Layout, cells) -> list[dict]:
+def intent(cells: Cells) -> list[dict]:
     """As figures.intent on the rows behind the cells."""
-    counts, sums = totals(layout, cells)
+    layout = cells.layout
+    counts, sums = totals(cells)
     out = []
     for item in layout.cl:
         j = layout.items.index(item)
-        n, total = 0.0, 0.0
-        for mask, vector in cells:
-            if mask[j]:
-                cell_n, cell_sums, *_ = layout.parts(vector)
-                n += cell_n
-                total += cell_sums[j]
+        n = float(cells.n[cells.masks[:, j]].sum())
+        total = float(cells.sums[:, j].sum())  # zero where unanswered
         out.append({"item": item, "n": int(n),
                     "score": float(to_index(total / n, layout.scale)) if n else None,
                     "share_likely": sums[f"likely:{item}"] / counts[f"likely:{item}"] if n else None})
     return out
 
 
-def score_summary(layout: Layout, cells, items, weights) -> tuple[int, float | None, list | None]:
+def score_summary(cells: Cells, items, weights) -> tuple[int, float | None, list | None]:
     """(n, mean, 95% CI) of the respondents' 0-100 scores Σ w·x / Σ w over their answered ``items`` (as
     model.respondent_scores and model.scores.mean_ci on the rows): per pattern the score is linear in the
-    answers, so its sum and sum of squares follow from the pattern's sums and cross-products."""
+    answers, c·x + b, so its sum and sum of squares follow from the pattern's sums and cross-products."""
     from model.stats import Z975
 
+    layout = cells.layout
     idx = np.array([layout.items.index(i) for i in items])
     w = np.asarray(weights, dtype=float)
-    n = s1 = s2 = 0.0
     lo, hi = layout.scale
-    for mask, vector in cells:
-        use = mask[idx]
-        if not use.any() or w[use].sum() == 0:
-            continue
-        cell_n, sums, cross, *_ = layout.parts(vector)
-        a = np.zeros(layout.p)
-        a[idx[use]] = w[use] / w[use].sum()
-        # score = 100 (a·x - lo) / (hi - lo) = c·x + b
-        c, b = 100 * a / (hi - lo), -100 * lo / (hi - lo)
-        n += cell_n
-        s1 += c @ sums + b * cell_n
-        s2 += c @ cross @ c + 2 * b * (c @ sums) + b * b * cell_n
-    if n == 0:
+    weight = cells.masks[:, idx] * w  # cells x items: the weights of the answered items
+    total = weight.sum(axis=1)
+    use = total > 0
+    if not use.any():
         return 0, None, None
+    cells = cells.where(use)
+    c = 100 * weight[use] / total[use, None] / (hi - lo)
+    b = -100 * lo / (hi - lo)
+    n_cell = cells.n
+    linear = (c * cells.sums[:, idx]).sum(axis=1)
+    quadratic = np.einsum("ki,kij,kj->k", c, cells.cross(idx), c)
+    n = float(n_cell.sum())
+    s1 = float((linear + b * n_cell).sum())
+    s2 = float((quadratic + 2 * b * linear + b * b * n_cell).sum())
     mean = s1 / n
     if n < 2:
         return int(n), float(mean), None
@@ -408,5 +453,5 @@ def score_summary(layout: Layout, cells, items, weights) -> tuple[int, float | N
     return int(n), float(mean), [mean - half, mean + half]
 
 
-__all__ = ["ALL", "Layout", "answered", "basis_of", "cells_of", "complaints", "derived_columns", "intent", "layout_for",
-           "load", "load_all", "merge", "to_stats", "satisfaction_levels", "score_summary", "segment_key", "totals", "update"]
+__all__ = ["ALL", "Cells", "Layout", "answered", "basis_of", "cells_of", "complaints", "derived_columns", "intent", "layout_for",
+           "load_all", "merge", "to_stats", "satisfaction_levels", "score_summary", "segment_key", "totals", "update"]

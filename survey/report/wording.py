@@ -246,6 +246,9 @@ MESSAGES: dict[str, LazyString] = {
     "intervals_failed": _l("The intervals could not be computed: {error}"),
     "intervals_ready": _l("Intervals from {draws} bootstrap draws (respondents resampled, the model refitted each "
                           "time)."),
+    "from_moments": _l("Computed from the answer totals stored for this survey (the same estimates as from every "
+                       "response; a refresh reads only the new responses). Robust standard errors and the "
+                       "response-quality check read every response: they follow with the intervals."),
     "boot_interval": _l("Bootstrap interval"),
     "boot_ci_line": _l("bootstrap {confidence} interval {lo}–{hi}"),
     "impact_ci": _l("Impact interval"),

@@ -210,3 +210,40 @@ def test_the_shield_blocks_a_refused_address(app, client, auth, monkeypatch):
     monkeypatch.undo()
     assert client.post("/auth/login", data={"email": "z@example.com", "password": "x"},
                        environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 401
+
+
+def test_with_redis_down_logins_and_answers_work_and_limits_still_hold(_sqlite_url, unused_port, valid_answers):
+    """REDIS_URL set but nothing listening (Redis restarting): the limits fall back to this worker's memory, so a
+    login is answered (401, then 429 past the limit) and a questionnaire is stored, never a 500."""
+    from survey import services
+    from survey.storage.db import db
+
+    dead = f"redis://127.0.0.1:{unused_port}/0"
+    email = f"down-{secrets.token_hex(4)}@example.com"
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": _sqlite_url,
+                      "WTF_CSRF_ENABLED": False, "REDIS_URL": dead, "RATELIMIT_STORAGE_URI": dead,
+                      "LOGIN_LIMIT_PER_ACCOUNT": "2 per minute", "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+                      "REPORT_SECOND_PASS": False})
+    with app.app_context():
+        services.create_manager(db.session, email, PASSWORD, method="pbkdf2:sha256:1000")
+        slug = "down-" + secrets.token_hex(3)
+        survey = services.create_survey(db.session, slug=slug, title_en="Down", title_zh="停")
+        survey_id = survey.id
+    client = app.test_client()
+    try:
+        codes = [client.post("/auth/login", data={"email": email, "password": "wrong"}).status_code
+                 for _ in range(3)]
+        assert codes == [401, 401, 429]
+        posted = client.post(f"/s/{slug}", data=valid_answers())
+        assert posted.status_code == 302 and "/thanks" in posted.headers["Location"], posted.status_code
+        with app.app_context():
+            from survey.storage.tables import Response
+            assert db.session.query(Response).filter_by(survey_id=survey_id).count() == 1
+    finally:
+        from survey import jobs
+        jobs.drain(30)
+        with app.app_context():
+            from survey.storage.tables import Manager
+            db.session.query(Manager).filter_by(email=email).delete()
+            db.session.commit()
+            db.engine.dispose()

@@ -39,65 +39,64 @@ def test_cells_hold_the_exact_sums_and_cross_products_of_the_rows(demo, db_sessi
     done = moments.update(db_session, demo, info, spec)
     assert done["read"] == 400 and done["rebuilt"] is False
     frame = responses_frame(db_session, demo)
-    every, segments = moments.load_all(db_session, demo.id, done["basis"])
+    every, segments = moments.load_all(db_session, demo.id, done["basis"], layout)
     wave_ids = {w.number: w.id for w in demo.waves}
     for number, wave_id in wave_ids.items():
         rows = frame[frame["wave"] == number]
         values = rows[list(layout.items)].to_numpy(dtype=float)
         filled = np.nan_to_num(values)
-        cells = every[wave_id]
-        n, sums, cross = 0.0, np.zeros(layout.p), np.zeros((layout.p, layout.p))
-        for mask, vector in cells:
-            cell_n, cell_sums, cell_cross, low, high, *_ = layout.parts(vector)
-            n, sums, cross = n + cell_n, sums + cell_sums, cross + cell_cross
-            assert np.all(np.isinf(low[~mask])) and np.all(low[mask] >= 1) and np.all(high[mask] <= 10)
-        assert n == len(rows)
-        assert np.array_equal(sums, filled.sum(axis=0))  # integers: exact, not close
-        assert np.array_equal(cross, filled.T @ filled)
+        cells = every.of_wave(wave_id)
+        assert cells.count == len(rows)
+        assert np.array_equal(cells.sums.sum(axis=0), filled.sum(axis=0))  # integers: exact, not close
+        assert np.array_equal(cells.cross().sum(axis=0), filled.T @ filled)
+        assert np.all(np.isinf(cells.low[~cells.masks])) and np.all(cells.low[cells.masks] >= 1)
+        assert np.all(cells.high[cells.masks] <= 10)
         # one cell per answer pattern present
         patterns = {"".join("1" if a else "0" for a in row) for row in ~np.isnan(values)}
-        assert {"".join("1" if m else "0" for m in mask) for mask, _ in cells} == patterns
+        assert {"".join("1" if m else "0" for m in mask) for mask in cells.masks} == patterns
+        # the statistics the model reads are those of the rows
+        assert moments.to_stats(cells) == model.SufficientStats.from_values(values, layout.items)
+    assert moments.to_stats(every) == model.SufficientStats.from_values(
+        frame[list(layout.items)].to_numpy(dtype=float), layout.items)
     # segment cells split the same responses by their answer
     for code, options in layout.segments:
-        total = sum(v[0] for by_wave in segments[code].values() for part in by_wave.values() for _m, v in part)
-        assert total == frame[code].notna().sum()
-        for value, by_wave in segments[code].items():
+        assert sum(c.count for c in segments[code].values()) == frame[code].notna().sum()
+        for value, cells in segments[code].items():
             assert value in options
-            assert sum(v[0] for part in by_wave.values() for _m, v in part) == (frame[code] == value).sum()
+            assert cells.count == (frame[code] == value).sum()
 
 
 def test_levels_complaints_intent_and_segment_scores_from_cells_equal_the_rows(demo, db_session):
     info, spec, layout = _setup(db_session, demo)
     done = moments.update(db_session, demo, info, spec)
-    every, segments = moments.load_all(db_session, demo.id, done["basis"])
+    every, segments = moments.load_all(db_session, demo.id, done["basis"], layout)
     frame = responses_frame(db_session, demo)
     wave_ids = {w.number: w.id for w in demo.waves}
     rng = np.random.default_rng(3)
     for number in (None, *wave_ids):
         view = frame if number is None else frame[frame["wave"] == number]
-        cells = [c for wid, part in every.items() for c in part if number is None or wave_ids[number] == wid]
+        cells = every.of_wave(None if number is None else wave_ids[number])
         levels = rs.satisfaction_level_per_row(view, spec.items["CE"], spec.items["PQ"])
-        assert moments.satisfaction_levels(layout, cells) == rs.satisfaction_levels(levels)
-        _same(moments.complaints(layout, cells), rs.complaints(view, levels, layout.scale))
-        _same(moments.intent(layout, cells), rs.intent(view, spec.items["CL"], layout.scale))
+        assert moments.satisfaction_levels(cells) == rs.satisfaction_levels(levels)
+        _same(moments.complaints(cells), rs.complaints(view, levels, layout.scale))
+        _same(moments.intent(cells), rs.intent(view, spec.items["CL"], layout.scale))
         # a construct's score with arbitrary weights, answered items renormalized (model.respondent_scores)
-        items = list(spec.items["CS"])
-        weights = rng.uniform(0.1, 1.0, size=len(items))
-        values = view[items].to_numpy(dtype=float)
-        answered = ~np.isnan(values)
-        with np.errstate(invalid="ignore"):
-            per_row = np.nan_to_num(values) @ weights / (answered @ weights)
-        expected = model.scores.mean_ci(model.scores.to_index(per_row, layout.scale))
-        got = moments.score_summary(layout, cells, items, weights)
-        assert got[0] == expected[0]
-        assert got[1] == pytest.approx(expected[1], rel=1e-12)
-        assert got[2] == pytest.approx(expected[2], rel=1e-12)
-    code = "region"
-    by_value = segments[code]
-    for value, by_wave in by_value.items():
-        cells = [c for part in by_wave.values() for c in part]
-        assert moments.satisfaction_levels(layout, cells)["n"] == rs.satisfaction_levels(
-            rs.satisfaction_level_per_row(frame[frame[code] == value], spec.items["CE"], spec.items["PQ"]))["n"]
+        for construct in ("CS", "PQ", "CL"):
+            items = list(spec.items[construct])
+            weights = rng.uniform(0.1, 1.0, size=len(items))
+            values = view[items].to_numpy(dtype=float)
+            answered = ~np.isnan(values)
+            with np.errstate(invalid="ignore"):
+                per_row = np.nan_to_num(values) @ weights / (answered @ weights)
+            expected = model.scores.mean_ci(model.scores.to_index(per_row, layout.scale))
+            got = moments.score_summary(cells, items, weights)
+            assert got[0] == expected[0]
+            assert got[1] == pytest.approx(expected[1], rel=1e-12)
+            assert got[2] == pytest.approx(expected[2], rel=1e-12)
+    for value, cells in segments["region"].items():
+        part = frame[frame["region"] == value]
+        assert moments.satisfaction_levels(cells) == rs.satisfaction_levels(
+            rs.satisfaction_level_per_row(part, spec.items["CE"], spec.items["PQ"]))
 
 
 def _same(a, b):
@@ -210,11 +209,11 @@ def _from_cells(db_session, survey, info, wave, segment):
     spec = compute.spec_for(info)
     layout = moments.layout_for(info, spec)
     done = moments.update(db_session, survey, info, spec)
-    every, segments = moments.load_all(db_session, survey.id, done["basis"])
+    every, segments = moments.load_all(db_session, survey.id, done["basis"], layout)
     wave_ids = {w.number: w.id for w in survey.waves}
     comments = services.reading.recent_comments_frame(db_session, survey, 1000)
-    return compute.compute_from_moments(every, segments, layout, info, wave=wave, wave_ids=wave_ids,
-                                        segment=segment, comments=comments)
+    return compute.compute_from_moments(every, segments, info, wave=wave, wave_ids=wave_ids, segment=segment,
+                                        comments=comments)
 
 
 @pytest.mark.parametrize("estimator", ["ml", "pls"])

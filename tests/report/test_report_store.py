@@ -142,6 +142,28 @@ def test_a_dead_workers_claim_is_taken_over(client, manager, demo, app, db_sessi
     assert len(calls) == 1
 
 
+def test_a_job_that_outlived_its_claim_does_not_release_the_claim_that_took_over(app, demo, db_session):
+    """Job A's claim expires while it still runs; job B takes over. A publishing must leave B's claim alone (else
+    the next open starts a third computation of the same data); B's own publish releases it."""
+    with app.app_context():
+        key = cache.view_key(demo, None, None)
+        cache._ensure_row(db_session, demo.id, key)
+        claimed_a = cache.claim_refresh(db_session, demo.id, key, 400)
+        assert claimed_a is not None and cache.claim_refresh(db_session, demo.id, key, 400) is None
+        db_session.execute(sa.update(ReportSnapshot).values(claim_until=utcnow() - timedelta(seconds=1)))
+        db_session.commit()  # A is slow: its claim expired
+        claimed_b = cache.claim_refresh(db_session, demo.id, key, 400)
+        assert claimed_b is not None and claimed_b != claimed_a
+        cache.refresh_job(demo.id, None, None, key, claimed_a.isoformat())  # A finishes
+        db_session.rollback()
+        row = db_session.scalar(sa.select(ReportSnapshot))
+        assert row.data_count == 400 and row.claim_until is not None  # published, and B still holds the claim
+        assert cache.claim_refresh(db_session, demo.id, key, 401) is None
+        cache.refresh_job(demo.id, None, None, key, claimed_b.isoformat())  # B finishes
+        db_session.rollback()
+        assert db_session.scalar(sa.select(ReportSnapshot.claim_until)) is None
+
+
 def test_a_failed_computation_keeps_the_last_report(client, manager, demo, app, db_session, monkeypatch):
     assert client.get(URL).status_code == 200
     app.config.update(REPORT_STALE_WAIT_SECONDS=0, REPORT_REFRESH_SECONDS=0)
