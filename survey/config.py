@@ -102,7 +102,8 @@ class Config:
     # refused attempt is answered before any password hashing, so a flood of them is cheap.
     LOGIN_LIMIT_PER_ACCOUNT = "5 per minute; 20 per hour; 50 per day"
     LOGIN_LIMIT_PER_ADDRESS = "20 per minute; 200 per day"
-    # password checks running at once on this host, all workers together (a login beyond: 429, Retry-After 1)
+    # login posts (each a password check) handled at once on this host, all workers together; a login beyond gets
+    # web/shield.py's ready-made 429 with Retry-After: 1 before Flask
     LOGIN_HASH_SLOTS = 1
     # Questionnaire posts per address (generous: a shop's kiosks or an office share one address)
     SUBMIT_LIMIT_PER_ADDRESS = "120 per minute"

@@ -5,7 +5,6 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
-from werkzeug.exceptions import TooManyRequests
 
 from survey import services
 from survey.extensions import limiter, login_manager
@@ -53,11 +52,9 @@ def login():
         return redirect(safe_next(request.args.get("next")))
     status = 200
     if request.method == "POST":
-        with services.password_check_slot(current_app.instance_path, current_app.config["LOGIN_HASH_SLOTS"]) as free:
-            if not free:  # other workers are checking passwords: answer now rather than queue up behind them
-                raise TooManyRequests(retry_after=1)
-            manager = services.authenticate(services.db_session, request.form.get("email", ""),
-                                            request.form.get("password", ""))
+        # the shield (web/shield.py) holds a password-check slot for this post, or refused it before Flask
+        manager = services.authenticate(services.db_session, request.form.get("email", ""),
+                                        request.form.get("password", ""))
         if manager is not None:
             sessions.start()
             login_user(manager, remember=False)

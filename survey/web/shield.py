@@ -1,10 +1,15 @@
-"""A login flood answered before Flask: once the login limits have refused an address or an account, this WSGI
-middleware answers that address's (or account's) next login posts with a ready-made 429 until the limit's
-window ends, without building a request, a session or a page. Under a flood of wrong passwords the refusals
-then cost the workers a fraction of a millisecond each, and respondents keep the workers.
+"""A login flood answered before Flask, with a ready-made 429 (no request, session, CSRF check, limit check or
+page is built): a login post gets one
+- when the login limits have already refused its address or account, until that limit's window ends;
+- when every password-check slot of the host (LOGIN_HASH_SLOTS, services.password_check_slot) is taken by
+  another login, with Retry-After: 1. A post that gets a slot holds it while Flask handles it, so at most that
+  many logins (each ~100 ms of scrypt) run at once across the workers.
+Under a flood of wrong passwords the refusals then cost the workers a fraction of a millisecond each (through
+Flask ~13 times more), and respondents keep the workers. A busy refusal says nothing about the password, so it
+does not count against the limits.
 
-The table is per worker process and only caches refusals Flask-Limiter (memory or Redis) already made, so it
-never refuses what the limits would let through, and forgets an entry when its window ends.
+The refusal table is per worker process and only caches refusals Flask-Limiter (memory or Redis) already made,
+so it never refuses what the limits would let through, and forgets an entry when its window ends.
 """
 import io
 import time
@@ -16,9 +21,9 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
-from survey.i18n import normalize
-
+from survey import services
 from survey.extensions import limiter
+from survey.i18n import normalize
 
 LOGIN_PATH = "/auth/login"
 MAX_ENTRIES = 10_000
@@ -33,6 +38,7 @@ class LoginShield:
 
     def __init__(self, wsgi_app, flask_app):
         self.wsgi_app = wsgi_app
+        self.flask_app = flask_app
         self.addresses: dict[str, float] = {}
         self.accounts: dict[str, float] = {}
         self.pages: dict[str, bytes] = {}
@@ -47,14 +53,19 @@ class LoginShield:
                                       f'<p><a href="{LOGIN_PATH}">{LOGIN_PATH}</a></p></html>').encode()
 
     def __call__(self, environ, start_response):
-        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == LOGIN_PATH:
-            now = time.time()
-            until = self.addresses.get(environ.get("REMOTE_ADDR", ""), 0)
-            if until <= now and self.accounts:
-                until = self._account_until(environ)
-            if until > now:
-                return self._refuse(environ, start_response, until - now)
-        return self.wsgi_app(environ, start_response)
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != LOGIN_PATH:
+            return self.wsgi_app(environ, start_response)
+        now = time.time()
+        until = self.addresses.get(environ.get("REMOTE_ADDR", ""), 0)
+        if until <= now and self.accounts:
+            until = self._account_until(environ)
+        if until > now:
+            return self._refuse(environ, start_response, until - now)
+        config = self.flask_app.config
+        with services.password_check_slot(self.flask_app.instance_path, config["LOGIN_HASH_SLOTS"]) as free:
+            if not free:  # other workers are checking passwords: answer now rather than queue up behind them
+                return self._refuse(environ, start_response, 1)
+            return self.wsgi_app(environ, start_response)  # Flask's response is built before the slot is freed
 
     def _account_until(self, environ) -> float:
         """Read the (small) form to find the account, and hand the body on to Flask unchanged."""

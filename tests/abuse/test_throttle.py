@@ -163,17 +163,41 @@ def test_redis_storage_is_shared_between_apps(_sqlite_url):
             db.engine.dispose()
 
 
-def test_password_checks_are_capped_across_workers(app, auth, counted_hashes):
-    """With every slot held (by other workers checking passwords), a login is answered at once, unhashed."""
+def test_password_checks_are_capped_across_workers(app, auth, counted_hashes, monkeypatch):
+    """With every slot held (by another worker checking a password), a login is answered by the shield before
+    Flask (no session, CSRF or limit check, no page) and unhashed; a busy answer does not count as a failure."""
     from survey import services
 
     auth.create()
+    app.config["LOGIN_LIMIT_PER_ACCOUNT"] = "2 per minute"
     with services.password_check_slot(app.instance_path, app.config["LOGIN_HASH_SLOTS"]) as held:
         assert held
-        busy = auth.login()
-    assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
+        monkeypatch.setattr(app, "full_dispatch_request", lambda: (_ for _ in ()).throw(AssertionError("Flask")))
+        for _ in range(3):
+            busy = auth.login(password="wrong password!")
+            assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
+            assert "Too many attempts" in busy.get_data(as_text=True)
+        monkeypatch.undo()
     assert counted_hashes == []
-    assert auth.login().status_code == 302  # slot free again; a busy answer did not count as a failure
+    assert auth.login().status_code == 302  # slot free again, and 3 busy answers did not use up the 2 failures
+
+
+def test_a_login_holds_its_slot_while_flask_checks_the_password(app, auth, monkeypatch):
+    """The slot the shield takes covers the password check: a second login meanwhile is refused as busy."""
+    from survey import services
+    from survey.web import auth as auth_view
+
+    auth.create()
+    real = services.authenticate
+    seen = []
+
+    def authenticate_with_a_second_login(*args):
+        seen.append(app.test_client().post("/auth/login", data={"email": "other@example.com", "password": "x"}))
+        return real(*args)
+
+    monkeypatch.setattr(auth_view.services, "authenticate", authenticate_with_a_second_login)
+    assert auth.login().status_code == 302
+    assert [r.status_code for r in seen] == [429] and seen[0].headers["Retry-After"] == "1"
 
 
 def test_refused_logins_are_answered_before_flask(app, client, auth, monkeypatch):
