@@ -123,6 +123,27 @@ def worker_command(burst):
     jobs.work(burst=burst)
 
 
+@click.command("moments")
+@with_appcontext
+@click.option("--survey", "slug", help="Only this survey (default: every survey with at least "
+              "REPORT_MOMENTS_MIN_RESPONSES responses).")
+def moments_command(slug):
+    """Build or bring up to date the in-database moments that large surveys' reports are computed from.
+
+    Reports keep them current themselves; run this after loading responses in bulk (outside the app), so the
+    first report of a large survey is computed from its moments at once.
+    """
+    from survey.report import cache
+
+    surveys = services.list_surveys_for_moments(services.db_session, slug,
+                                                current_app.config["REPORT_MOMENTS_MIN_RESPONSES"])
+    if slug and not surveys:
+        fail(f"no survey {slug}")
+    for survey_id, survey_slug in surveys:
+        done = cache.moments_job(survey_id)
+        click.echo(f"{survey_slug}: {done['read'] if done else 0} responses read")
+
+
 def init_app(app) -> None:
     """Register the commands on `flask --app survey`."""
     app.cli.add_command(create_manager_command)
@@ -130,6 +151,7 @@ def init_app(app) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(api_group)
     app.cli.add_command(worker_command)
+    app.cli.add_command(moments_command)
     app.cli.add_command(translate_update_command)
     app.cli.add_command(translate_compile_command)
 

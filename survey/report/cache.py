@@ -54,6 +54,7 @@ copyreg.pickle(MappingProxyType, lambda proxy: (_proxy, (dict(proxy),)))
 
 REFRESH_JOB = "survey.report.cache:refresh_job"
 INTERVAL_JOB = "survey.report.cache:interval_job"
+MOMENTS_JOB = "survey.report.cache:moments_job"
 POLL_SECONDS = 0.05
 
 
@@ -306,6 +307,11 @@ def _from_moments(session, survey: Survey, info: dict, wave, segment, count: int
     if threshold is None or count < int(threshold) or info.get("exclude_flagged") or spec is None:
         return None
     layout = moments.layout_for(info, spec)
+    if moments.behind(session, survey, info, spec) > int(current_app.config.get("REPORT_MOMENTS_INLINE", 50_000)):
+        # a first build (or a rebuild after an edit) reads every response: the rows give this report sooner,
+        # and the cells are built on the slow lane for the next refresh
+        jobs.enqueue_coalesced(f"moments:{survey.id}", MOMENTS_JOB, survey.id, lane="slow")
+        return None
     done = moments.update(session, survey, info, spec)
     every, segments = moments.load_all(session, survey.id, done["basis"], layout)
     wave_ids = {w.number: w.id for w in survey.waves}
@@ -319,6 +325,24 @@ def _from_moments(session, survey: Survey, info: dict, wave, segment, count: int
                                             comments=comments if len(comments) else None)
     except ModelError:
         return None
+
+
+def moments_job(survey_id: int) -> dict | None:
+    """The job: bring a survey's in-database moments up to date (a first build reads every response in blocks);
+    return what moments.update did (None: no such survey, or a construct without items)."""
+    from survey.report import moments
+
+    session = db.session
+    survey = session.get(Survey, survey_id)
+    if survey is None:
+        return None
+    info = compute.survey_info(survey)
+    spec = compute.spec_for(info)
+    if spec is None:
+        return None
+    done = moments.update(session, survey, info, spec)
+    log.info("moments of survey %s: %s responses read in %.1f s", survey_id, done["read"], done["seconds"])
+    return done
 
 
 def second_pass_enabled() -> bool:

@@ -28,7 +28,7 @@ from survey.services.reading import coded_frame
 from survey.storage.db import write_transaction
 from survey.storage.tables import SCALE, MomentsState, Response, ResponseMoments, Survey, utcnow
 
-BLOCK = 200_000      # responses read at once while (re)building: bounds a worker's memory
+BLOCK = 50_000       # responses read at once while (re)building: bounds a worker's memory (~150 MB)
 GAP_SECONDS = 600    # how long an id below the mark that was not visible is looked for again
 MAX_GAPS = 1000      # at most this many such ids (the highest) are kept
 ALL = ""             # the segment of every response
@@ -175,6 +175,16 @@ def _ensure_state(session, survey_id: int, basis: str) -> None:
             session.add(MomentsState(survey_id=survey_id, basis=basis, last_id=0, gaps="{}"))
     except sa.exc.IntegrityError:
         pass  # created meanwhile by another worker
+
+
+def behind(session, survey: Survey, info: dict, spec) -> int:
+    """How many of the survey's responses the stored cells do not count yet (all of them before the first
+    build or after a questionnaire edit): what ``update`` would read now."""
+    basis = basis_of(survey, layout_for(info, spec))
+    state = session.scalar(sa.select(MomentsState).where(MomentsState.survey_id == survey.id))
+    after = state.last_id if state is not None and state.basis == basis else 0
+    return session.scalar(sa.select(sa.func.count()).select_from(Response).where(
+        Response.survey_id == survey.id, Response.complete.is_(True), Response.id > after)) or 0
 
 
 def update(session, survey: Survey, info: dict, spec, *, block: int = BLOCK) -> dict:
@@ -453,5 +463,5 @@ def score_summary(cells: Cells, items, weights) -> tuple[int, float | None, list
     return int(n), float(mean), [mean - half, mean + half]
 
 
-__all__ = ["ALL", "Cells", "Layout", "answered", "basis_of", "cells_of", "complaints", "derived_columns", "intent", "layout_for",
+__all__ = ["ALL", "Cells", "Layout", "answered", "basis_of", "behind", "cells_of", "complaints", "derived_columns", "intent", "layout_for",
            "load_all", "merge", "to_stats", "satisfaction_levels", "score_summary", "segment_key", "totals", "update"]

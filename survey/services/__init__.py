@@ -25,7 +25,8 @@ from survey.services.reading import count_responses, iter_responses, responses_f
 from survey.services.responses import find_token, record_response, record_responses_bulk, submit
 from survey.services.surveys import (
     add_item, count_archived, create_survey, generate_tokens, get_question, get_retired, get_survey, list_surveys,
-    list_tokens, new_wave, page_tokens, rename_wave, restore_item, retire_item, retired_items, set_access,
+    list_surveys_for_moments, list_tokens, new_wave, page_tokens, rename_wave, restore_item, retire_item,
+    retired_items, set_access,
     set_archived, set_estimator, set_status, token_counts, update_question, update_settings,
 )
 from survey.services.validation import validate
@@ -45,7 +46,7 @@ __all__ = [
     "granted_survey_ids", "invite_manager", "issue_setup_link", "list_managers", "set_active", "set_grants",
     "set_password_with_link", "set_role", "setup_link_manager",
     "find_manager", "find_token", "generate_tokens", "get_manager", "get_question", "get_survey",
-    "get_survey_or_404", "iter_responses", "list_surveys", "list_tokens", "new_wave", "record_response",
+    "get_survey_or_404", "iter_responses", "list_surveys", "list_surveys_for_moments", "list_tokens", "new_wave", "record_response",
     "record_responses_bulk", "responses_frame", "set_access", "set_estimator", "set_password", "set_status", "submit", "survey_snapshot",
     "token_counts", "update_question", "utcnow", "validate", "wave_number",
     "count_archived", "erase_response", "find_response", "get_response", "get_retired", "page_comments",

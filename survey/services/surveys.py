@@ -333,3 +333,15 @@ def list_surveys(session: Session, manager: Manager | None = None, *, archived: 
 def count_archived(session: Session) -> int:
     """Return how many surveys are archived."""
     return session.scalar(sa.select(sa.func.count(Survey.id)).where(Survey.archived_at.is_not(None))) or 0
+
+
+def list_surveys_for_moments(session: Session, slug: str | None, min_responses: int) -> list[tuple[int, str]]:
+    """(id, slug) of the survey ``slug``, or of every survey with at least ``min_responses`` complete responses
+    (the ones whose reports are computed from in-database moments)."""
+    if slug:
+        return [tuple(r) for r in session.execute(sa.select(Survey.id, Survey.slug).where(Survey.slug == slug))]
+    counts = (sa.select(Response.survey_id).where(Response.complete.is_(True)).group_by(Response.survey_id)
+              .having(sa.func.count() >= min_responses).subquery())
+    return [tuple(r) for r in session.execute(sa.select(Survey.id, Survey.slug).join(
+        counts, counts.c.survey_id == Survey.id).order_by(Survey.id))]
+
