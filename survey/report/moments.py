@@ -106,9 +106,11 @@ def derived_columns(frame: pd.DataFrame, layout: Layout) -> np.ndarray:
             cols["handling"] = handling
             cols["handling:well"] = (handling >= cut).astype(float).where(handling.notna())
         if layout.causes:
-            chosen = frame["complaint_cause"].map(rs.split_choices)
-            for cause in layout.causes:
-                cols[f"cause:{cause}"] = chosen.map(lambda picked, c=cause: float(c in picked)).where(flag == 1.0)
+            answers = frame["complaint_cause"]
+            picked = {value: set(rs.split_choices(value)) for value in pd.unique(answers.dropna().to_numpy())}
+            for cause in layout.causes:  # looked up per distinct answer: a handful of combinations
+                cols[f"cause:{cause}"] = answers.map({v: float(cause in c) for v, c in picked.items()}).fillna(
+                    0.0).where(flag == 1.0)
     for item in layout.cl:
         values = pd.to_numeric(frame[item], errors="coerce")
         cols[f"likely:{item}"] = (values >= cut).astype(float).where(values.notna())
