@@ -13,8 +13,7 @@ ENVIRONMENT = {"SECRET_KEY": "SECRET_KEY", "DATABASE_URL": "SQLALCHEMY_DATABASE_
 TUNABLE = ("LOGIN_LIMIT_PER_ADDRESS", "LOGIN_LIMIT_PER_ACCOUNT", "SUBMIT_LIMIT_PER_ADDRESS", "API_LIMIT_PER_KEY",
            "API_LIMIT_FAILED_PER_ADDRESS", "SURVEY_LIMITED_PER_ADDRESS")
 FLAGS = ("RATELIMIT_ENABLED", "CASE_ALERTS", "REPORT_SECOND_PASS", "REPORT_COMPARE_GROUPS")
-NUMBERS = ("REPORT_BOOTSTRAP_DRAWS", "REPORT_BOOTSTRAP_WORKERS", "REPORT_MOMENTS_MIN_RESPONSES",
-           "REPORT_MOMENTS_INLINE")  # whole numbers, also as CSI_<NAME>
+NUMBERS = ("REPORT_BOOTSTRAP_DRAWS", "REPORT_BOOTSTRAP_WORKERS", "REPORT_MOMENTS_MIN_RESPONSES")  # whole numbers, also as CSI_<NAME>
 MAIL_FLAGS = ("MAIL_USE_TLS", "MAIL_USE_SSL")  # read as MAIL_<NAME>, the names Flask-Mailman uses
 
 
@@ -61,7 +60,6 @@ class Config:
     # from this many responses a report's point estimates come from the in-database moments
     # (survey.report.moments: a refresh reads only the new responses); smaller surveys read their rows
     REPORT_MOMENTS_MIN_RESPONSES = 20_000
-    REPORT_MOMENTS_INLINE = 50_000  # more new responses than this: report from the rows, cells built on the slow lane
     UPLOAD_WAIT_SECONDS = 2.0  # after "Import", wait this long for the import job before showing its progress page
     PASSWORD_HASH_METHOD = "scrypt"
 

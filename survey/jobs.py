@@ -122,7 +122,7 @@ def enqueue(path: str, *args, timeout: int = 1800, lane: str = "fast") -> str:
     return "process"
 
 
-def enqueue_coalesced(key: str, path: str, *args, lane: str = "fast") -> bool:
+def enqueue_coalesced(key: str, path: str, *args) -> bool:
     """Like ``enqueue``, but at most one job per ``key`` waits to start at any time; return whether one was queued.
 
     For idempotent catch-up jobs (a case sweep after each submission): a job that has not started yet will see
@@ -137,13 +137,13 @@ def enqueue_coalesced(key: str, path: str, *args, lane: str = "fast") -> bool:
         except Exception as err:
             log.warning("queue unavailable (%s); coalescing %s in this process", err, key)
         else:
-            enqueue("survey.jobs:run_coalesced", key, path, *args, lane=lane)
+            enqueue("survey.jobs:run_coalesced", key, path, *args)
             return True
     with _POOL_LOCK:
         if key in _PENDING:
             return False
         _PENDING.add(key)
-    _in_process(current_app._get_current_object(), "survey.jobs:run_coalesced", (key, path, *args), lane)
+    _in_process(current_app._get_current_object(), "survey.jobs:run_coalesced", (key, path, *args))
     return True
 
 

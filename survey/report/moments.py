@@ -179,16 +179,6 @@ def _ensure_state(session, survey_id: int, basis: str) -> None:
         pass  # created meanwhile by another worker
 
 
-def behind(session, survey: Survey, info: dict, spec) -> int:
-    """How many of the survey's responses the stored cells do not count yet (all of them before the first
-    build or after a questionnaire edit): what ``update`` would read now."""
-    basis = basis_of(survey, layout_for(info, spec))
-    state = session.scalar(sa.select(MomentsState).where(MomentsState.survey_id == survey.id))
-    after = state.last_id if state is not None and state.basis == basis else 0
-    return session.scalar(sa.select(sa.func.count()).select_from(Response).where(
-        Response.survey_id == survey.id, Response.complete.is_(True), Response.id > after)) or 0
-
-
 def update(session, survey: Survey, info: dict, spec, *, block: int = BLOCK) -> dict:
     """Bring the survey's cells up to date with its stored responses; return what was done
     ({basis, read, rebuilt, seconds}). Safe to run from any number of workers at once."""
@@ -465,5 +455,5 @@ def score_summary(cells: Cells, items, weights) -> tuple[int, float | None, list
     return int(n), float(mean), [mean - half, mean + half]
 
 
-__all__ = ["ALL", "Cells", "Layout", "answered", "basis_of", "behind", "cells_of", "complaints", "derived_columns", "intent", "layout_for",
+__all__ = ["ALL", "Cells", "Layout", "answered", "basis_of", "cells_of", "complaints", "derived_columns", "intent", "layout_for",
            "load_all", "merge", "to_stats", "satisfaction_levels", "score_summary", "segment_key", "totals", "update"]

@@ -281,27 +281,6 @@ def test_the_second_pass_of_a_moments_report_adds_robust_errors_and_response_qua
     assert full.response_quality["n"] == 400 and "with_flagged" in full.response_quality
 
 
-def test_a_first_build_of_a_large_survey_reports_from_the_rows_and_builds_the_cells_in_the_background(
-        client, manager, demo, app, db_session):
-    """Too many responses not yet counted (REPORT_MOMENTS_INLINE): the report comes from the rows at once and the
-    cells are built by a slow-lane job; the next refresh is from the cells."""
-    from survey import jobs
-
-    app.config.update(REPORT_MOMENTS_MIN_RESPONSES=300, REPORT_MOMENTS_INLINE=100)
-    client.get(URL + "?wave=all")
-    assert _entry(app, db_session, demo).source == "rows"
-    assert jobs.drain(60)
-    db_session.expire_all()
-    assert db_session.scalar(sa.select(MomentsState.last_id)) >= max(
-        db_session.scalars(sa.select(Response.id).where(Response.survey_id == demo.id)))
-    _add(db_session, demo, 2, seed=31)
-    from survey.report import cache
-    cache.CACHE.clear()
-    page = client.get(URL + "?wave=all&lang=en").get_data(as_text=True)
-    assert "Report on 402 responses" in page and 'id="from-moments"' in page
-    assert _entry(app, db_session, demo).source == "moments"
-
-
 def test_the_moments_command_builds_the_cells_of_large_surveys(app, demo, runner, db_session):
     app.config["REPORT_MOMENTS_MIN_RESPONSES"] = 500  # the demo (400) is small: nothing to do
     assert runner.invoke(args=["moments"]).output == ""
