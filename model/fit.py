@@ -90,7 +90,8 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
             full = None
             if patterns is not None:
                 full = fiml.fit_structured(patterns, best.x.copy(), moments.mean.copy(),
-                                           _sigma_function(model, np.array(obs)), maxiter,
+                                           _sigma_function(model, np.array(obs)),
+                                           _sigma_curvature(model, np.array(obs)), maxiter,
                                            lower=problem.lower,
                                            restarts=[x for _, x in starts])
                 model.update_matrices(full.x)
@@ -156,6 +157,49 @@ def _sigma_function(model, order: np.ndarray):
         grads = np.asarray(model.calc_sigma_grad(m, c))
         return sigma[np.ix_(order, order)], grads[:, order][:, :, order]
     return sigma_fn
+
+
+def _sigma_curvature(model, order: np.ndarray):
+    """``curvature(x, G)`` = Σ_ab G_ab·∂²Σ_ab/∂x∂x (G in our item order), analytic.
+
+    Σ = MΨMᵀ + Θ with M = ΛC, C = (I − B)⁻¹; a parameter k moves one entry of Λ, B, Ψ (both
+    symmetric entries) or Θ. With dC_k = C dB_k C and dM_k = dΛ_k C + Λ dC_k:
+    ∂²M_kl = dΛ_k dC_l + dΛ_l dC_k + Λ(dC_l dB_k C + dC_k dB_l C), Θ is linear, and for symmetric G
+    tr(G ∂²Σ_kl) = 2 tr(G ∂²M_kl ΨMᵀ) + 2 tr(G dM_k dΨ_l Mᵀ) + 2 tr(G dM_l dΨ_k Mᵀ) + 2 tr(G dM_k Ψ dM_lᵀ).
+    """
+    where = optimize._locate(model)
+    beta, lam, psi = model.matrices[:3]
+    size = len(where)
+    d_lam, d_beta, d_psi = np.zeros((size,) + lam.shape), np.zeros((size,) + beta.shape), np.zeros((size,) + psi.shape)
+    for k, (kind, (i, j)) in enumerate(where):
+        if kind == "lambda":
+            d_lam[k, i, j] = 1
+        elif kind == "beta":
+            d_beta[k, i, j] = 1
+        elif kind == "psi":
+            d_psi[k, i, j] = d_psi[k, j, i] = 1
+    inverse = np.argsort(order)
+
+    def curvature(x, g):
+        model.update_matrices(x)
+        beta, lam, psi = model.matrices[:3]
+        g = g[np.ix_(inverse, inverse)]         # semopy's item order
+        g = (g + g.T) / 2
+        c = np.linalg.inv(model.identity_c - beta)
+        m = lam @ c
+        d_c = c @ d_beta @ c                                   # (k, m, m)
+        d_m = d_lam @ c + lam @ d_c                            # (k, p, m)
+        a = g @ m @ psi                                        # tr(G X Ψ Mᵀ) = Σ X∘A
+        gm = g @ m
+        e = c @ a.T @ lam                                      # tr(Aᵀ Λ X C) = tr(E X)
+        second = (np.einsum("kac,lcb,ab->kl", d_lam, d_c, a)
+                  + np.einsum("ij,ljc,kci->kl", e, d_c, d_beta))
+        second = second + second.T                             # the k↔l halves of ∂²M
+        cross = np.einsum("kab,lbc,ac->kl", d_m, d_psi, gm)
+        outer = np.einsum("kab,lab->kl", g @ d_m @ psi, d_m)
+        out = 2 * (second + cross + cross.T + outer)
+        return (out + out.T) / 2
+    return curvature
 
 
 def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, ...]:
