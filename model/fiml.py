@@ -150,11 +150,16 @@ class Patterns:
             wd_all[r[:, None], g.obs] = np.einsum("gij,gj->gi", w, d)
             n_all[r] = g.n
             at += size
-        nw = n_all[:, None] * w_all.reshape(rows, p * p)
-        t = (q_all.reshape(rows, p * p) - 0.5 * w_all.reshape(rows, p * p)).T @ nw   # [(i,a),(b,c)]
+        iu = np.triu_indices(p)          # Q, W symmetric: the products over vech (a quarter of vec)
+        vech = np.zeros((p, p), dtype=int)
+        vech[iu] = np.arange(iu[0].size)
+        vech = (vech + vech.T - np.diag(np.diag(vech))).ravel()
+        w_v = w_all[:, iu[0], iu[1]]
+        nw_v = n_all[:, None] * w_v
+        t = _serial_matmul((q_all[:, iu[0], iu[1]] - 0.5 * w_v).T, nw_v)[np.ix_(vech, vech)]  # [(i,a),(b,c)]
         hss = t.reshape(p, p, p, p).transpose(1, 2, 3, 0).reshape(p * p, p * p)
-        hsm = (nw.T @ wd_all).reshape(p, p, p).transpose(1, 2, 0).reshape(p * p, p)  # [(a,b), j]
-        hmm = nw.sum(axis=0).reshape(p, p)
+        hsm = _serial_matmul(nw_v.T, wd_all)[vech].reshape(p, p, p).transpose(1, 2, 0).reshape(p * p, p)  # [(a,b), j]
+        hmm = nw_v.sum(axis=0)[vech].reshape(p, p)
         return hss, hsm, hmm
 
     def structured_information(self, mu, sigma, deltas, curvature=None, inverses=None) -> np.ndarray:
@@ -164,10 +169,10 @@ class Patterns:
         hss, hsm, hmm = self._curvature(mu, sigma, inverses)
         k = deltas.shape[0]
         flat = deltas.reshape(k, -1)
-        h_xx = flat @ hss @ flat.T
+        h_xx = _serial_matmul(_serial_matmul(flat, hss), flat.T)
         if curvature is not None:
             h_xx = h_xx + curvature
-        h_xm = flat @ hsm
+        h_xm = _serial_matmul(flat, hsm)
         out = np.block([[h_xx, h_xm], [h_xm.T, hmm]])
         return (out + out.T) / 2
 
@@ -192,8 +197,8 @@ class Patterns:
         p = self.p
         hss, hsm, hmm = self._curvature(mu, sigma)
         dup = _duplication(p)
-        h_ss = dup.T @ hss @ dup
-        h_sm = dup.T @ hsm
+        h_ss = _serial_matmul(_serial_matmul(dup.T, hss), dup)
+        h_sm = _serial_matmul(dup.T, hsm)
         info = np.block([[hmm, h_sm.T], [h_sm, (h_ss + h_ss.T) / 2]])
         return (info + info.T) / 2
 
@@ -252,6 +257,23 @@ class Patterns:
         return mu, sigma
 
 
+_GEMM_SERIAL = 262_144  # OpenBLAS runs a gemm with m·n·k up to this on the calling thread
+
+
+def _serial_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` summed over slices of the inner dimension small enough for OpenBLAS to run each
+    on the calling thread. Its threads spin-wait: on two busy cores a 196 × 959 × 196 product took
+    70 ms threaded against 10 ms on one thread (1.6 vs 2.4 ms when quiet), and a process-wide
+    thread limit is not thread-safe (model/README.md)."""
+    step = max(1, _GEMM_SERIAL // max(1, a.shape[0] * b.shape[1]))
+    if step >= a.shape[1]:
+        return a @ b
+    out = a[:, :step] @ b[:step]
+    for s in range(step, a.shape[1], step):
+        out += a[:, s:s + step] @ b[s:s + step]
+    return out
+
+
 def _duplication(p: int) -> np.ndarray:
     """Duplication matrix D (p² × p(p+1)/2, vech in ``np.triu_indices`` order): vec Σ = D vech Σ."""
     iu = np.triu_indices(p)
@@ -279,7 +301,8 @@ def _newton(value, gradient, theta, lower, hess, steps: int):
     """Newton steps with a fixed observed Hessian (Levenberg-damped where it is not positive
     definite), variances at their bound held there while the gradient points outward, steps
     that cross a bound projected onto it (backtracking line search).
-    Returns (theta, Newton decrement, undamped positive definite information)."""
+    Returns (theta, Newton decrement, undamped positive definite information, settled: the
+    parameters, not only −logL, reached the optimum)."""
     from .optimize import _newton_direction
     f = value(theta)
     decrement, proper = np.inf, False
@@ -288,10 +311,10 @@ def _newton(value, gradient, theta, lower, hess, steps: int):
         active = (theta - lower <= 1e-12) & (g > 0)
         step, proper = _newton_direction(g, hess, np.flatnonzero(~active))
         if step is None:
-            return theta, np.inf, False
+            return theta, np.inf, False, False
         decrement = -float(g @ step)
         if proper and decrement < CHI2_TOL and (np.max(np.abs(step)) < 1e-8 or decrement < 1e-13):
-            break  # flat directions: the parameters, not only −logL, must have settled
+            return theta, decrement, proper, True  # flat directions: the parameters must settle too
         t = 1.0
         while t > 1e-10:
             trial = np.maximum(theta + t * step, lower)
@@ -302,7 +325,7 @@ def _newton(value, gradient, theta, lower, hess, steps: int):
         else:
             break
         theta, f = trial, f_trial
-    return theta, decrement, proper
+    return theta, decrement, proper, False
 
 
 def fit_structured(patterns: Patterns, x0: np.ndarray, mu0: np.ndarray,
@@ -368,21 +391,24 @@ def fit_structured(patterns: Patterns, x0: np.ndarray, mu0: np.ndarray,
 
     def attempt(x_start):
         theta = np.maximum(np.concatenate([x_start, mu0]), bounds_all)
-        hess = information(theta)
+        hess, hess_at = information(theta), theta
         ok, decrement, budget = False, np.inf, int(maxiter)  # maxiter bounds the Newton steps
         for _ in range(rounds):
             steps = min(10, budget)
             if steps <= 0:
                 break
             budget -= steps
-            new, decrement, proper = _newton(value, gradient, theta, bounds_all, hess, steps)
+            new, decrement, proper, settled = _newton(value, gradient, theta, bounds_all, hess, steps)
             moved = np.max(np.abs(new - theta))
             theta = new
-            if moved > 1e-6:
-                hess = information(theta)  # at the solution, for the standard errors
             ok = proper and decrement < CHI2_TOL and np.isfinite(value(theta))
-            if ok or moved <= 1e-6:
+            if settled or moved <= 1e-6:
                 break
+            # not settled (a start far from the optimum, e.g. a previous fit's, converges only
+            # linearly with the information of the start): refresh it and go on
+            hess, hess_at = information(theta), theta
+        if hess_at is not theta:   # the standard errors: the information at the solution itself,
+            hess = information(theta)  # so they depend on where the fit ended, not on its path
         if ok:
             why = "converged"
         elif decrement < CHI2_TOL:
