@@ -63,8 +63,10 @@ class Patterns:
         by_k: dict[int, list] = {}
         for obs, count, mean, cov in entries:
             obs = np.asarray(obs, dtype=int)
+            unanswered = np.ones(p, dtype=bool)
+            unanswered[obs] = False
             by_k.setdefault(obs.size, []).append(
-                (obs, np.setdiff1d(np.arange(p), obs), float(count), np.asarray(mean, float),
+                (obs, np.flatnonzero(unanswered), float(count), np.asarray(mean, float),
                  np.asarray(cov, float)))
         groups = tuple(_Group(*(np.array([pat[i] for pat in pats]) for i in range(5)))
                        for _, pats in sorted(by_k.items()))
