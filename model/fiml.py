@@ -194,13 +194,16 @@ class Patterns:
         For a pattern with W = Σₒ⁻¹, d = x̄ − μₒ, Q = W(S + ddᵀ)W and n rows, the Hessian of
         −logL is n·W for the means, n·(Wd ⊗ W) between vec Σ and μ, and
         n/2·(Q ⊗ W + W ⊗ Q − W ⊗ W) for vec Σ (``_curvature``: all patterns in one matrix
-        product), mapped to vech Σ by the duplication matrix D.
+        product), mapped to vech Σ by the duplication matrix D (DᵀHD gathered, not multiplied).
         """
         p = self.p
         hss, hsm, hmm = self._curvature(mu, sigma)
-        dup = _duplication(p)
-        h_ss = _serial_matmul(_serial_matmul(dup.T, hss), dup)
-        h_sm = _serial_matmul(dup.T, hsm)
+        iu = np.triu_indices(p)   # DᵀHD by gathering: vech entry (i, j) is vec entries (i, j) and (j, i)
+        a, b = iu[0] * p + iu[1], iu[1] * p + iu[0]
+        half = np.where(iu[0] == iu[1], 0.5, 1.0)
+        h_ss = (hss[np.ix_(a, a)] + hss[np.ix_(b, a)] + hss[np.ix_(a, b)] + hss[np.ix_(b, b)]) \
+            * half[:, None] * half[None, :]
+        h_sm = (hsm[a] + hsm[b]) * half[:, None]
         info = np.block([[hmm, h_sm.T], [h_sm, (h_ss + h_ss.T) / 2]])
         return (info + info.T) / 2
 
@@ -274,16 +277,6 @@ def _serial_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     for s in range(step, a.shape[1], step):
         out += a[:, s:s + step] @ b[s:s + step]
     return out
-
-
-def _duplication(p: int) -> np.ndarray:
-    """Duplication matrix D (p² × p(p+1)/2, vech in ``np.triu_indices`` order): vec Σ = D vech Σ."""
-    iu = np.triu_indices(p)
-    dup = np.zeros((p * p, iu[0].size))
-    cols = np.arange(iu[0].size)
-    dup[iu[0] * p + iu[1], cols] = 1
-    dup[iu[1] * p + iu[0], cols] = 1
-    return dup
 
 
 @dataclass(frozen=True)
