@@ -79,8 +79,8 @@ class Patterns:
 
     def _inverses(self, mu, sigma):
         """Per group: (W = Σₒ⁻¹, d = x̄ − μₒ, S + ddᵀ, log|Σₒ|), or None where a Σₒ is not
-        positive definite. One factorization per group serves the likelihood, the gradient and
-        the information of the same point."""
+        positive definite. One inversion per group serves the likelihood, the gradient and the
+        information of the same point (``fit_structured`` keeps the last point's)."""
         out = []
         for g in self.groups:
             s, d, m = self._blocks(g, mu, sigma)
@@ -118,14 +118,6 @@ class Patterns:
         inverses = [(np.linalg.inv(s), d, m, None) for s, d, m in
                     (self._blocks(g, mu, sigma) for g in self.groups)]
         return self._gradients(inverses)
-
-    def evaluate(self, mu: np.ndarray, sigma: np.ndarray):
-        """(logL, d(−logL)/dΣ, d(−logL)/dμ) from one inversion per group; logL −inf (and no
-        gradients) if Σ is not positive definite."""
-        inverses = self._inverses(mu, sigma)
-        if inverses is None:
-            return -np.inf, None, None
-        return (self._loglik(inverses), *self._gradients(inverses))
 
     def _curvature(self, mu, sigma, inverses=None):
         """The pattern sums behind the observed information, over full p × p layouts.
