@@ -11,12 +11,12 @@ from .fit import fit, fit_stats
 from .io import read_table
 from .moments import SufficientStats
 from .results import CSIResult
-from .scores import descriptive_scores, respondent_scores, subset_indices
+from .scores import descriptive_scores, item_means, respondent_scores, subset_indices
 from .spec import CONSTRUCTS, DEFAULT_MODEL, PATHS, VARIANTS, CSISpec
 
 __all__ = [
     "CSISpec", "CONSTRUCTS", "DEFAULT_MODEL", "PATHS", "VARIANTS", "fit", "fit_stats", "SufficientStats", "CSIResult", "read_table", "min_responses",
-    "respondent_scores", "descriptive_scores", "subset_indices",
+    "respondent_scores", "descriptive_scores", "subset_indices", "item_means",
     "ModelError", "DataError", "SpecificationError",
     "ModelWarning", "ConvergenceWarning", "HeywoodCaseWarning", "FitIndexWarning", "InvarianceWarning",
     "silenced",

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 import numpy as np
@@ -44,10 +44,40 @@ class Estimation:
     fiml: FimlFit | None = None  # set when incomplete rows were fitted by FIML
     se_Psi: np.ndarray | None = None    # SEs in the layout of Psi and Theta (NaN where fixed)
     se_Theta: np.ndarray | None = None
+    x: np.ndarray | None = None         # the estimates in semopy's parameter order (warm starts)
+
+
+@dataclass(frozen=True, eq=False)
+class Start:
+    """What a fit leaves for the next fit of the same spec on nearly the same rows (kept on the
+    CSIResult, pickled with it): the H1 (EM) mean and covariance under FIML, the ML/FIML estimates
+    in semopy's parameter order and the FIML intercepts. ``key`` names the spec it belongs to."""
+
+    key: tuple
+    x: np.ndarray | None = None
+    mu: np.ndarray | None = None
+    h1_mean: np.ndarray | None = None
+    h1_cov: np.ndarray | None = None
+
+
+def _spec_key(spec: CSISpec) -> tuple:
+    return (spec.model, tuple(spec.observed), spec.to_syntax())
+
+
+def _start_for(start, spec: CSISpec) -> Start | None:
+    """The warm start a ``start=`` argument gives for ``spec``: None (a cold fit) when there is
+    none or it belongs to another spec, variant or item order; TypeError if it is not a CSIResult."""
+    if start is None:
+        return None
+    from .results import CSIResult
+    if not isinstance(start, CSIResult):
+        raise TypeError(f"start must be a CSIResult of an earlier fit, got {type(start).__name__}")
+    warm = start._start
+    return warm if isinstance(warm, Start) and warm.key == _spec_key(spec) else None
 
 
 def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
-             patterns: Patterns | None = None) -> Estimation:
+             patterns: Patterns | None = None, start: Start | None = None) -> Estimation:
     """Fit the ML model to the covariance (verified optimum, ``model.optimize``) and read back
     matrices and SEs.
 
@@ -57,6 +87,11 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
     column name works in the model text. semopy is imported here, not at module level: it
     eagerly imports plotting and reporting code, which would add about two seconds to every
     ``import model`` (and to app start-up).
+
+    ``start`` (a previous fit of the same spec): FIML runs its Newton steps from the previous
+    estimates and intercepts, and falls back to the cold path below when that does not verify;
+    the ML fit tries the previous estimates first. Either way the optimum is verified as from
+    a cold start, so the estimates agree with a cold fit's to the optimiser's tolerance.
     """
     import semopy
 
@@ -78,21 +113,34 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
             lat = [model.names_beta[0].index(c) for c in codes]
             obs = [model.names_lambda[0].index(s) for s in safe_names]
             problem = optimize.MLProblem(model, moments.n)
-            x_lavaan = optimize.lavaan_start(model, model.mx_cov,
-                                             {c: [safe[i] for i in spec.items[c]] for c in codes})
-            starts = ([("lavaan's FABIN 3 starts with a structural start",
-                        optimize.structural_start(model, model.mx_cov, x_lavaan))]
-                      + optimize.alternative_starts(model, model.mx_cov, x_lavaan)
-                      + [("semopy's starts", model.param_vals.copy()), ("lavaan's default starts", x_lavaan)])
-            best = optimize.best_optimum(problem, starts, maxiter)
-            model.param_vals = best.x
-            model.update_matrices(best.x)
+            warm = start.x if start is not None and start.x is not None and \
+                start.x.shape == problem.lower.shape else None
             full = None
-            if patterns is not None:
-                full = fiml.fit_structured(patterns, best.x.copy(), moments.mean.copy(),
-                                           _sigma_function(model, np.array(obs)), maxiter,
-                                           lower=problem.lower,
-                                           restarts=[x for _, x in starts])
+            if patterns is not None and warm is not None:
+                mu0 = start.mu if start.mu is not None and start.mu.shape == moments.mean.shape else moments.mean
+                full = fiml.fit_structured(patterns, warm.copy(), mu0.copy(), _sigma_function(model, np.array(obs)),
+                                           _sigma_curvature(model, np.array(obs)), maxiter, lower=problem.lower)
+                if not full.success:
+                    full = None  # the cold path, from every start
+            if full is None:
+                x_lavaan = optimize.lavaan_start(model, model.mx_cov,
+                                                 {c: [safe[i] for i in spec.items[c]] for c in codes})
+                starts = ([("lavaan's FABIN 3 starts with a structural start",
+                            optimize.structural_start(model, model.mx_cov, x_lavaan))]
+                          + optimize.alternative_starts(model, model.mx_cov, x_lavaan)
+                          + [("semopy's starts", model.param_vals.copy()), ("lavaan's default starts", x_lavaan)])
+                if warm is not None and patterns is None:
+                    starts = [("the previous fit's estimates", warm.copy())] + starts
+                best = optimize.best_optimum(problem, starts, maxiter)
+                model.param_vals = best.x
+                model.update_matrices(best.x)
+                if patterns is not None:
+                    full = fiml.fit_structured(patterns, best.x.copy(), moments.mean.copy(),
+                                               _sigma_function(model, np.array(obs)),
+                                               _sigma_curvature(model, np.array(obs)), maxiter,
+                                               lower=problem.lower,
+                                               restarts=[x for _, x in starts])
+            if full is not None:
                 model.update_matrices(full.x)
                 fim_inv = full.cov[:full.x.size, :full.x.size]
             else:
@@ -131,9 +179,9 @@ def estimate(moments: Moments, spec: CSISpec, maxiter: int = MAXITER,
     heywood = _heywood(solution, spec, moments)
     if full is not None:
         return Estimation(solution, se_B, se_L, full.success and np.isfinite(full.loglik),
-                          full.message, heywood, full, se_Psi=se_P, se_Theta=se_T)
+                          full.message, heywood, full, se_Psi=se_P, se_Theta=se_T, x=full.x.copy())
     return Estimation(solution, se_B, se_L, best.verified and np.isfinite(best.fun),
-                      best.message, heywood, se_Psi=se_P, se_Theta=se_T)
+                      best.message, heywood, se_Psi=se_P, se_Theta=se_T, x=best.x.copy())
 
 
 def _fim_inv(model, n: int) -> np.ndarray:
@@ -156,6 +204,49 @@ def _sigma_function(model, order: np.ndarray):
         grads = np.asarray(model.calc_sigma_grad(m, c))
         return sigma[np.ix_(order, order)], grads[:, order][:, :, order]
     return sigma_fn
+
+
+def _sigma_curvature(model, order: np.ndarray):
+    """``curvature(x, G)`` = Σ_ab G_ab·∂²Σ_ab/∂x∂x (G in our item order), analytic.
+
+    Σ = MΨMᵀ + Θ with M = ΛC, C = (I − B)⁻¹; a parameter k moves one entry of Λ, B, Ψ (both
+    symmetric entries) or Θ. With dC_k = C dB_k C and dM_k = dΛ_k C + Λ dC_k:
+    ∂²M_kl = dΛ_k dC_l + dΛ_l dC_k + Λ(dC_l dB_k C + dC_k dB_l C), Θ is linear, and for symmetric G
+    tr(G ∂²Σ_kl) = 2 tr(G ∂²M_kl ΨMᵀ) + 2 tr(G dM_k dΨ_l Mᵀ) + 2 tr(G dM_l dΨ_k Mᵀ) + 2 tr(G dM_k Ψ dM_lᵀ).
+    """
+    where = optimize._locate(model)
+    beta, lam, psi = model.matrices[:3]
+    size = len(where)
+    d_lam, d_beta, d_psi = np.zeros((size,) + lam.shape), np.zeros((size,) + beta.shape), np.zeros((size,) + psi.shape)
+    for k, (kind, (i, j)) in enumerate(where):
+        if kind == "lambda":
+            d_lam[k, i, j] = 1
+        elif kind == "beta":
+            d_beta[k, i, j] = 1
+        elif kind == "psi":
+            d_psi[k, i, j] = d_psi[k, j, i] = 1
+    inverse = np.argsort(order)
+
+    def curvature(x, g):
+        model.update_matrices(x)
+        beta, lam, psi = model.matrices[:3]
+        g = g[np.ix_(inverse, inverse)]         # semopy's item order
+        g = (g + g.T) / 2
+        c = np.linalg.inv(model.identity_c - beta)
+        m = lam @ c
+        d_c = c @ d_beta @ c                                   # (k, m, m)
+        d_m = d_lam @ c + lam @ d_c                            # (k, p, m)
+        a = g @ m @ psi                                        # tr(G X Ψ Mᵀ) = Σ X∘A
+        gm = g @ m
+        e = c @ a.T @ lam                                      # tr(Aᵀ Λ X C) = tr(E X)
+        second = (np.einsum("kac,lcb,ab->kl", d_lam, d_c, a)
+                  + np.einsum("ij,ljc,kci->kl", e, d_c, d_beta))
+        second = second + second.T                             # the k↔l halves of ∂²M
+        cross = np.einsum("kab,lbc,ac->kl", d_m, d_psi, gm)
+        outer = np.einsum("kab,lab->kl", g @ d_m @ psi, d_m)
+        out = 2 * (second + cross + cross.T + outer)
+        return (out + out.T) / 2
+    return curvature
 
 
 def _heywood(solution: Solution, spec: CSISpec, moments: Moments) -> tuple[str, ...]:
@@ -198,7 +289,7 @@ def _resolve_spec(columns, spec, model) -> CSISpec:
 def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
         missing: str = "fiml", maxiter: int = MAXITER, estimator: str = "ml", group=None,
         bootstrap: int = 0, seed: int | None = None, workers: int | None = None,
-        model: str | None = None, progress=None):
+        model: str | None = None, progress=None, start=None):
     """Fit the CSI model (ACSI, ECSI or CCSI; ML, MLR, or PLS with ``estimator="pls"``) and compute every statistic.
 
     Parameters
@@ -242,6 +333,14 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     progress : callable, optional
         ``progress(done, total)`` is called as bootstrap draws finish (for a progress display);
         it does not change the numbers.
+    start : CSIResult, optional
+        An earlier fit of the same spec on nearly the same rows (e.g. before the latest
+        responses): EM starts from its H1 mean and covariance, the ML/FIML optimiser from its
+        estimates; the optimum is verified as in a cold fit (a warm start that does not verify
+        falls back to the cold starts), so every number agrees with a cold fit's to the
+        optimiser's tolerance, only sooner. A result of another spec, variant or item order (or
+        a PLS result, for the optimiser) is ignored: the fit is cold. Not used by the bootstrap
+        draws.
 
     Returns
     -------
@@ -295,7 +394,8 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     checks.check_columns(data, spec)
     values = checks.check_numeric(data, spec)
     checks.check_range(values, spec, scale)  # on the rows, so the message can name them
-    prep = prepare(SufficientStats.from_values(values, spec.observed), spec, scale, missing)
+    warm = _start_for(start, spec)
+    prep = prepare(SufficientStats.from_values(values, spec.observed), spec, scale, missing, warm)
     rows = None
     if estimator == "mlr":  # casewise scores need the fitted rows
         complete = ~np.isnan(values).any(axis=1)
@@ -303,7 +403,7 @@ def fit(data: pd.DataFrame, spec: CSISpec | None = None, scale=(1, 10), *,
     group_data = groups.split(data, group, values, spec) if group is not None else None
     boot_values = values if bootstrap else None  # the rows the draws resample
     del values
-    result, est = _estimate_and_build(prep, spec, scale, missing, estimator, maxiter, rows)
+    result, est = _estimate_and_build(prep, spec, scale, missing, estimator, maxiter, rows, warm)
     if group_data is not None:  # invariance is tested by ML (lavaan), from the pooled ML fit
         solution = estimate(prep.moments, spec, maxiter).solution if estimator == "pls" else est.solution
         result = groups.attach(result, *group_data, solution)
@@ -323,13 +423,14 @@ class Prepared:
     answer_range: tuple[float, float]
 
 
-def prepare(stats: SufficientStats, spec: CSISpec, scale, missing: str) -> Prepared:
+def prepare(stats: SufficientStats, spec: CSISpec, scale, missing: str, start: Start | None = None) -> Prepared:
     """Checks and moments from the statistics over ``spec.observed``: the one path from data
     to the model, shared by ``fit`` (rows) and ``fit_stats`` (stored statistics).
 
     Under FIML with incomplete rows the per-pattern moments become ``fiml.Patterns`` and the EM
     moments; otherwise the complete rows' moments. Item means: EM means under FIML, available
     answers under listwise deletion (pairwise sampling covariance, ``SufficientStats.item_means``).
+    ``start`` (a previous fit's ``Start``) starts EM from its H1 mean and covariance.
     """
     low, high = stats.answer_range()
     checks.check_answer_range(low, high, spec, scale)
@@ -340,7 +441,10 @@ def prepare(stats: SufficientStats, spec: CSISpec, scale, missing: str) -> Prepa
         checks.check_sample_size(n_used, n_total, spec, what="responses with any answer")
         checks.check_coverage(stats.together(), spec)
         patterns = stats.to_patterns()
-        moments = Moments(n_used, *patterns.saturated())
+        h1 = None
+        if start is not None and start.h1_cov is not None and start.h1_cov.shape == (patterns.p, patterns.p):
+            h1 = (start.h1_mean, start.h1_cov)
+        moments = Moments(n_used, *patterns.saturated(start=h1))
         dropped_reasons = {"no_answer": n_total - n_used}
     else:
         checks.check_sample_size(n_complete, n_total, spec)
@@ -359,14 +463,15 @@ def prepare(stats: SufficientStats, spec: CSISpec, scale, missing: str) -> Prepa
 
 
 def _estimate_and_build(prep: Prepared, spec: CSISpec, scale, missing: str, estimator: str,
-                        maxiter: int, rows=None):
-    """Estimate (ML, FIML, PLS; MLR with ``rows``) and assemble the result: ``(result, est)``.
-    Warnings are issued at the caller of ``fit`` / ``fit_stats``."""
+                        maxiter: int, rows=None, start: Start | None = None):
+    """Estimate (ML, FIML, PLS; MLR with ``rows``) and assemble the result: ``(result, est)``;
+    the result keeps a ``Start`` for the next fit. Warnings are issued at the caller of
+    ``fit`` / ``fit_stats``."""
     if estimator == "pls":  # needs only the item correlations: no semopy, no FIML likelihood
         est = pls.estimate(prep.moments, spec)
         pls.warn_unconverged(est, stacklevel=4)
     else:
-        est = estimate(prep.moments, spec, maxiter, prep.patterns)
+        est = estimate(prep.moments, spec, maxiter, prep.patterns, start)
         if not est.converged:
             exceptions.warn(f"the optimiser did not converge ({est.message}); estimates are unreliable: "
                             f"{REMEDIES}", ConvergenceWarning, stacklevel=3)
@@ -377,12 +482,17 @@ def _estimate_and_build(prep: Prepared, spec: CSISpec, scale, missing: str, esti
                           missing=missing, patterns=prep.patterns, estimator=estimator,
                           rows=rows if estimator == "mlr" else None, answer_range=prep.answer_range,
                           dropped_reasons=prep.dropped_reasons, stacklevel=4)
-    return result, est
+    fiml_fit = getattr(est, "fiml", None) if estimator != "pls" else None
+    h1 = prep.patterns is not None
+    keep = Start(_spec_key(spec), x=getattr(est, "x", None) if estimator != "pls" else None,
+                 mu=fiml_fit.mu.copy() if fiml_fit is not None else None,
+                 h1_mean=prep.moments.mean.copy() if h1 else None, h1_cov=prep.moments.cov.copy() if h1 else None)
+    return replace(result, _start=keep), est
 
 
 def fit_stats(stats: SufficientStats, spec: CSISpec | None = None, scale=(1, 10), *,
               estimator: str = "ml", missing: str = "fiml", maxiter: int = MAXITER,
-              model: str | None = None):
+              model: str | None = None, start=None):
     """``fit`` from stored sufficient statistics instead of rows: the same CSIResult.
 
     ``stats`` (``model.moments.SufficientStats``) may hold more items than the spec uses, in
@@ -397,6 +507,9 @@ def fit_stats(stats: SufficientStats, spec: CSISpec | None = None, scale=(1, 10)
     statistics do not hold; returning ML SEs under an MLR label would be false. Fit with
     ``estimator="ml"`` (the same estimates) or fit the rows. Groups (invariance) and the
     bootstrap need rows too and are not arguments here.
+
+    ``start``: a CSIResult of an earlier fit (e.g. the same survey before its latest
+    responses), as in ``fit``.
 
     Raises DataError (too few responses, no variation, answers outside the scale, items never
     answered together, missing items) and SpecificationError as ``fit``; warns as ``fit``.
@@ -413,8 +526,9 @@ def fit_stats(stats: SufficientStats, spec: CSISpec | None = None, scale=(1, 10)
     if missing not in MISSING_METHODS:
         raise SpecificationError(f"missing must be one of {MISSING_METHODS}, got {missing!r}")
     spec = _resolve_spec(stats.items, spec, model)
-    prep = prepare(stats.select(spec.observed), spec, scale, missing)
-    return _estimate_and_build(prep, spec, scale, missing, estimator, maxiter)[0]
+    warm = _start_for(start, spec)
+    prep = prepare(stats.select(spec.observed), spec, scale, missing, warm)
+    return _estimate_and_build(prep, spec, scale, missing, estimator, maxiter, start=warm)[0]
 
 
 def _bootstrapped(result, values, patterns, est, draws, seed, workers, maxiter, progress=None):

@@ -18,6 +18,7 @@ subtraction then cancels nothing that was rounded, and one division rounds the r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -63,9 +64,12 @@ class PatternStats:
     low: np.ndarray
     high: np.ndarray
 
-    @property
+    @cached_property
     def obs(self) -> np.ndarray:
-        return np.flatnonzero(self.mask)
+        """The answered items' indices (computed once: every statistic of the fit reads them)."""
+        obs = np.flatnonzero(self.mask)
+        obs.setflags(write=False)
+        return obs
 
     @property
     def code(self) -> int:
@@ -179,8 +183,8 @@ class SufficientStats:
             if not any(mask):
                 n_empty += s.n
                 continue
-            rank = {j: r for r, j in enumerate(s.obs)}
-            pos = [rank[j] for j in idx if s.mask[j]]
+            rank = np.cumsum(s.mask) - 1     # position of item j among the pattern's answered ones
+            pos = [int(rank[j]) for j in idx if s.mask[j]]
             part = PatternStats(mask, s.n, _frozen(s.sums[pos]), _frozen(s.cross[np.ix_(pos, pos)]),
                                 _frozen(s.low[pos]), _frozen(s.high[pos]))
             by_mask[mask] = by_mask[mask] + part if mask in by_mask else part
@@ -249,19 +253,21 @@ class SufficientStats:
     def together(self) -> np.ndarray:
         """Rows answering both item i and item j (the diagonal: rows answering item i)."""
         p = len(self.items)
-        out = np.zeros((p, p))
-        for s in self.patterns:
-            m = np.asarray(s.mask, float)
-            out += s.n * np.outer(m, m)
-        return out
+        if not self.patterns:
+            return np.zeros((p, p))
+        masks = np.array([s.mask for s in self.patterns], dtype=float)
+        counts = np.array([s.n for s in self.patterns], dtype=float)
+        return (masks * counts[:, None]).T @ masks    # whole counts: exact in any order
 
     def answer_range(self) -> tuple[np.ndarray, np.ndarray]:
         """Per item the lowest and highest answer (NaN for an item nobody answered)."""
         p = len(self.items)
-        low, high = np.full(p, np.inf), np.full(p, -np.inf)
-        for s in self.patterns:
-            low[s.obs] = np.minimum(low[s.obs], s.low)
-            high[s.obs] = np.maximum(high[s.obs], s.high)
+        low, high = np.full((len(self.patterns) + 1, p), np.inf), np.full((len(self.patterns) + 1, p), -np.inf)
+        if self.patterns:
+            at = np.concatenate([r * p + s.obs for r, s in enumerate(self.patterns)])
+            low.flat[at] = np.concatenate([s.low for s in self.patterns])
+            high.flat[at] = np.concatenate([s.high for s in self.patterns])
+        low, high = low.min(axis=0), high.max(axis=0)
         answered = np.diag(self.together()) > 0
         return np.where(answered, low, np.nan), np.where(answered, high, np.nan)
 

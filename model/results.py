@@ -110,6 +110,8 @@ class CSIResult:
     variances: Mapping[str, Any] = field(default_factory=dict)  # {items, constructs}: see assemble.variances
     improve_first: tuple[dict, ...] = ()  # item levers ranked by model.decision
     decision: Mapping[str, Any] = field(default_factory=dict)  # the rest of model.decision.decide
+    # what a later fit of the same spec may start from (fit/fit_stats ``start=``): model.fit.Start
+    _start: Any = field(default=None, repr=False)
 
     @property
     def csi(self) -> float:

@@ -95,7 +95,25 @@ def em_item_means(patterns: Patterns, mu: np.ndarray, sigma: np.ndarray) -> Item
     return ItemMeans(patterns.available()[0].astype(int), mu, patterns.mean_covariance(mu, sigma))
 
 
-def subset_indices(data, result) -> dict:
+def item_means(stats: SufficientStats, missing: str = "fiml", items=None) -> ItemMeans:
+    """Item means of a set of respondents as ``fit`` estimates its own, from their statistics
+    only: the EM (saturated-model) means and their sampling covariance under FIML when some
+    answers are missing, else the available-answer means (``SufficientStats.item_means``).
+
+    This is the data-only part of ``subset_indices`` (at 500,000 responses nearly all of it: EM
+    and the saturated information); compute it once per wave and pass it as
+    ``subset_indices(None, result, means=...)`` to score that wave with the weights of several
+    fits. ``items`` (default ``stats.items``) selects and orders the items: it must be the
+    ``spec.observed`` of the results it is used with.
+    """
+    stats = stats.select(items if items is not None else stats.items)
+    if missing == "fiml" and stats.n_complete < stats.n_total:
+        patterns = stats.to_patterns()
+        return em_item_means(patterns, *patterns.saturated())
+    return stats.item_means()
+
+
+def subset_indices(data, result, *, means: ItemMeans | None = None) -> dict:
     """Construct indices of any set of respondents with a fitted result's weights.
 
     The item means are estimated as ``fit`` estimates its own (EM means under FIML, available
@@ -104,30 +122,34 @@ def subset_indices(data, result) -> dict:
 
     Parameters
     ----------
-    data : pandas.DataFrame or model.moments.SufficientStats
+    data : pandas.DataFrame or model.moments.SufficientStats or None
         Respondents with the item columns of ``result.spec``, or the stored sufficient
         statistics of such respondents (the same numbers: the rows are turned into those
-        statistics first).
+        statistics first). Not read (may be None) when ``means`` is given.
     result : CSIResult
         A fitted result; its weights, scale and missing-data method are used.
+    means : ItemMeans, optional
+        The respondents' item means from ``item_means(stats, result.missing_method,
+        result.spec.observed)``, computed once and reused across results (their answers'
+        range was checked when ``fit_stats`` or this function read them; it is not rechecked).
 
     Returns
     -------
     dict
         ``{CODE: {index, index_se, index_ci, item_scores, item_n}}`` as ``CSIResult.constructs``.
-        Raises ``DataError`` on bad answers, as ``respondent_scores``.
+        Raises ``DataError`` on bad answers, as ``respondent_scores``; ValueError when ``means``
+        does not cover ``result.spec.observed``.
     """
     spec = result.spec
-    if isinstance(data, SufficientStats):
-        stats = data.select(spec.observed)
-        check_answer_range(*stats.answer_range(), spec, result.scale)
-    else:
-        stats = SufficientStats.from_values(_item_matrix(data, spec, result.scale), spec.observed)
-    if result.missing_method == "fiml" and stats.n_complete < stats.n_total:
-        patterns = stats.to_patterns()
-        means = em_item_means(patterns, *patterns.saturated())
-    else:
-        means = stats.item_means()
+    if means is None:
+        if isinstance(data, SufficientStats):
+            stats = data.select(spec.observed)
+            check_answer_range(*stats.answer_range(), spec, result.scale)
+        else:
+            stats = SufficientStats.from_values(_item_matrix(data, spec, result.scale), spec.observed)
+        means = item_means(stats, result.missing_method)
+    elif np.shape(means.mean) != (len(spec.observed),):
+        raise ValueError(f"means cover {np.size(means.mean)} items, the result's spec {len(spec.observed)}")
     weights = {code: np.array([result.weights[code][item] for item in spec.items[code]])
                for code in spec.constructs}
     return construct_indices(means, spec, weights, result.scale)
