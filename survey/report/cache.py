@@ -265,7 +265,7 @@ def refresh_job(survey_id: int, wave, segment, key: str, claimed: str | None = N
         survey = session.get(Survey, survey_id)
         version = data_version(session, survey_id)
         info = compute.survey_info(survey)
-        entry = _from_moments(session, survey, info, wave, segment, version.count)
+        entry = _from_moments(session, survey, info, wave, segment, version.count, key)
         if entry is None:
             frame = responses_frame(session, survey, None, segment)
             session.rollback()  # end the read transaction before the long computation
@@ -292,7 +292,7 @@ def refresh_job(survey_id: int, wave, segment, key: str, claimed: str | None = N
                 .execution_options(synchronize_session=False))
 
 
-def _from_moments(session, survey: Survey, info: dict, wave, segment, count: int):
+def _from_moments(session, survey: Survey, info: dict, wave, segment, count: int, key: str | None = None):
     """The view computed from the survey's in-database moments (survey.report.moments), brought up to date
     first; None where the rows are needed: a small survey (fewer than REPORT_MOMENTS_MIN_RESPONSES responses,
     whose rows are cheap), flagged responses left out (the flags are judged on every row), too few responses
@@ -315,10 +315,13 @@ def _from_moments(session, survey: Survey, info: dict, wave, segment, count: int
     if cells.of_wave(None if wave is None else wave_ids.get(wave, -1)).count < compute.model.min_responses(spec):
         return None
     comments = recent_comments_frame(session, survey, compute.COMMENTS_WINDOW)
+    meta = _snapshot_meta(session, survey.id, key) if key else None
+    previous = _load_entry(session, meta.id) if meta is not None and meta.computed_at is not None else None
     session.rollback()  # end the read transaction before the fit
     try:
         return compute.compute_from_moments(every, segments, info, wave=wave, wave_ids=wave_ids, segment=segment,
-                                            comments=comments if len(comments) else None)
+                                            comments=comments if len(comments) else None,
+                                            start=previous.result_obj if previous is not None else None)
     except ModelError:
         return None
 

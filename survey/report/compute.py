@@ -285,7 +285,8 @@ def compute_report(frame: pd.DataFrame, info: dict, *, wave: int | None = None,
 
 
 def compute_from_moments(every, segments: dict, info: dict, *, wave: int | None, wave_ids: dict,
-                         segment: tuple | None = None, comments: pd.DataFrame | None = None) -> ReportEntry:
+                         segment: tuple | None = None, comments: pd.DataFrame | None = None,
+                         start=None) -> ReportEntry:
     """A survey view from its stored cells (survey.report.moments) instead of its rows.
 
     ``every``: the Cells of every response; ``segments``: {question code: {option: Cells}}; ``wave_ids``: {wave
@@ -293,7 +294,8 @@ def compute_from_moments(every, segments: dict, info: dict, *, wave: int | None,
     ``compute_report``'s on the rows behind the cells. MLR is fitted as ML (the same point estimates; its
     robust SEs need the rows, which the second pass reads, as it does for response quality and, in a segment's
     view, the other segment questions' scores: cells are not crossed by two segments). The comments come from
-    ``comments``, the newest commented responses."""
+    ``comments``, the newest commented responses. ``start``: the view's last result, a warm start for the fit
+    (the same optimum: model.fit_stats)."""
     from survey.report import moments
 
     started = time.perf_counter()
@@ -312,7 +314,7 @@ def compute_from_moments(every, segments: dict, info: dict, *, wave: int | None,
              "model": info.get("model", model.DEFAULT_MODEL),
              "computed_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds")}
     estimator = "pls" if info.get("estimator") == "pls" else "ml"
-    result = _fit_stats_quietly(moments.to_stats(view), spec, scale, estimator)
+    result = _fit_stats_quietly(moments.to_stats(view), spec, scale, estimator, start)
     entry.update(result=result.to_dict(), result_obj=result)
     waves = []
     for number in sorted(wave_ids):
@@ -356,9 +358,9 @@ def compute_from_moments(every, segments: dict, info: dict, *, wave: int | None,
     return _finish(entry, started)
 
 
-def _fit_stats_quietly(stats, spec: CSISpec, scale, estimator: str):
+def _fit_stats_quietly(stats, spec: CSISpec, scale, estimator: str, start=None):
     with silenced():
-        return model.fit_stats(stats, spec=spec, scale=scale, estimator=estimator)
+        return model.fit_stats(stats, spec=spec, scale=scale, estimator=estimator, start=start)
 
 
 def response_quality_figures(view: pd.DataFrame, score, excluded: bool) -> dict:

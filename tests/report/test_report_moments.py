@@ -252,6 +252,12 @@ def test_a_large_survey_opens_from_moments_and_refreshes_from_the_new_responses_
     assert "Report on 403 responses" in page
     db_session.expire_all()
     assert db_session.scalar(sa.select(MomentsState.last_id)) > mark
+    # the refresh started its fit from the last report (a warm start): the same numbers as a cold fit
+    refreshed = _entry(app, db_session, demo)
+    cold = _from_cells(db_session, demo, compute.survey_info(demo), None, None)
+    a, b = compute.thaw(refreshed.result), compute.thaw(cold.result)
+    a.pop("seconds", None), b.pop("seconds", None)
+    assert refreshed.n == cold.n == 403 and _close(a, b, rel=1e-6, abs_=1e-8) == []
     # below the threshold the rows are read, as before
     app.config["REPORT_MOMENTS_MIN_RESPONSES"] = 10_000
     cache.CACHE.clear()
@@ -265,12 +271,13 @@ def test_the_second_pass_of_a_moments_report_adds_robust_errors_and_response_qua
     from survey import jobs
     from survey.report import cache
 
-    app.config.update(REPORT_MOMENTS_MIN_RESPONSES=0, REPORT_SECOND_PASS=True, REPORT_BOOTSTRAP_DRAWS=0,
-                      REPORT_COMPARE_GROUPS=False)
+    app.config.update(REPORT_MOMENTS_MIN_RESPONSES=0, REPORT_BOOTSTRAP_DRAWS=0, REPORT_COMPARE_GROUPS=False)
     client.get(URL + "?wave=all")
-    first = _entry(app, db_session, demo)
+    first = _entry(app, db_session, demo)  # the point estimates, before any second pass
     assert first.source == "moments" and first.result["estimator"] == "ml"
     assert first.response_quality is None
+    app.config["REPORT_SECOND_PASS"] = True
+    client.get(URL + "?wave=all")  # starts the second pass of the stored report
     assert jobs.drain(120)
     cache.CACHE.clear()
     full = _entry(app, db_session, demo)
