@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from model.scores import to_index
 from survey.report import figures as rs
-from survey.services.reading import coded_frame
+from survey.services.reading import coded_frame, fetch_raw
 from survey.storage.db import write_transaction
 from survey.storage.tables import SCALE, MomentsState, Response, ResponseMoments, Survey, utcnow
 
@@ -221,15 +221,15 @@ def _add(session, survey_id: int, basis: str, layout: Layout, cells: dict) -> No
     if not cells:
         return
     t = ResponseMoments
-    stored = {}
-    keys = list(cells)
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        for row_id, wave_id, segment, pattern, data in session.execute(
-            sa.select(t.id, t.wave_id, t.segment, t.pattern, t.data).where(
-                t.survey_id == survey_id, t.basis == basis,
-                sa.tuple_(t.wave_id, t.segment, t.pattern).in_(chunk))):
-            stored[(wave_id, segment, pattern)] = (row_id, np.frombuffer(data, dtype=np.float64))
+    # the keys of every stored cell of the survey (small rows), then the vectors of the touched ones by id: one
+    # index scan each, where a row-value IN list over the keys would scan the table on PostgreSQL
+    ids = {(w, seg, pat): i for i, w, seg, pat in session.execute(
+        sa.select(t.id, t.wave_id, t.segment, t.pattern).where(t.survey_id == survey_id, t.basis == basis))}
+    touched = [ids[key] for key in cells if key in ids]
+    by_id = {}
+    for start in range(0, len(touched), 1000):
+        by_id.update(session.execute(sa.select(t.id, t.data).where(t.id.in_(touched[start:start + 1000]))).all())
+    stored = {key: (ids[key], np.frombuffer(by_id[ids[key]], dtype=np.float64)) for key in cells if key in ids}
     inserts, updates = [], []
     for key, vector in cells.items():
         if key in stored:
@@ -303,8 +303,8 @@ class Cells:
 def load_all(session, survey_id: int, basis: str, layout: Layout) -> tuple[Cells, dict]:
     """The stored cells of every response and of every segment ({question code: {option: Cells}})."""
     t = ResponseMoments
-    rows = session.execute(sa.select(t.wave_id, t.segment, t.pattern, t.data)
-                           .where(t.survey_id == survey_id, t.basis == basis)).all()
+    rows = fetch_raw(session.connection(), sa.select(t.wave_id, t.segment, t.pattern, t.data)
+                     .where(t.survey_id == survey_id, t.basis == basis))
     if not rows:
         return Cells.empty(layout), {}
     data = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float64).reshape(len(rows), layout.size)

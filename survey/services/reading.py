@@ -27,7 +27,7 @@ def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def _fetch_raw(connection, statement) -> list[tuple]:
+def fetch_raw(connection, statement) -> list[tuple]:
     """Run a SELECT on the DBAPI cursor of this transaction and return plain tuples (no Row objects or result
     processing: a million rows come back twice as fast)."""
     compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
@@ -114,7 +114,7 @@ def coded_frame(session: Session, survey: Survey, *, after_id: int | None = 0, u
             window = sa.and_(window, Response.id <= up_to)
         if ids:
             window = sa.or_(window, listed)
-    rows = _fetch_raw(session.connection(), sa.select(Response.id, Response.wave_id, Response.packed)
+    rows = fetch_raw(session.connection(), sa.select(Response.id, Response.wave_id, Response.packed)
                       .where(*_response_filter(snap, survey, None), window).order_by(Response.id))
     n = len(rows)
     response_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
@@ -164,7 +164,7 @@ def responses_frame(session: Session, survey: Survey, wave: int | None = None, s
     # PostgreSQL: epoch seconds (a million aware datetimes take seconds to convert); SQLite: ISO text
     created = sa.cast(sa.extract("epoch", Response.created_at), sa.Float) if postgresql else Response.created_at
     # No join to wave: SQLite would nest a wave scan inside the million-row scan; numbers are mapped below.
-    rows = _fetch_raw(connection, (
+    rows = fetch_raw(connection, (
         sa.select(Response.id, created, Response.wave_id, Response.locale, Response.source, Response.packed,
                   Response.duration_ms, Response.device_hash, Response.client_hash)
         .where(*clauses).order_by(Response.id)
@@ -197,7 +197,7 @@ def responses_frame(session: Session, survey: Survey, wave: int | None = None, s
         ids = frame["response_id"].to_numpy()
         # Questions belong to one survey, so no join: answers of responses outside the frame (incomplete,
         # another wave) are dropped by looking their id up in the sorted ids.
-        found = _fetch_raw(connection, sa.select(Answer.response_id, Answer.question_id, Answer.text)
+        found = fetch_raw(connection, sa.select(Answer.response_id, Answer.question_id, Answer.text)
                            .where(Answer.question_id.in_(list(where))))
         if found:
             rids = np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))
