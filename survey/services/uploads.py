@@ -36,7 +36,7 @@ from survey.storage.tables import Upload, utcnow
 SUFFIXES = (".csv", ".txt", ".xlsx")
 GZIP = ".gz"  # a gzip-compressed CSV (name.csv.gz), unpacked within MAX_UNPACKED_BYTES
 TEMP_PREFIX = "csi-upload-"
-CHUNK_ROWS = 100_000  # rows the import job holds in memory at a time
+CHUNK_ROWS = importing.IMPORT_BLOCK  # rows the import job holds in memory at a time (~25 MB of text cells)
 KEEP = timedelta(days=1)
 PREVIEW_ROWS = 200
 IMPORT_JOB = "survey.services.uploads:import_job"
@@ -224,6 +224,7 @@ def import_job(upload_id: int) -> None:
         upload.status = "importing"
     try:
         with unpacked(upload.content, upload.filename) as path:
+            session.expire(upload, ["content"])  # the job reads the copy: the stored bytes need not stay in memory
             survey = importing.import_chunks(session, lambda: _chunks(path, upload.filename), upload.mapping,
                                              title=upload.title, scale=(upload.scale_min, upload.scale_max),
                                              created_by=SimpleNamespace(id=upload.manager_id),
