@@ -62,25 +62,30 @@ def _too_big(filename: str) -> DataError:
 
 
 @contextlib.contextmanager
-def unpacked(content: bytes, filename: str):
-    """A temporary file holding the upload (a .gz unpacked), removed on leaving, however the block ends.
+def temporary_folder():
+    """A folder for an upload's unpacked copy, removed on leaving, however the block ends."""
+    folder = tempfile.mkdtemp(prefix=TEMP_PREFIX)
+    try:
+        yield Path(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_copy(folder: Path, content: bytes, filename: str) -> str:
+    """Write the upload into folder (a .gz unpacked) and return the copy's path.
 
     A .gz is unpacked a megabyte at a time and refused as soon as it passes MAX_UNPACKED_BYTES, so a gzip
     bomb costs at most that much disk and a second, never memory.
 
     :raise DataError: not gzip, or over the cap.
     """
-    folder = tempfile.mkdtemp(prefix=TEMP_PREFIX)
-    try:
-        path = Path(folder) / f"upload{_suffix(filename)}"
-        with open(path, "wb") as out:
-            if not filename.lower().endswith(GZIP):
-                out.write(content)
-            else:
-                _gunzip(content, out, filename)
-        yield str(path)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    path = folder / f"upload{_suffix(filename)}"
+    with open(path, "wb") as out:
+        if filename.lower().endswith(GZIP):
+            _gunzip(content, out, filename)
+        else:
+            out.write(content)
+    return str(path)
 
 
 def _gunzip(content: bytes, out, filename: str) -> None:
@@ -133,7 +138,8 @@ def read_content(content: bytes, filename: str, **kwargs):
 
     :raise DataError: unreadable; the message names the manager's file.
     """
-    with unpacked(content, filename) as path:
+    with temporary_folder() as folder:
+        path = write_copy(folder, content, filename)
         return _readable(lambda: read_table(path, **kwargs), path, filename)
 
 
@@ -223,7 +229,8 @@ def import_job(upload_id: int) -> None:
     with write_transaction(session):
         upload.status = "importing"
     try:
-        with unpacked(upload.content, upload.filename) as path:
+        with temporary_folder() as folder:
+            path = write_copy(folder, upload.content, upload.filename)
             session.expire(upload, ["content"])  # the job reads the copy: the stored bytes need not stay in memory
             survey = importing.import_chunks(session, lambda: _chunks(path, upload.filename), upload.mapping,
                                              title=upload.title, scale=(upload.scale_min, upload.scale_max),
