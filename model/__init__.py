@@ -8,15 +8,16 @@ from .checks import min_responses
 from .exceptions import (ConvergenceWarning, DataError, FitIndexWarning, HeywoodCaseWarning,
                          InvarianceWarning, ModelError, ModelWarning, SpecificationError, silenced)
 from .fit import fit, fit_stats
-from .io import read_table
+from .io import read_table, read_table_chunks
 from .moments import SufficientStats
 from .results import CSIResult
 from .scores import descriptive_scores, item_means, respondent_scores, subset_indices
 from .spec import CONSTRUCTS, DEFAULT_MODEL, PATHS, VARIANTS, CSISpec
 
 __all__ = [
-    "CSISpec", "CONSTRUCTS", "DEFAULT_MODEL", "PATHS", "VARIANTS", "fit", "fit_stats", "SufficientStats", "CSIResult", "read_table", "min_responses",
-    "respondent_scores", "descriptive_scores", "subset_indices", "item_means",
+    "CSISpec", "CONSTRUCTS", "DEFAULT_MODEL", "PATHS", "VARIANTS", "fit", "fit_stats", "SufficientStats", "CSIResult",
+    "read_table", "read_table_chunks", "min_responses", "respondent_scores", "descriptive_scores", "subset_indices",
+    "item_means",
     "ModelError", "DataError", "SpecificationError",
     "ModelWarning", "ConvergenceWarning", "HeywoodCaseWarning", "FitIndexWarning", "InvarianceWarning",
     "silenced",

@@ -1,11 +1,13 @@
 """Reading survey tables from disk, with errors a respondent-facing caller can show."""
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 
@@ -122,6 +124,42 @@ def _read_excel(path_or_file, label: str, limit: int, max_columns: int) -> pd.Da
     return pd.DataFrame(data, columns=names).infer_objects()
 
 
+def _csv_options(path, label: str) -> tuple[str, str]:
+    """(separator, encoding) of a CSV file; sniffing the first bytes makes binary files and junk fail clearly.
+
+    The encoding is UTF-8 unless some byte sequence is not (Excel on Chinese Windows saves CSV as GBK):
+    found by decoding the whole file incrementally, so a chunked reader never meets it half-way through.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+        _check_head(head, label)
+        fh.seek(0)
+        decoder, encoding = codecs.getincrementaldecoder("utf-8-sig")(), "utf-8-sig"
+        try:
+            for piece in iter(lambda: fh.read(1 << 20), b""):
+                decoder.decode(piece)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            encoding = "gb18030"
+    return _sniff(head), encoding
+
+
+def _check_head(head: bytes, label: str) -> None:
+    if not head.strip():
+        raise DataError(f"{label} is empty; export the responses as CSV with a header row")
+    if b"\x00" in head or head.startswith(b"PK\x03\x04"):
+        raise DataError(f"{label} is not a CSV file (it looks binary); save it as UTF-8 CSV, "
+                        "or upload an .xlsx file with the .xlsx extension")
+
+
+def _sniff(head: bytes) -> str:
+    text = head.decode("utf-8-sig", "replace")
+    try:
+        return csv.Sniffer().sniff(text.splitlines()[0] if text.splitlines() else text, ",;\t").delimiter
+    except csv.Error:
+        return ","
+
+
 def _read_csv(path_or_file, label: str, limit: int) -> pd.DataFrame:
     """Sniff the first bytes so binary files and single-column junk fail with a clear message."""
     if isinstance(path_or_file, (str, os.PathLike)):
@@ -134,17 +172,8 @@ def _read_csv(path_or_file, label: str, limit: int) -> pd.DataFrame:
             path_or_file.seek(pos)
         if isinstance(head, str):
             head = head.encode("utf-8", "replace")
-    if not head.strip():
-        raise DataError(f"{label} is empty; export the responses as CSV with a header row")
-    if b"\x00" in head or head.startswith(b"PK\x03\x04"):
-        raise DataError(f"{label} is not a CSV file (it looks binary); save it as UTF-8 CSV, "
-                        "or upload an .xlsx file with the .xlsx extension")
-    text = head.decode("utf-8-sig", "replace")
-    try:
-        dialect = csv.Sniffer().sniff(text.splitlines()[0] if text.splitlines() else text, ",;\t")
-        sep = dialect.delimiter
-    except csv.Error:
-        sep = ","
+    _check_head(head, label)
+    sep = _sniff(head)
     if isinstance(path_or_file, (str, os.PathLike)):
         try:
             return pd.read_csv(path_or_file, sep=sep, encoding="utf-8-sig", nrows=limit)
@@ -157,3 +186,46 @@ def _read_csv(path_or_file, label: str, limit: int) -> pd.DataFrame:
         except UnicodeDecodeError:
             raw = raw.decode("gb18030")
     return pd.read_csv(io.StringIO(raw), sep=sep, nrows=limit)
+
+
+def read_table_chunks(path, *, chunksize: int = 100_000, max_rows: int = MAX_ROWS,
+                      max_columns: int = MAX_COLUMNS) -> Iterator[pd.DataFrame]:
+    """The rows of a CSV (or .xlsx) file at ``path``, ``chunksize`` rows at a time, within the caps.
+
+    Memory stays at one chunk whatever the file's size. CSV cells come as text (NaN when empty), so a
+    column reads the same in every chunk (a numeric column with blanks in one chunk and none in the next
+    would otherwise be float in one and int in the other); an .xlsx is read whole (its cap is the
+    unpacked size) and sliced. Each chunk keeps the file's row positions as its index (0 = first data row).
+
+    :raise DataError: as read_table; over max_rows once that many rows have been read.
+    """
+    label = Path(str(path)).name or "the uploaded file"
+    if not Path(path).is_file():
+        raise DataError(f"{label}: file not found; check the path")
+    if str(path).lower().endswith(_EXCEL):
+        frame = read_table(path, max_rows=max_rows, max_columns=max_columns)
+        for start in range(0, len(frame), chunksize):
+            yield frame.iloc[start:start + chunksize]
+        return
+    try:
+        sep, encoding = _csv_options(path, label)
+        reader = pd.read_csv(path, sep=sep, encoding=encoding, dtype=str, chunksize=chunksize)
+        seen = 0
+        with reader:
+            for chunk in reader:
+                if seen == 0 and chunk.shape[1] > max_columns:
+                    raise _too_wide(label, chunk.shape[1], max_columns)
+                seen += len(chunk)
+                if seen > max_rows:
+                    raise DataError(f"{label} has more than {max_rows:,} data rows; split it into smaller files")
+                yield chunk
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{label} is empty; export the responses as CSV with a header row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"{label} is not a readable CSV file ({reason}); save it as UTF-8 CSV "
+                        "with one header row and one respondent per row") from None
+    if seen == 0:
+        raise DataError(f"{label} has a header but no data rows; add at least one response")

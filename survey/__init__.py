@@ -19,6 +19,9 @@ def create_app(test_config=None):
         instance_relative_config=True,
         template_folder=str(ROOT / "templates"),
     )
+    from survey.web.bodies import Request
+
+    app.request_class = Request
     app.config.from_object(config.Config)
     config.from_environment(app)
     if test_config is None:

@@ -46,6 +46,10 @@ class Config:
     PROXY_HOPS = 0  # reverse proxies in front that set X-Forwarded-For/-Proto/-Host (werkzeug ProxyFix)
     WTF_CSRF_TIME_LIMIT = None  # a respondent may take an hour over the form; the token lives with the session
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
+    # the upload form only (survey.web.bodies): a 1,000,000-row export of the CSI template with an id, six
+    # text segments, a wave and a comment is ~70 MB as CSV (bench/upload_bench.py), ~15 MB as .csv.gz;
+    # the body is spooled to disk by the form parser, then kept once in memory and in the upload table
+    UPLOAD_MAX_BYTES = 100 * 1024 * 1024
     INVITATION_TOKENS_MAX = 10_000
     REDIS_URL = None  # set: report jobs go to an RQ queue (flask --app survey worker); unset: threads in-process
     JOB_QUEUE = "csi"

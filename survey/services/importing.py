@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from model import CONSTRUCTS
 from model.spec import parse_item_code
 
-from survey.storage import packing
+from survey.storage import bulk, packing
 from survey.storage.db import write_transaction
 from survey.exceptions import ImportRejected, Problem
 from survey.storage.tables import CLOSED, SCALE, Answer, Question, Response, Survey, SurveyGrant, Wave, utcnow
@@ -57,16 +57,21 @@ def sample_values(frame: pd.DataFrame, column, k=4) -> str:
     return ", ".join(values)
 
 
-def _rows(mask: np.ndarray) -> list[int]:
-    """Spreadsheet row numbers (header is row 1) of the True cells."""
-    return (np.flatnonzero(mask) + 2).tolist()
+def _rows(mask: np.ndarray, first_row: int = 2) -> list[int]:
+    """Spreadsheet row numbers (header is row 1) of the True cells; the frame's first row is ``first_row``."""
+    return (np.flatnonzero(mask) + first_row).tolist()
 
 
-def check_upload(frame: pd.DataFrame, mapping: dict[str, str], scale: tuple[int, int]) -> list[Problem]:
-    """Every problem of the upload under this mapping (empty when it can be imported)."""
+def check_upload(frame: pd.DataFrame, mapping: dict[str, str], scale: tuple[int, int], *,
+                 first_row: int = 2) -> list[Problem]:
+    """Every problem of the upload under this mapping (empty when it can be imported).
+
+    ``frame`` may be one chunk of the file whose first row is spreadsheet row ``first_row``; the mapping's
+    own problems (a construct without a column) are found with the first chunk only.
+    """
     problems: list[Problem] = []
     columns = {str(c): c for c in frame.columns}
-    for code in CONSTRUCTS:
+    for code in CONSTRUCTS if first_row == 2 else ():
         if not any(role == code for role in mapping.values()):
             problems.append(Problem("err_construct_empty", {"code": code}))
     lo, hi = scale
@@ -78,23 +83,25 @@ def check_upload(frame: pd.DataFrame, mapping: dict[str, str], scale: tuple[int,
             text = series.astype("string").str.strip()
             blank = series.isna() | (text == "")
             numeric = pd.to_numeric(text.where(~blank), errors="coerce")
-            for row in _rows((numeric.isna() & ~blank).to_numpy()):
+            for row in _rows((numeric.isna() & ~blank).to_numpy(), first_row):
                 problems.append(Problem("err_wave" if role == "wave" else "err_not_number",
-                                        {"column": name, "row": row, "value": series.iloc[row - 2]}))
+                                        {"column": name, "row": row, "value": series.iloc[row - first_row]}))
             valid = numeric.notna().to_numpy()
             values = numeric.to_numpy(dtype=float, na_value=np.nan)
             if role == "wave":
                 bad = valid & ((values < 1) | (values != np.round(values)))
                 bad |= blank.to_numpy()
-                for row in _rows(bad):
-                    problems.append(Problem("err_wave", {"column": name, "row": row, "value": series.iloc[row - 2]}))
+                for row in _rows(bad, first_row):
+                    problems.append(Problem("err_wave", {"column": name, "row": row,
+                                                         "value": series.iloc[row - first_row]}))
                 continue
-            for row in _rows(valid & ((values < lo) | (values > hi))):
-                problems.append(Problem("err_out_of_scale", {"column": name, "row": row,
-                                                             "value": f"{values[row - 2]:g}", "lo": lo, "hi": hi}))
+            for row in _rows(valid & ((values < lo) | (values > hi)), first_row):
+                problems.append(Problem("err_out_of_scale", {"column": name, "row": row, "lo": lo, "hi": hi,
+                                                             "value": f"{values[row - first_row]:g}"}))
             inside = valid & (values >= lo) & (values <= hi)
-            for row in _rows(inside & (values != np.round(values))):
-                problems.append(Problem("err_not_whole", {"column": name, "row": row, "value": f"{values[row - 2]:g}"}))
+            for row in _rows(inside & (values != np.round(values)), first_row):
+                problems.append(Problem("err_not_whole", {"column": name, "row": row,
+                                                          "value": f"{values[row - first_row]:g}"}))
     return problems
 
 
@@ -112,17 +119,50 @@ def _code_for(name: str, taken: set) -> str:
 
 def import_survey(session: Session, frame: pd.DataFrame, mapping: dict[str, str], *, title: str,
                   scale: tuple[int, int], created_by=None, progress=None) -> Survey:
-    """Check the upload and store it as a new (closed) survey in one transaction.
+    """A table in memory imported as one chunk (see import_chunks)."""
+    return import_chunks(session, lambda: iter([frame]), mapping, title=title, scale=scale,
+                         created_by=created_by, progress=progress)
 
-    Rows are written IMPORT_BLOCK at a time (memory stays flat whatever the file's size); ``progress(done,
-    total)`` is called after each block. All or nothing: a failure anywhere rolls every block back.
+
+def _text(series: pd.Series) -> list[str | None]:
+    """Cells as stored text: stripped, at most 5,000 characters, None when blank."""
+    return [None if v is None or (isinstance(v, float) and np.isnan(v)) or not str(v).strip()
+            else str(v).strip()[:5000] for v in series.tolist()]
+
+
+def import_chunks(session: Session, chunks, mapping: dict[str, str], *, title: str, scale: tuple[int, int],
+                  created_by=None, progress=None) -> Survey:
+    """Check an upload and store it as a new (closed) survey in one transaction, a chunk of rows at a time.
+
+    ``chunks()`` gives a fresh iterator over the table's rows in frames (model.read_table_chunks); it is
+    called twice: the first pass checks every cell and collects the segment values and waves, so nothing is
+    written unless the whole file is good; the second writes IMPORT_BLOCK rows at a time through bulk
+    inserts (COPY on PostgreSQL) and calls ``progress(done, total)`` after each block. Memory stays at one
+    chunk whatever the file's size. All or nothing: a failure anywhere rolls every block back.
 
     :raise ImportRejected: any problem; nothing is stored.
     """
-    problems = check_upload(frame, mapping, scale)
-    if problems:
-        raise ImportRejected(problems[:MAX_ERRORS], len(problems))
-    columns = {str(c): c for c in frame.columns}
+    problems: list[Problem] = []
+    found, n, names = 0, 0, None
+    segments: dict[str, set] = {name: set() for name, role in mapping.items() if role == "segment"}
+    wave_name = next((name for name, role in mapping.items() if role == "wave"), None)
+    wave_set: set[int] = set()
+    for chunk in chunks():
+        names = names or {str(c): c for c in chunk.columns}
+        more = check_upload(chunk, mapping, scale, first_row=n + 2)
+        found += len(more)
+        problems.extend(more[:max(0, MAX_ERRORS - len(problems))])
+        n += len(chunk)
+        if found:
+            continue  # keep counting problems; what is collected below is not needed any more
+        for name, values in segments.items():
+            if name in names:
+                values.update(chunk[names[name]].dropna().astype(str).str.strip().unique().tolist())
+        if wave_name in names:
+            wave_set.update(pd.to_numeric(chunk[names[wave_name]]).astype(int).unique().tolist())
+    if found:
+        raise ImportRejected(problems, found)
+    columns = names or {}
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:40] or "upload"
     slug = f"{slug}-{secrets.token_hex(3)}"
     survey = Survey(slug=slug, title_en=title, title_zh=title, intro_en="", intro_zh="", status=CLOSED,
@@ -138,7 +178,7 @@ def import_survey(session: Session, frame: pd.DataFrame, mapping: dict[str, str]
                                                    section=SECTIONS[role], kind=SCALE, text_en=name,
                                                    text_zh=name, required=False, allow_dont_know=True)))
         elif role == "segment":
-            values = sorted(frame[columns[name]].dropna().astype(str).str.strip().unique())
+            values = sorted(segments.get(name, ()))
             questions.append((name, role, Question(
                 position=position, code=_code_for(name, taken), construct=None, section="about",
                 kind="choice", text_en=name, text_zh=name, required=False, allow_dont_know=False,
@@ -148,54 +188,57 @@ def import_survey(session: Session, frame: pd.DataFrame, mapping: dict[str, str]
                                                    construct=None, section="comment", kind="text",
                                                    text_en=name, text_zh=name, required=False,
                                                    allow_dont_know=False)))
-    wave_col = next((columns[n] for n, r in mapping.items() if r == "wave"), None)
-    wave_numbers = (pd.to_numeric(frame[wave_col]).astype(int).to_numpy() if wave_col is not None
-                    else np.ones(len(frame), dtype=int))
     survey.questions = [q for _, _, q in questions]
-    survey.waves = [Wave(number=int(n), label="") for n in sorted(set(wave_numbers.tolist()))]
+    survey.waves = [Wave(number=int(k), label="") for k in sorted(wave_set or {1})]
     with write_transaction(session):  # submissions wait their turn instead of retrying against the lock
         session.add(survey)
         session.flush()
         wave_ids = {w.number: w.id for w in survey.waves}
         now = utcnow()
-        n = len(frame)
-        # Coded values per question (what response.packed holds) and the answer rows; ids come after the INSERT.
-        coded, texts = [], []
-        for name, role, question in questions:
-            series = frame[columns[name]]
-            if role in CONSTRUCTS:
-                values = pd.to_numeric(series.astype("string").str.strip().replace("", pd.NA), errors="coerce")
-                values = values.to_numpy(dtype=float, na_value=np.nan)
-                coded.append((question, np.where(np.isnan(values), packing.DONT_KNOW_CODE, values).astype(np.int64)))
-            else:
-                text = [None if v is None or (isinstance(v, float) and np.isnan(v)) or not str(v).strip()
-                        else str(v).strip()[:5000] for v in series.tolist()]
-                texts.append((question, text))
-                if role == "segment":
-                    options = question.option_values
-                    coded.append((question, np.array([options.index(v) if v in options else -2 for v in text])))
-        blobs = packing.pack_matrix([q.id for q, _ in coded], np.column_stack([c for _, c in coded])) \
-            if coded else [b""] * n
-        for start in range(0, n, IMPORT_BLOCK):  # one block of rows at a time: memory stays flat
-            stop = min(n, start + IMPORT_BLOCK)
-            ids = session.scalars(
-                sa.insert(Response).returning(Response.id, sort_by_parameter_order=True),
-                [{"survey_id": survey.id, "wave_id": wave_ids[int(w)], "created_at": now, "locale": "en",
-                  "complete": True, "source": "import", "token_id": None, "packed": blob}
-                 for w, blob in zip(wave_numbers[start:stop], blobs[start:stop])],
-            ).all()
-            answers = []
-            for question, codes in coded:
-                if question.kind == SCALE:
-                    answers.extend({"response_id": rid, "question_id": question.id,
-                                    "value": None if c == packing.DONT_KNOW_CODE else int(c), "text": None}
-                                   for rid, c in zip(ids, codes[start:stop].tolist()))
-            for question, text in texts:
-                answers.extend({"response_id": rid, "question_id": question.id, "value": None, "text": v}
-                               for rid, v in zip(ids, text[start:stop]) if v is not None)
-            if answers:
-                session.execute(sa.insert(Answer), answers)
-            del answers
-            if progress is not None:
-                progress(stop, n)
+        done = 0
+        for chunk in chunks():
+            for start in range(0, len(chunk), IMPORT_BLOCK):  # one block of rows at a time: memory stays flat
+                _write_block(session, survey.id, chunk.iloc[start:start + IMPORT_BLOCK], questions, columns,
+                             wave_ids, wave_name, now)
+                done += min(IMPORT_BLOCK, len(chunk) - start)
+                if progress is not None:
+                    progress(done, n)
     return survey
+
+
+def _write_block(session, survey_id: int, frame: pd.DataFrame, questions, columns, wave_ids, wave_name, now):
+    """Store one block of rows: their responses (response.packed holds the coded values) and answers."""
+    m = len(frame)
+    waves = (pd.to_numeric(frame[columns[wave_name]]).astype(int).tolist() if wave_name in columns
+             else [1] * m)
+    coded, scales, texts = [], [], []
+    for name, role, question in questions:
+        series = frame[columns[name]]
+        if role in CONSTRUCTS:
+            values = pd.to_numeric(series.astype("string").str.strip().replace("", pd.NA), errors="coerce")
+            values = values.to_numpy(dtype=float, na_value=np.nan)
+            codes = np.where(np.isnan(values), packing.DONT_KNOW_CODE, values).astype(np.int64)
+            coded.append((question, codes))
+            scales.append((question, codes))
+        else:
+            text = _text(series)
+            texts.append((question, text))
+            if role == "segment":
+                index = {v: k for k, v in enumerate(question.option_values)}
+                coded.append((question, np.array([index.get(v, -2) for v in text], dtype=np.int64)))
+    blobs = packing.pack_matrix([q.id for q, _ in coded], np.column_stack([c for _, c in coded])) \
+        if coded else [b""] * m
+    ids = bulk.next_ids(session, Response.__table__, m)
+    bulk.insert_rows(session, Response.__table__,
+                     ("id", "survey_id", "wave_id", "created_at", "locale", "complete", "source", "token_id", "packed"),
+                     [(rid, survey_id, wave_ids[w], now, "en", True, "import", None, blob)
+                      for rid, w, blob in zip(ids, waves, blobs)])
+    answers = []
+    for question, codes in scales:
+        qid, dont_know = question.id, packing.DONT_KNOW_CODE
+        answers.extend((rid, qid, None if c == dont_know else c, None) for rid, c in zip(ids, codes.tolist()))
+    for question, text in texts:
+        qid = question.id
+        answers.extend((rid, qid, None, v) for rid, v in zip(ids, text) if v is not None)
+    answers.sort(key=lambda row: row[0])  # in primary-key order: the index grows at its end
+    bulk.insert_rows(session, Answer.__table__, ("response_id", "question_id", "value", "text"), answers)

@@ -420,7 +420,7 @@ class Upload(db.Model):
     scale_min: so.Mapped[int]
     scale_max: so.Mapped[int]
     filename: so.Mapped[str] = so.mapped_column(sa.String(255))
-    content: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary)
+    content: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary, deferred=True)  # up to UPLOAD_MAX_BYTES
     status: so.Mapped[str] = so.mapped_column(sa.String(12), default="mapping")
     mapping: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
     problems: so.Mapped[dict | None] = so.mapped_column(sa.JSON)

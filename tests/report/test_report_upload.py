@@ -110,14 +110,16 @@ def test_failure_while_writing_rolls_everything_back(app, db_session, monkeypatc
     frame = table(40)
     mapping = importing.propose_mapping(frame)
     before = counts(db_session)
-    real_execute = db_session.execute
+    from survey.storage import bulk
 
-    def broken(statement, *args, **kwargs):
-        if getattr(statement, "table", None) is not None and statement.table.name == "answer":
+    real_insert = bulk.insert_rows
+
+    def broken(session, table, *args, **kwargs):
+        if table.name == "answer":
             raise RuntimeError("disk full")
-        return real_execute(statement, *args, **kwargs)
+        return real_insert(session, table, *args, **kwargs)
 
-    monkeypatch.setattr(db_session, "execute", broken)
+    monkeypatch.setattr(bulk, "insert_rows", broken)
     with pytest.raises(RuntimeError):
         importing.import_survey(db_session, frame, mapping, title="x", scale=(1, 10))
     monkeypatch.undo()
@@ -210,13 +212,13 @@ def test_a_slow_import_shows_its_progress_page(client, manager, app, db_session,
     import threading
 
     release = threading.Event()
-    real = importing.import_survey
+    real = importing.import_chunks
 
     def slow(*args, **kwargs):
         release.wait(20)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(importing, "import_survey", slow)
+    monkeypatch.setattr(importing, "import_chunks", slow)
     app.config["UPLOAD_WAIT_SECONDS"] = 0.1
     location = upload(client, table()).headers["Location"]
     sent = post_mapping(client, location, table())
@@ -239,7 +241,7 @@ def test_a_failed_import_says_so_and_stores_nothing(client, manager, app, db_ses
         raise RuntimeError("disk full")
 
     before = counts(db_session)
-    monkeypatch.setattr(importing, "import_survey", broken)
+    monkeypatch.setattr(importing, "import_chunks", broken)
     location = upload(client, table()).headers["Location"]
     sent = post_mapping(client, location, table())
     page = client.get(sent.headers["Location"] + "?lang=en")

@@ -2,7 +2,9 @@
 import time
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from model import DataError
 from model.spec import CONSTRUCTS
@@ -11,6 +13,8 @@ from survey import services
 from survey.i18n import pick
 from survey.report import t
 from survey.services import importing, permissions, uploads
+from survey.web.bodies import body_limit
+from survey.web.errors import error_response
 from survey.web.manage.guard import requires
 
 bp = Blueprint("upload", __name__, url_prefix="/upload")
@@ -32,7 +36,19 @@ def _upload_or_404(token: str):
     return uploads.get_upload(services.db_session, token, current_user) or abort(404)
 
 
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(error):
+    """A file over UPLOAD_MAX_BYTES: the upload page again, saying the limit (nothing was read or kept)."""
+    if not current_user.is_authenticated:
+        return error_response(413, _("The upload is too large."))
+    limit = current_app.config["UPLOAD_MAX_BYTES"] / 2**20
+    message = _("The file is larger than %(limit)s MB. Compress it as .csv.gz, or split it into smaller files.",
+                limit=f"{limit:,.3g}")
+    return render_template("manage/upload/upload.html", t=t, errors=[message], form={}), 413
+
+
 @bp.route("/", methods=("GET", "POST"))
+@body_limit("UPLOAD_MAX_BYTES")
 @requires(permissions.CREATE_SURVEY)
 def start():
     """Take the file, check it is a readable table, keep it and ask for the column mapping."""
