@@ -42,6 +42,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/fault_bench.py
 	$(BIN)/python bench/report_bench.py
 	$(BIN)/python bench/scale_bench.py
+	$(BIN)/python bench/moments_bench.py
+	$(BIN)/python bench/upload_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
