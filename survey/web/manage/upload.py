@@ -14,7 +14,6 @@ from survey.i18n import pick
 from survey.report import t
 from survey.services import importing, permissions, uploads
 from survey.web.bodies import body_limit
-from survey.web.errors import error_response
 from survey.web.manage.guard import requires
 
 bp = Blueprint("upload", __name__, url_prefix="/upload")
@@ -40,7 +39,7 @@ def _upload_or_404(token: str):
 def too_large(error):
     """A file over UPLOAD_MAX_BYTES: the upload page again, saying the limit (nothing was read or kept)."""
     if not current_user.is_authenticated:
-        return error_response(413, _("The upload is too large."))
+        return render_template("errors/error.html", status=413, message=_("The upload is too large.")), 413
     limit = current_app.config["UPLOAD_MAX_BYTES"] / 2**20
     message = _("The file is larger than %(limit)s MB. Compress it as .csv.gz, or split it into smaller files.",
                 limit=f"{limit:,.3g}")
