@@ -13,6 +13,7 @@ Race: --tokens single-use invitation tokens; for each, --racers client threads t
 that token post it at the same instant (a barrier). Exactly one may be accepted and exactly one response stored.
 """
 import argparse
+import http.client
 import json
 import os
 import random
@@ -54,8 +55,10 @@ def kill_client(kind: str, port: int, job: dict, tag: str, deadline: float) -> t
                 status, _, _ = sb.request("127.0.0.1", port, "POST", job["form_path"],
                                           urllib.parse.urlencode(fields, doseq=True).encode(), session["form_headers"])
                 ok = status in (302, 303)
-        except (OSError, RuntimeError):
-            ok, session = False, None  # connection reset by a killed worker, or the server restarting
+        except (OSError, RuntimeError, http.client.HTTPException):
+            # connection reset by a killed worker, the server restarting, or an answer cut short (IncompleteRead:
+            # the worker died while writing it; not an acknowledgement)
+            ok, session = False, None
         if ok:
             acked.append(ident)
         else:
