@@ -101,20 +101,8 @@ def own_redis(tmp_path):
 
 
 def descendants(pid: int) -> list[int]:
-    """Every live descendant of pid (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+    """Every live descendant of pid: bench/scale_bench.py's reading of /proc."""
+    return bench_module("scale_bench").descendants(pid)
 
 
 class Processes:
@@ -214,14 +202,19 @@ def refresh_jobs(registry) -> list[str]:
     return [job.id for job in jobs if job is not None and job.args and job.args[0] == REFRESH_JOB]
 
 
+def bench_module(name: str):
+    """A script of bench/ as a module (its helpers are the tests' too)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
 def bench_loader():
     """bench/report_bench.py's bulk loader (COPY into PostgreSQL): a survey large enough that its computation
     takes seconds, loaded in a few."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        return importlib.import_module("report_bench")
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    return bench_module("report_bench")
 
 
 BIG = 12_000  # responses: ~3 s of computation on this machine, so the kill lands inside it
