@@ -77,3 +77,23 @@ def result(fitted_results):
     import copy
 
     return copy.deepcopy(fitted_results["csi_multi"])
+
+
+@pytest.fixture
+def held_import(monkeypatch):
+    """Hold every upload import at its start until the test sets the returned event (released at teardown too),
+    so a test sees the progress page of an import that is still running."""
+    import threading
+
+    from survey.services import importing
+
+    release = threading.Event()
+    real = importing.import_chunks
+
+    def held(*args, **kwargs):
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importing, "import_chunks", held)
+    yield release
+    release.set()

@@ -208,17 +208,7 @@ def test_the_upload_is_kept_in_the_database_and_dropped_once_imported(client, ma
     assert client.get(location).headers["Location"].endswith(f"/manage/surveys/{row.survey_slug}/report")
 
 
-def test_a_slow_import_shows_its_progress_page(client, manager, app, db_session, monkeypatch):
-    import threading
-
-    release = threading.Event()
-    real = importing.import_chunks
-
-    def slow(*args, **kwargs):
-        release.wait(20)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(importing, "import_chunks", slow)
+def test_a_slow_import_shows_its_progress_page(client, manager, app, db_session, held_import):
     app.config["UPLOAD_WAIT_SECONDS"] = 0.1
     location = upload(client, table()).headers["Location"]
     sent = post_mapping(client, location, table())
@@ -227,7 +217,7 @@ def test_a_slow_import_shows_its_progress_page(client, manager, app, db_session,
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and 'http-equiv="refresh"' in html and "Importing" in html
     assert client.get(location).headers["Location"].endswith("/status")  # no second import while it runs
-    release.set()
+    held_import.set()
     from survey import jobs
 
     assert jobs.drain(30)

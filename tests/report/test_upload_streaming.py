@@ -185,20 +185,10 @@ def test_read_table_chunks_keeps_the_caps(tmp_path):
     assert Path(path).exists()
 
 
-def test_the_progress_page_does_not_read_the_stored_file(client, manager, app, db_session, monkeypatch):
+def test_the_progress_page_does_not_read_the_stored_file(client, manager, app, db_session, held_import):
     """A status poll every two seconds must not pull up to UPLOAD_MAX_BYTES out of the database each time."""
-    import threading
-
     from survey.storage.db import db
 
-    release = threading.Event()
-    real = importing.import_chunks
-
-    def slow(*args, **kwargs):
-        release.wait(20)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(importing, "import_chunks", slow)
     app.config["UPLOAD_WAIT_SECONDS"] = 0.1
     location = send(client, table().to_csv(index=False).encode()).headers["Location"]
     status = post_mapping(client, location, table()).headers["Location"]
@@ -214,7 +204,7 @@ def test_the_progress_page_does_not_read_the_stored_file(client, manager, app, d
         assert client.get(status).status_code == 200
     finally:
         sa.event.remove(engine, "before_cursor_execute", seen)
-        release.set()
+        held_import.set()
     assert any("FROM upload" in s for s in statements)
     assert not any("upload.content" in s for s in statements)
     assert jobs.drain(30)
