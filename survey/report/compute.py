@@ -305,7 +305,6 @@ def compute_from_moments(every, segments: dict, info: dict, *, wave: int | None,
     cells = every
     if segment is not None:
         cells = segments.get(segment[0], {}).get(segment[1]) or moments.Cells.empty(layout)
-        segments = {}
     wave_id = None if wave is None else wave_ids.get(wave, -1)
     view = cells.of_wave(wave_id)
     entry = {"n": view.count, "n_all_waves": cells.count, "wave": wave, "segment": segment,
@@ -336,7 +335,7 @@ def compute_from_moments(every, segments: dict, info: dict, *, wave: int | None,
     cs_items = list(spec.items["CS"])
     cs_weights = [result.weights["CS"][item] for item in cs_items]
     entry["segments"] = {}
-    for code, _options in layout.segments:
+    for code, _options in layout.segments if segment is None else ():  # within a segment: the second pass
         rows = []
         for value, part in sorted(segments.get(code, {}).items()):
             part = part.of_wave(wave_id)
@@ -346,8 +345,7 @@ def compute_from_moments(every, segments: dict, info: dict, *, wave: int | None,
             suppressed = n < MIN_SEGMENT_N
             rows.append({"value": value, "n": n, "mean": None if suppressed else mean,
                          "ci": None if suppressed else ci, "suppressed": suppressed})
-        if segment is None:
-            entry["segments"][code] = rows
+        entry["segments"][code] = rows
     if comments is not None:
         shown = comments[comments["wave"] == wave] if wave is not None else comments
         if segment is not None:
